@@ -1,0 +1,55 @@
+# AIConexus Gateway. `make run` starts the gateway, `make test` runs every test; both set up
+# their own virtualenv (.venv) on a fresh machine with only python3 and make.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint bench bench-quick monitor venv clean
+
+help:
+	@echo "make run          start the gateway on $(HOST):$(PORT)"
+	@echo "make test         install everything the tests need and run them"
+	@echo "make lint         ruff + mypy"
+	@echo "make bench        benchmark (make bench-quick: under 30 s)"
+	@echo "make monitor      live terminal monitor of the local gateway"
+
+$(PY):
+	@scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)"
+
+$(VENV)/.run-deps: setup.py | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[monitor]'
+	@touch $@
+
+$(VENV)/.test-deps: setup.py | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,lint]'
+	@touch $@ $(VENV)/.run-deps
+
+venv: $(VENV)/.run-deps
+
+run: $(VENV)/.run-deps
+	$(VENV)/bin/aiconexus-gateway --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.test-deps
+	@scripts/ensure-redis.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-deps
+	$(VENV)/bin/ruff check aiconexus_gateway monitor tests benchmarks examples
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.test-deps
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+bench-quick: $(VENV)/.test-deps
+	$(PY) -m benchmarks --quick $(BENCH_ARGS)
+
+monitor: $(VENV)/.run-deps
+	$(VENV)/bin/aiconexus-monitor --url http://$(HOST):$(PORT)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

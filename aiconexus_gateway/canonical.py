@@ -1,0 +1,104 @@
+"""RFC 8785 JSON Canonicalization Scheme (JCS): the bytes a signature covers.
+
+Two paths give the same bytes. The fast one is the standard library's encoder with sorted keys:
+when a value has no floats, no integers beyond 2**53 - 1 and only ASCII keys, its output is exactly
+RFC 8785 (strings are escaped the same way, 3.2.2.2; ASCII keys sort the same in UTF-16, 3.2.3).
+The full one implements the ECMAScript number format (3.2.2.3) and UTF-16 key order for the rest.
+`strictjson.loads` tells which path a parsed value needs.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from .strictjson import MAX_SAFE_INTEGER
+
+_encode_string = json.encoder.encode_basestring
+_fast_dumps = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+).encode
+
+
+class CanonicalizationError(ValueError):
+    """The value has no RFC 8785 form (NaN, infinity, non-string keys, other types)."""
+
+
+def canonicalize(value: Any, *, needs_full: bool | None = None) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of `value`.
+
+    `needs_full` comes from `strictjson.loads`; when None the value is inspected here.
+    """
+    if needs_full is None:
+        needs_full = not _fast_path_safe(value)
+    try:
+        text = _full(value) if needs_full else _fast_dumps(value)
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CanonicalizationError("a string holds a lone surrogate") from None
+    except (ValueError, TypeError) as exc:
+        raise CanonicalizationError(str(exc)) from None
+
+
+def _fast_path_safe(value: Any) -> bool:
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() for k in value) and all(
+            _fast_path_safe(v) for v in value.values()
+        )
+    if isinstance(value, (list, tuple)):
+        return all(_fast_path_safe(v) for v in value)
+    return False  # floats and anything else go the full way (which refuses what it must)
+
+
+def _full(value: Any) -> str:
+    if isinstance(value, str):
+        return str(_encode_string(value))
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value) if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else _number(float(value))
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise CanonicalizationError(f"object key {key!r} is not a string")
+        items = sorted(value.items(), key=lambda kv: kv[0].encode("utf-16-be", "surrogatepass"))
+        return "{" + ",".join(_encode_string(k) + ":" + _full(v) for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_full(v) for v in value) + "]"
+    raise CanonicalizationError(f"{type(value).__name__} is not a JSON value")
+
+
+def _number(value: float) -> str:
+    """ECMAScript Number.prototype.toString (ECMA-262 7.1.12.1), as RFC 8785 3.2.2.3 requires."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise CanonicalizationError("NaN and infinities have no JSON form")
+    if value == 0:
+        return "0"
+    if value < 0:
+        return "-" + _number(-value)
+    # repr() is the shortest string that round-trips, which is what ECMAScript asks for too.
+    _, digit_tuple, exponent = Decimal(repr(value)).as_tuple()
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    assert isinstance(exponent, int)
+    n = len(digit_tuple) + exponent  # value = 0.digits * 10**n
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * -n + digits
+    e = n - 1
+    mantissa = digits if k == 1 else digits[0] + "." + digits[1:]
+    return f"{mantissa}e{'+' if e >= 0 else '-'}{abs(e)}"

@@ -1,0 +1,243 @@
+"""The ioap.v1 envelope: parse and validate received frames, build and sign new ones.
+
+Every message is one JSON object (docs/protocol.md, "Envelope"); its signature covers the RFC 8785
+form of the object minus `signature`. Parsing happens once per frame; routed frames are forwarded
+as the received text, so nothing here re-serializes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import ujson
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from .canonical import CanonicalizationError, canonicalize
+from .errors import ErrorCode, ProtocolError
+from .keys import DIDKey
+from .strictjson import StrictJSONError, loads
+
+PROTOCOL_VERSION = "1.0"
+MAX_ID_LENGTH = 128
+
+# Types an agent may address to another agent; the gateway forwards them unchanged.
+ROUTABLE_TYPES = frozenset(
+    {"OFFER", "ANSWER", "ICE_CANDIDATE", "INTENT", "EXEC_REQUEST", "EXEC_RESPONSE", "ERROR",
+     "PING", "PONG"}
+)
+# Types that belong to the conversation between an agent and the gateway.
+CONTROL_TYPES = frozenset({"CHALLENGE", "REGISTER", "REGISTERED", "UNREGISTER"})
+ALL_TYPES = ROUTABLE_TYPES | CONTROL_TYPES
+
+_REQUIRED = ("id", "type", "from", "to", "timestamp", "version", "payload", "signature")
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"
+)
+_VERSION = re.compile(r"(\d{1,9})(\.\d{1,9}){0,2}\Z")
+_SIGNATURE_LENGTH = 88  # base64 of 64 bytes, padded
+
+
+class Envelope:
+    """A received message that passed structural validation (not yet its signature)."""
+
+    __slots__ = ("correlation_id", "fields", "id", "needs_full_jcs", "payload", "recipient",
+                 "sender", "signature", "type")
+
+    def __init__(self, fields: dict[str, Any], signature: str, needs_full_jcs: bool) -> None:
+        self.fields = fields  # the object minus `signature`: exactly what the signature covers
+        self.signature = signature
+        self.needs_full_jcs = needs_full_jcs
+        self.id: str = fields["id"]
+        self.type: str = fields["type"]
+        self.sender: str = fields["from"]
+        self.recipient: str | None = fields["to"]
+        self.payload: dict[str, Any] = fields["payload"]
+        self.correlation_id: str | None = fields.get("correlation_id")
+
+    def signing_input(self) -> bytes:
+        return canonicalize(self.fields, needs_full=self.needs_full_jcs)
+
+    def verify(self, verify_key: VerifyKey) -> None:
+        """Raise INVALID_SIGNATURE unless `verify_key` signed this envelope."""
+        try:
+            signature = base64.b64decode(self.signature, validate=True)
+        except (binascii.Error, ValueError):
+            signature = b""
+        if len(signature) != 64:
+            raise ProtocolError(
+                ErrorCode.INVALID_SIGNATURE,
+                "signature must be padded base64 (RFC 4648) of a 64-byte Ed25519 signature",
+                correlation_id=self.id,
+            )
+        try:
+            verify_key.verify(self.signing_input(), signature)
+        except BadSignatureError:
+            raise ProtocolError(
+                ErrorCode.INVALID_SIGNATURE,
+                "signature does not verify against the sender's key over the RFC 8785 form "
+                "of the message without 'signature'",
+                correlation_id=self.id,
+            ) from None
+        except CanonicalizationError as exc:
+            raise ProtocolError(
+                ErrorCode.MALFORMED_MESSAGE, f"message cannot be canonicalized: {exc}",
+                correlation_id=self.id,
+            ) from None
+
+
+def parse(text: str) -> Envelope:
+    """Validate one frame's text as an ioap.v1 envelope, or raise a ProtocolError saying why."""
+    try:
+        obj, needs_full_jcs = loads(text)
+    except StrictJSONError as exc:
+        raise ProtocolError(ErrorCode.MALFORMED_MESSAGE, str(exc)) from None
+    if type(obj) is not dict:
+        raise ProtocolError(ErrorCode.MALFORMED_MESSAGE, "a message must be a JSON object")
+    message_id = obj.get("id")
+    if type(message_id) is not str or not 0 < len(message_id) <= MAX_ID_LENGTH:
+        raise ProtocolError(
+            ErrorCode.MALFORMED_MESSAGE, f"'id' must be a string of 1-{MAX_ID_LENGTH} characters"
+        )
+    for name in _REQUIRED:
+        if name not in obj:
+            raise _malformed(f"missing field '{name}'", message_id)
+    signature = obj.pop("signature")
+    if (
+        type(obj["type"]) is not str
+        or type(obj["from"]) is not str
+        or type(obj["timestamp"]) is not str
+        or type(obj["version"]) is not str
+        or type(obj["payload"]) is not dict
+        or type(signature) is not str
+        or (obj["to"] is not None and type(obj["to"]) is not str)
+    ):
+        raise _malformed(_type_problem(obj, signature), message_id)
+    correlation_id = obj.get("correlation_id")
+    if correlation_id is not None and (
+        type(correlation_id) is not str or not 0 < len(correlation_id) <= MAX_ID_LENGTH
+    ):
+        raise _malformed(
+            f"'correlation_id' must be a string of 1-{MAX_ID_LENGTH} characters", message_id
+        )
+    if obj["type"] not in ALL_TYPES:
+        raise _malformed(f"unknown message type {obj['type'][:40]!r}", message_id)
+    version = _VERSION.match(obj["version"])
+    if version is None:
+        raise _malformed("'version' must look like '1.0'", message_id)
+    if version.group(1) != "1":
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"protocol version {obj['version']!r} is not supported; this gateway speaks "
+            f"{PROTOCOL_VERSION}",
+            details={"supported": [PROTOCOL_VERSION]},
+            correlation_id=message_id,
+        )
+    if _TIMESTAMP.match(obj["timestamp"]) is None:
+        raise _malformed("'timestamp' must be RFC 3339, e.g. 2026-11-26T10:00:00.123Z", message_id)
+    if len(signature) != _SIGNATURE_LENGTH:
+        raise ProtocolError(
+            ErrorCode.INVALID_SIGNATURE,
+            "signature must be padded base64 (RFC 4648) of a 64-byte Ed25519 signature",
+            correlation_id=message_id,
+        )
+    return Envelope(obj, signature, needs_full_jcs)
+
+
+def readable_id(text: str) -> str | None:
+    """The `id` of a frame that failed validation, when it can be read (for correlation_id)."""
+    try:
+        obj, _ = loads(text)
+    except StrictJSONError:
+        return None
+    message_id = obj.get("id") if isinstance(obj, dict) else None
+    if isinstance(message_id, str) and 0 < len(message_id) <= MAX_ID_LENGTH:
+        return message_id
+    return None
+
+
+def _malformed(message: str, message_id: str | None) -> ProtocolError:
+    return ProtocolError(ErrorCode.MALFORMED_MESSAGE, message, correlation_id=message_id)
+
+
+def _type_problem(obj: dict[str, Any], signature: Any) -> str:
+    expected = {"type": "a string", "from": "a string", "timestamp": "a string",
+                "version": "a string", "payload": "an object"}
+    for name, kind in expected.items():
+        wanted = dict if name == "payload" else str
+        if type(obj[name]) is not wanted:
+            return f"'{name}' must be {kind}"
+    if type(signature) is not str:
+        return "'signature' must be a string"
+    return "'to' must be a DID string (null only in CHALLENGE)"
+
+
+def utc_timestamp(seconds: float) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. 2026-11-26T10:00:00.123Z."""
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def sign_fields(key: DIDKey, fields: dict[str, Any]) -> str:
+    """The frame text of `fields` signed by `key` (fields must not hold `signature`)."""
+    signature = base64.b64encode(key.sign(canonicalize(fields))).decode("ascii")
+    return str(ujson.dumps({**fields, "signature": signature}, ensure_ascii=False,
+                           escape_forward_slashes=False))
+
+
+def build(
+    key: DIDKey,
+    type: str,
+    to: str | None,
+    payload: dict[str, Any],
+    *,
+    correlation_id: str | None = None,
+    message_id: str | None = None,
+    now: float,
+    extra: dict[str, Any] | None = None,
+) -> tuple[str, str]:
+    """A new signed message from `key`: its frame text and its id."""
+    message_id = message_id or new_id()
+    fields: dict[str, Any] = {
+        "id": message_id,
+        "type": type,
+        "from": key.did,
+        "to": to,
+        "timestamp": utc_timestamp(now),
+        "version": PROTOCOL_VERSION,
+        "payload": payload,
+    }
+    if correlation_id is not None:
+        fields["correlation_id"] = correlation_id
+    if extra:
+        fields.update(extra)
+    return sign_fields(key, fields), message_id
+
+
+class MessageFactory:
+    """Builds the gateway's own signed messages (CHALLENGE, REGISTERED, PONG, ERROR)."""
+
+    def __init__(self, key: DIDKey, wall_clock: Callable[[], float]) -> None:
+        self.key = key
+        self.did = key.did
+        self._wall_clock = wall_clock
+
+    def make(self, type: str, to: str | None, payload: dict[str, Any],
+             correlation_id: str | None = None) -> str:
+        text, _ = build(self.key, type, to, payload, correlation_id=correlation_id,
+                        now=self._wall_clock())
+        return text
+
+    def error(self, to: str | None, error: ProtocolError) -> str:
+        payload = {"code": error.code.value, "message": error.message, "details": error.details}
+        return self.make("ERROR", to, payload, error.correlation_id)
