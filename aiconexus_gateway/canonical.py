@@ -37,7 +37,7 @@ def canonicalize(value: Any, *, needs_full: bool | None = None) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         raise CanonicalizationError("a string holds a lone surrogate") from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: int beyond double range
         raise CanonicalizationError(str(exc)) from None
 
 

@@ -33,8 +33,10 @@ def public_key_from_did(did: str) -> bytes:
 
     Cached: the same DIDs come back on every message they send or receive.
     """
-    if not isinstance(did, str) or not did.startswith(DID_KEY_PREFIX) or len(did) > _MAX_DID_LENGTH:
+    if not isinstance(did, str) or not did.startswith(DID_KEY_PREFIX):
         raise _invalid(did, "it does not start with 'did:key:z'")
+    if len(did) > _MAX_DID_LENGTH:
+        raise _invalid(did, f"it is longer than {_MAX_DID_LENGTH} characters")
     try:
         decoded = base58.b58decode(did[len(DID_KEY_PREFIX) :])
     except ValueError:

@@ -18,7 +18,7 @@ from . import __version__
 from .clock import Clock
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .keys import DIDKey
-from .messages import MessageFactory, utc_timestamp
+from .messages import MessageFactory, readable_id, utc_timestamp
 from .metrics import GatewayMetrics
 from .registry import AgentRecord, Registry
 from .session import Close, Forward, Register, Reply, Session, SessionSettings, State
@@ -120,6 +120,12 @@ class Hub:
     def reject(self, peer: Peer, error: ProtocolError) -> None:
         """An error the I/O layer found (frame too large...), answered like any other."""
         self.carry_out(peer, peer.session.reject(error))
+
+    def internal_error(self, peer: Peer, text: str) -> None:
+        """Handling `text` failed on our side: tell the sender, keep a registered session open."""
+        self.carry_out(peer, peer.session.reject(ProtocolError(
+            ErrorCode.INTERNAL_ERROR, "the gateway failed to handle this message; it was not delivered",
+            correlation_id=readable_id(text))))
 
     def challenge_expired(self, peer: Peer) -> None:
         action = peer.session.challenge_expired()

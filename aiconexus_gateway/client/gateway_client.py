@@ -314,8 +314,10 @@ class GatewayClient:
         if self._finished:
             return
         self._finished = True
-        if self._ws is not None and self.close_code is None:
-            self.close_code, self.close_reason = self._ws.close_code, self._ws.close_reason
+        if self._ws is not None:
+            if self.close_code is None:
+                self.close_code, self.close_reason = self._ws.close_code, self._ws.close_reason
+            self._ws.close()  # release our side (a no-op once closed)
         for future in self._pings.values():
             if not future.done():
                 future.set_exception(ConnectionClosed(self.close_code, self.close_reason))

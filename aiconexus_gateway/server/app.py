@@ -122,13 +122,13 @@ async def serve(config: Config) -> int:
     except ValueError as exc:  # an unreadable key file
         print(f"aiconexus-gateway: {exc}", file=sys.stderr)
         return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before announcing: a signal may follow at once
+        loop.add_signal_handler(signum, stop.set)
     print(f"AIConexus Gateway {__version__} listening on {gateway.ws_url} and {gateway.http_url}",
           flush=True)
     print(f"gateway DID: {gateway.did}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("signal received; shutting down")
     await gateway.stop()

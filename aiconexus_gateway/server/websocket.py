@@ -84,7 +84,11 @@ class AgentSocketHandler(WebSocketHandler):
             if utf8_length_exceeds(message, self.limit):
                 self._too_large()
                 return
-            self.hub.receive(peer, message)
+            try:
+                self.hub.receive(peer, message)
+            except Exception:  # a bug of ours: answer INTERNAL_ERROR, never drop silently
+                log.exception("internal error handling a frame", extra={"did": peer.did})
+                self.hub.internal_error(peer, message)
             if not self._watching_idle and peer.record is not None:
                 self._registered()
         else:
