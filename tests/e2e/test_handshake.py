@@ -10,7 +10,7 @@ from nacl.signing import VerifyKey
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import websocket_connect
 
-from aiconexus_gateway.client import DIDKey, GatewayClient, GatewayError
+from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient, GatewayError
 from aiconexus_gateway.did import public_key_from_did
 from aiconexus_gateway.messages import parse
 from aiconexus_gateway.server.app import Gateway
@@ -196,7 +196,7 @@ async def test_second_register_for_a_did_replaces_the_first_session(gateway: Gat
     new = await connect_agent(gateway, key)
     replaced = await old.receive(timeout=5)
     assert replaced.error_code == "SESSION_REPLACED"
-    with pytest.raises(Exception):
+    with pytest.raises(ConnectionClosed):
         await old.receive(timeout=5)
     assert old.close_code == 4409
 

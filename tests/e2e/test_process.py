@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from aiconexus_gateway.client import DIDKey, GatewayClient
+from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient
 
 COMMAND = [sys.executable, "-m", "aiconexus_gateway"]
 LISTENING = re.compile(r"listening on (ws://\S+) and (http://\S+)")
@@ -79,7 +79,7 @@ async def test_signal_closes_every_agent_with_1001_and_exits_0(signum: int) -> N
             await agent.connect()
         process.proc.send_signal(signum)
         for agent in agents:
-            with pytest.raises(Exception):
+            with pytest.raises(ConnectionClosed):
                 while True:
                     await agent.receive(timeout=10)
             assert agent.close_code == 1001
