@@ -14,11 +14,16 @@ START_TIMEOUT=${GATEWAY_START_TIMEOUT:-90}
 POLL_INTERVAL=${GATEWAY_POLL_INTERVAL:-2}
 LOG_LINES_ON_FAILURE=40
 
-# Runs inside the container: pretty /health JSON, exit 0 only when healthy.
-HEALTH_PY='import json, os, sys, urllib.error, urllib.request
-url = "http://127.0.0.1:" + os.environ.get("GATEWAY_PORT", "8000") + "/health"
+# Runs inside the container: pretty /health JSON, exit 0 only when healthy (https when the
+# gateway serves TLS itself; unverified, it is localhost).
+HEALTH_PY='import json, os, ssl, sys, urllib.error, urllib.request
+tls = ssl.create_default_context()
+tls.check_hostname = False
+tls.verify_mode = ssl.CERT_NONE
+scheme = "https" if os.environ.get("TLS_CERT") else "http"
+url = scheme + "://127.0.0.1:" + os.environ.get("GATEWAY_PORT", "8000") + "/health"
 try:
-    response = urllib.request.urlopen(url, timeout=5)
+    response = urllib.request.urlopen(url, timeout=5, context=tls)
 except urllib.error.HTTPError as error:
     response = error
 except OSError as error:
@@ -66,13 +71,17 @@ usage_error() {
     exit 2
 }
 
-# Finds docker and a Compose v2 (plugin first, then the standalone binary) and checks the daemon.
+# Finds docker and Compose v2 (the plugin, else the standalone binary) and checks the daemon.
 require_docker() {
     command -v docker >/dev/null 2>&1 \
         || die "docker is not installed (https://docs.docker.com/engine/install/)"
     if docker compose version >/dev/null 2>&1; then
         COMPOSE=(docker compose)
     elif command -v docker-compose >/dev/null 2>&1; then
+        case "$(docker-compose version --short 2>/dev/null || true)" in
+            1.*) die "docker-compose v1 is too old for docker-compose.gateway.yml: install Compose v2" ;;
+            *) ;;
+        esac
         COMPOSE=(docker-compose)
     else
         die "Docker Compose is not installed: install the compose plugin ('docker compose') or docker-compose"
@@ -87,12 +96,12 @@ compose() {
 
 # "running", "exited", ... or "missing" when there is no such container.
 container_state() {
-    docker inspect --format '{{.State.Status}}' "$CONTAINER" 2>/dev/null || echo missing
+    docker container inspect --format '{{.State.Status}}' "$CONTAINER" 2>/dev/null || echo missing
 }
 
 # "healthy", "unhealthy", "starting", or "none" when the container has no health check.
 container_health() {
-    docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' \
+    docker container inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' \
         "$CONTAINER" 2>/dev/null || echo missing
 }
 

@@ -36,6 +36,7 @@ setup(
     description="Signaling gateway for AI agents identified by did:key (Ed25519)",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
+    license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["aiconexus_gateway", "aiconexus_gateway.*", "monitor", "monitor.*"]),
     package_data={"monitor": ["*.tcss"], "aiconexus_gateway": ["py.typed"]},
@@ -62,6 +63,5 @@ setup(
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: Tornado",
-        "License :: OSI Approved :: MIT License",
     ],
 )

@@ -1,0 +1,205 @@
+"""docker-compose.gateway.yml: valid against the Compose Specification, and the right values."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from jsonschema import Draft7Validator
+
+from aiconexus_gateway.config import OPTIONS, Config, load
+
+from .helpers import (
+    COMPOSE_FILE,
+    COMPOSE_SCHEMA,
+    DEPLOY,
+    DOCKERFILE,
+    DOCS,
+    REPO,
+    compose_variables,
+    dockerfile,
+    healthcheck,
+    interpolate,
+    load_yaml,
+)
+
+CLUSTER_SERVICES = {"redis", "gateway-cluster", "nginx"}
+# Read by the gateway's cluster mode (the Redis backend).
+CLUSTER_SETTINGS = {"REDIS_URL", "REDIS_PREFIX", "INSTANCE_ID"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = load_yaml(COMPOSE_FILE)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = compose["services"]
+    return result
+
+
+def seconds(duration: str) -> float:
+    """A compose duration such as 1m30s, 20s or 500ms, in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_validates_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    errors = sorted(Draft7Validator(schema).iter_errors(compose), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_has_no_obsolete_version_key(compose: dict[str, Any]) -> None:
+    assert "version" not in compose
+    assert compose["name"] == "aiconexus-gateway"
+
+
+def test_gateway_service(services: dict[str, Any]) -> None:
+    gateway = services["gateway"]
+    assert gateway["container_name"] == "aiconexus-gateway"
+    assert gateway["image"] == "aiconexus-gateway:latest"
+    assert gateway["build"] == {"context": ".", "dockerfile": DOCKERFILE.name}
+    assert gateway["ports"] == ["${GATEWAY_BIND:-127.0.0.1}:8000:8000"]
+    assert gateway["restart"] == "unless-stopped"
+    assert seconds(gateway["healthcheck"]["interval"]) == 30
+    assert "profiles" not in gateway
+
+
+@pytest.mark.parametrize("environ, published", [
+    ({}, "127.0.0.1:8000:8000"),
+    ({"GATEWAY_BIND": "0.0.0.0"}, "0.0.0.0:8000:8000"),
+])
+def test_port_is_loopback_unless_gateway_bind_says_otherwise(
+        services: dict[str, Any], environ: dict[str, str], published: str) -> None:
+    assert interpolate(services["gateway"]["ports"][0], environ) == published
+
+
+def test_log_volume_and_log_file(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    gateway = services["gateway"]
+    assert gateway["volumes"] == ["gateway-logs:/app/logs"]
+    assert "gateway-logs" in compose["volumes"]
+    assert gateway["environment"]["LOG_FILE"].startswith("/app/logs/")
+
+
+@pytest.mark.parametrize("environ, level", [({}, "INFO"), ({"LOG_LEVEL": "DEBUG"}, "DEBUG")])
+def test_log_level_and_unbuffered_output_come_from_the_environment(
+        services: dict[str, Any], environ: dict[str, str], level: str) -> None:
+    env = services["gateway"]["environment"]
+    assert interpolate(env["LOG_LEVEL"], environ) == level
+    assert interpolate(env["PYTHONUNBUFFERED"], {}) == "1"
+    assert interpolate(env["PYTHONUNBUFFERED"], {"PYTHONUNBUFFERED": "0"}) == "0"
+
+
+@pytest.mark.parametrize("name", ["gateway", "gateway-cluster"])
+def test_gateways_are_hardened(services: dict[str, Any], name: str) -> None:
+    service = services[name]
+    assert service["read_only"] is True
+    assert service["tmpfs"] == ["/tmp"]
+    assert service["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in service["security_opt"]
+
+
+@pytest.mark.parametrize("name", ["gateway", "gateway-cluster"])
+def test_stop_grace_period_outlasts_the_drain(services: dict[str, Any], name: str) -> None:
+    assert seconds(services[name]["stop_grace_period"]) >= Config().drain_timeout + 5
+
+
+@pytest.mark.parametrize("name", ["gateway", "gateway-cluster"])
+def test_environment_names_are_gateway_settings(services: dict[str, Any], name: str) -> None:
+    known = {option.env for option in OPTIONS} | CLUSTER_SETTINGS | {"PYTHONUNBUFFERED"}
+    assert set(services[name]["environment"]) <= known
+
+
+def test_every_setting_without_a_file_is_taken_from_the_shell(services: dict[str, Any]) -> None:
+    """What docs/deployment.md promises: `AGENT_TIMEOUT=600 ./gateway-docker.sh restart` works
+    for every gateway setting except the fixed address and the ones that name a file."""
+    fixed = {"GATEWAY_HOST", "GATEWAY_PORT", "LOG_FILE", "GATEWAY_KEY_FILE", "TLS_CERT",
+             "TLS_KEY", "TLS_CLIENT_CA", *CLUSTER_SETTINGS}
+    env = services["gateway"]["environment"]
+    for option in OPTIONS:
+        if option.env in fixed:
+            continue
+        value = env.get(option.env, "missing")
+        assert value is None or f"${{{option.env}" in str(value), (
+            f"new gateway setting {option.env}: add it to x-gateway-env in {COMPOSE_FILE.name} "
+            "and to the table in docs/deployment.md (or to `fixed` here if it names a file)")
+
+
+@pytest.mark.parametrize("name", ["gateway", "gateway-cluster"])
+def test_gateway_accepts_the_services_environment(services: dict[str, Any], name: str) -> None:
+    """The values compose hands over (defaults interpolated, unset pass-throughs left out)
+    are ones the gateway's configuration accepts."""
+    env = {key: interpolate(str(value), {}) for key, value in
+           services[name]["environment"].items() if value is not None}
+    config = load([], env)
+    assert config.log_file == env.get("LOG_FILE")
+    if name == "gateway-cluster":
+        assert config.redis_url == env["REDIS_URL"]
+        assert config.trust_proxy is True
+        assert config.log_format == "json"
+
+
+def test_resource_limits_are_offered_as_comments() -> None:
+    text = COMPOSE_FILE.read_text()
+    assert re.search(r"^\s*# mem_limit: \S+", text, re.M)
+    assert re.search(r"^\s*# cpus: \S+", text, re.M)
+
+
+@pytest.mark.parametrize("name", ["gateway", "gateway-cluster"])
+def test_healthcheck_is_the_dockerfiles(services: dict[str, Any], name: str) -> None:
+    image_check = healthcheck(dockerfile())
+    check = services[name]["healthcheck"]
+    assert check["test"] == ["CMD", *image_check.command]
+    for option in ("interval", "timeout", "retries"):
+        assert str(check[option]) == image_check.options[option]
+    assert check["start_period"] == image_check.options["start-period"]
+
+
+def test_cluster_profile_services(services: dict[str, Any]) -> None:
+    in_cluster = {name for name, s in services.items() if "cluster" in s.get("profiles", [])}
+    assert in_cluster == CLUSTER_SERVICES
+
+
+def test_cluster_gateway_can_be_scaled(services: dict[str, Any]) -> None:
+    """`--scale gateway-cluster=3` needs no fixed name and no fixed host port."""
+    cluster = services["gateway-cluster"]
+    assert "container_name" not in cluster
+    assert "ports" not in cluster
+    assert cluster["expose"] == ["8000"]
+    assert cluster["image"] == services["gateway"]["image"]
+
+
+def test_cluster_gateways_use_the_redis_service(services: dict[str, Any]) -> None:
+    env = services["gateway-cluster"]["environment"]
+    match = re.fullmatch(r"redis://([\w-]+):(\d+)/\d+", env["REDIS_URL"])
+    assert match
+    assert match.group(1) == "redis" and match.group(2) == "6379"
+    assert "REDIS_PREFIX" in env
+    assert "LOG_FILE" not in env, "replicas must not share one rotating log file"
+    assert services["gateway-cluster"]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_nginx_balances_the_cluster_with_the_deploy_config(services: dict[str, Any]) -> None:
+    nginx = services["nginx"]
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in nginx["volumes"]}
+    assert mounts["./deploy/nginx/gateway.conf"] == "/etc/nginx/conf.d/default.conf"
+    assert mounts["./deploy/nginx/certs"] == "/etc/nginx/certs"
+    assert (REPO / "deploy/nginx/gateway.conf").is_file()
+    assert (REPO / "deploy/nginx/certs").is_dir()
+    assert "gateway-cluster" in nginx["depends_on"]
+    conf = (DEPLOY / "nginx" / "gateway.conf").read_text()
+    assert re.search(r"^\s*server gateway-cluster:8000\b", conf, re.M)
+    assert interpolate(nginx["ports"][0], {}) == "127.0.0.1:8443:443"
+
+
+def test_variables_used_are_documented() -> None:
+    docs = DOCS.read_text()
+    for name in compose_variables(COMPOSE_FILE.read_text()):
+        assert f"`{name}`" in docs, f"{name} is not explained in {DOCS.name}"

@@ -1,0 +1,231 @@
+"""deploy/kubernetes, deploy/swarm and deploy/prometheus: they parse and agree with the gateway."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from jsonschema import Draft7Validator
+
+from aiconexus_gateway.config import load
+
+from .helpers import (
+    COMPOSE_SCHEMA,
+    DEPLOY,
+    GatewayProcess,
+    dockerfile,
+    final_stage,
+    get_json,
+    interpolate,
+    load_yaml,
+    load_yaml_all,
+)
+
+KUBE = DEPLOY / "kubernetes"
+STACK = DEPLOY / "swarm" / "aiconexus-stack.yml"
+PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
+
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict[str, Any]]:
+    docs = [doc for path in sorted(KUBE.glob("*.yaml")) for doc in load_yaml_all(path)]
+    assert docs
+    return docs
+
+
+def find(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}"
+    return found[0]
+
+
+def gateway_container(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    spec = find(manifests, "Deployment", "aiconexus-gateway")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    result: dict[str, Any] = container
+    return result
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def probes(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in container.items() if k.endswith("Probe")}
+
+
+def test_every_manifest_is_a_kubernetes_object(manifests: list[dict[str, Any]]) -> None:
+    for doc in manifests:
+        assert {"apiVersion", "kind", "metadata"} <= set(doc), doc
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", doc["metadata"]["name"])
+    kinds = sorted((m["kind"], m["metadata"]["name"]) for m in manifests)
+    assert kinds == [
+        ("Deployment", "aiconexus-gateway"), ("Deployment", "aiconexus-redis"),
+        ("PodDisruptionBudget", "aiconexus-gateway"),
+        ("Service", "aiconexus-gateway"), ("Service", "aiconexus-redis"),
+    ]
+
+
+def test_services_select_their_deployments_pods(manifests: list[dict[str, Any]]) -> None:
+    for name in ("aiconexus-gateway", "aiconexus-redis"):
+        deployment = find(manifests, "Deployment", name)["spec"]
+        service = find(manifests, "Service", name)["spec"]
+        labels = deployment["template"]["metadata"]["labels"]
+        assert deployment["selector"]["matchLabels"].items() <= labels.items()
+        assert service["selector"].items() <= labels.items()
+        ports = {p["name"] for c in deployment["template"]["spec"]["containers"]
+                 for p in c["ports"]}
+        for port in service["ports"]:
+            assert port["targetPort"] in ports
+
+
+def test_three_replicas_in_cluster_mode_on_the_redis_service(
+        manifests: list[dict[str, Any]]) -> None:
+    assert find(manifests, "Deployment", "aiconexus-gateway")["spec"]["replicas"] == 3
+    env = env_of(gateway_container(manifests))
+    match = re.fullmatch(r"redis://([\w-]+):(\d+)/\d+", env["REDIS_URL"])
+    assert match
+    redis = find(manifests, "Service", match.group(1))
+    assert int(match.group(2)) in [p["port"] for p in redis["spec"]["ports"]]
+    assert env["INSTANCE_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "REDIS_PREFIX" in env
+
+
+def test_gateway_accepts_the_deployments_environment(manifests: list[dict[str, Any]]) -> None:
+    env = {k: v if isinstance(v, str) else "pod-name"
+           for k, v in env_of(gateway_container(manifests)).items()}
+    config = load([], env)
+    assert config.redis_url == env["REDIS_URL"]
+    assert config.instance_id == "pod-name"
+    assert config.drain_timeout == float(env["DRAIN_TIMEOUT"])
+
+
+def test_swarm_stack_environment_is_accepted_by_the_gateway() -> None:
+    """With Swarm's template rendered as it is for a task (stack_service.slot.task-id)."""
+    task_name = "aiconexus_gateway.1.6h2rjz3cv8yq4w0pkk2l1d5e9"
+    env = {k: interpolate(str(v), {}).replace("{{.Task.Name}}", task_name) for k, v in
+           load_yaml(STACK)["services"]["gateway"]["environment"].items()}
+    config = load([], env)
+    assert config.redis_url == "redis://redis:6379/0"
+    assert config.instance_id == task_name
+
+
+def test_gateway_listens_where_the_service_and_probes_look(
+        manifests: list[dict[str, Any]]) -> None:
+    container = gateway_container(manifests)
+    env = env_of(container)
+    assert env["GATEWAY_HOST"] == "0.0.0.0"
+    (port,) = container["ports"]
+    assert port["containerPort"] == int(env["GATEWAY_PORT"]) == 8000
+    for probe in probes(container).values():
+        assert probe["httpGet"]["port"] == port["name"]
+    spec = find(manifests, "Deployment", "aiconexus-gateway")["spec"]["template"]["spec"]
+    assert spec["enableServiceLinks"] is False
+
+
+def test_probes_answer_200_from_a_real_gateway(
+        manifests: list[dict[str, Any]], running_image_gateway: GatewayProcess) -> None:
+    container = gateway_container(manifests)
+    found = probes(container)
+    assert set(found) == {"livenessProbe", "readinessProbe"}
+    for probe in found.values():
+        status, body = get_json(running_image_gateway.http_url + probe["httpGet"]["path"])
+        assert status == 200
+        assert body["status"] == "healthy"
+
+
+def test_readiness_fails_fast_while_draining_and_liveness_outlasts_the_drain(
+        manifests: list[dict[str, Any]]) -> None:
+    container = gateway_container(manifests)
+    drain = float(env_of(container)["DRAIN_TIMEOUT"])
+    ready, live = container["readinessProbe"], container["livenessProbe"]
+    assert ready["httpGet"]["path"] == "/health"  # 503 {"status": "draining"} while draining
+    assert ready["periodSeconds"] * ready["failureThreshold"] < drain
+    assert live["periodSeconds"] * live["failureThreshold"] > drain
+
+
+def test_grace_period_covers_pre_stop_and_drain(manifests: list[dict[str, Any]]) -> None:
+    spec = find(manifests, "Deployment", "aiconexus-gateway")["spec"]["template"]["spec"]
+    container = gateway_container(manifests)
+    drain = float(env_of(container)["DRAIN_TIMEOUT"])
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    assert spec["terminationGracePeriodSeconds"] >= float(pre_stop[1]) + drain + 5
+
+
+def test_containers_are_locked_down_with_resources(manifests: list[dict[str, Any]]) -> None:
+    for name in ("aiconexus-gateway", "aiconexus-redis"):
+        pod = find(manifests, "Deployment", name)["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][kind])
+
+
+def test_gateway_pod_runs_as_the_images_user(manifests: list[dict[str, Any]]) -> None:
+    pod = find(manifests, "Deployment", "aiconexus-gateway")["spec"]["template"]["spec"]
+    user = [i.args for i in final_stage(dockerfile()) if i.keyword == "USER"][-1]
+    assert str(pod["securityContext"]["runAsUser"]) == user.split(":")[0]
+    mounts = {m["mountPath"] for m in gateway_container(manifests)["volumeMounts"]}
+    assert mounts == {"/tmp"}
+    container = gateway_container(manifests)
+    assert container["image"] == "aiconexus-gateway:latest"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_pods_are_annotated_for_prometheus(manifests: list[dict[str, Any]]) -> None:
+    template = find(manifests, "Deployment", "aiconexus-gateway")["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert annotations["prometheus.io/port"] == "8000"
+
+
+def test_metrics_path_is_served(running_image_gateway: GatewayProcess) -> None:
+    import urllib.request
+
+    url = running_image_gateway.http_url + "/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+
+
+def test_prometheus_example_scrapes_metrics_on_port_8000() -> None:
+    config = load_yaml(PROMETHEUS)
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == ["127.0.0.1:8000"]
+
+
+def test_swarm_stack_is_valid_compose_with_three_cluster_replicas() -> None:
+    stack = load_yaml(STACK)
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    errors = list(Draft7Validator(schema).iter_errors(stack))
+    assert not errors, [e.message for e in errors]
+    gateway = stack["services"]["gateway"]
+    assert gateway["deploy"]["replicas"] == 3
+    assert gateway["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert "redis" in stack["services"]
+    assert gateway["environment"]["INSTANCE_ID"] == "{{.Task.Name}}"
+    assert gateway["read_only"] is True and gateway["cap_drop"] == ["ALL"]
+
+
+def test_swarm_stack_is_accepted_by_the_docker_cli() -> None:
+    """`docker stack config` parses the file with the CLI's own loader, without an engine."""
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker CLI installed; the schema test above still ran")
+    result = subprocess.run([docker, "stack", "config", "-c", str(STACK)],
+                            capture_output=True, text=True, timeout=30, check=False)
+    if "unknown command" in result.stderr or "not a docker command" in result.stderr:
+        pytest.skip("this docker CLI has no `stack config`")
+    assert result.returncode == 0, result.stderr
+    assert "replicas: 3" in result.stdout
