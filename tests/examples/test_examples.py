@@ -1,0 +1,196 @@
+"""The example scripts work against a real gateway process, and fail clearly without one.
+
+The gateway runs as a subprocess (`python -m aiconexus_gateway --port 0`) because each example is
+itself a subprocess that needs the gateway served while the test waits for it.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+SCRIPTS = ("two_clients.py", "message_exchange.py", "raw_client.py")
+STARTUP_TIMEOUT = 15.0
+RUN_TIMEOUT = 30.0
+ADMIN_TOKEN = "example-admin-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The ws:// URL of a real `aiconexus-gateway` process on an ephemeral port."""
+    yield from serve_gateway(tmp_path_factory, {})
+
+
+@pytest.fixture(scope="module")
+def protected_gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Like `gateway_url`, with ADMIN_TOKEN protecting /agents."""
+    yield from serve_gateway(tmp_path_factory, {"ADMIN_TOKEN": ADMIN_TOKEN})
+
+
+def serve_gateway(tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str]
+                  ) -> Iterator[str]:
+    """Run the gateway process with `extra_env`; yield its ws:// URL; SIGTERM it afterwards."""
+    log = tmp_path_factory.mktemp("gateway") / "stderr.log"
+    inherited = {name: value for name, value in os.environ.items() if name != "ADMIN_TOKEN"}
+    env = {**inherited, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **extra_env}
+    with log.open("w") as stderr, subprocess.Popen(
+        [sys.executable, "-m", "aiconexus_gateway", "--host", "127.0.0.1", "--port", "0"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+    ) as process:
+        try:
+            yield read_ws_url(process, log)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+def read_ws_url(process: subprocess.Popen[str], log: Path) -> str:
+    """The URL from the gateway's `... listening on ws://HOST:PORT/ws and http://...` line."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.1)
+        if not ready:
+            if process.poll() is not None:
+                break
+            continue
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = re.search(r"listening on (ws://\S+/ws) and http://", line)
+        if match:
+            return match.group(1)
+    pytest.fail(f"the gateway did not print its URL: {seen} {log.read_text()}")
+
+
+def run_example(script: str, *args: str, block_package: bool = False,
+                admin_token: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(EXAMPLES / script), *args]
+    if block_package:  # prove the script needs nothing from aiconexus_gateway
+        command = [sys.executable, "-c",
+                   "import runpy, sys; sys.modules['aiconexus_gateway'] = None; "
+                   "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')",
+                   str(EXAMPLES / script), *args]
+    env = {name: value for name, value in os.environ.items() if name != "ADMIN_TOKEN"}
+    if admin_token is not None:
+        env["ADMIN_TOKEN"] = admin_token
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT, check=False)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"ws://127.0.0.1:{port}/ws"
+
+
+def assert_in_order(text: str, steps: list[str]) -> None:
+    position = 0
+    for step in steps:
+        found = text.find(step, position)
+        assert found >= 0, f"{step!r} missing (or out of order) in:\n{text}"
+        position = found + len(step)
+
+
+def test_two_clients_are_listed_in_agents_then_leave(gateway_url: str) -> None:
+    result = run_example("two_clients.py", "--url", gateway_url)
+    assert result.returncode == 0, result.stderr
+    assert_in_order(result.stdout, [
+        "[1] alice connected as did:key:z6Mk",
+        "[2] bob connected as did:key:z6Mk",
+        "[3] GET /agents lists alice and bob",
+        "alice's metadata: {'name': 'alice'}",
+        "[4] alice and bob closed their connections",
+        "[5] GET /agents no longer lists them",
+        "OK: two agents connected, were listed, and left",
+    ])
+
+
+def test_two_clients_reads_agents_with_the_admin_token(protected_gateway_url: str) -> None:
+    without = run_example("two_clients.py", "--url", protected_gateway_url, admin_token=None)
+    assert without.returncode == 1
+    assert "401" in without.stderr
+    result = run_example("two_clients.py", "--url", protected_gateway_url, admin_token=ADMIN_TOKEN)
+    assert result.returncode == 0, result.stderr
+    assert "[5] GET /agents no longer lists them" in result.stdout
+
+
+def test_message_exchange_delivers_and_verifies_offer_answer_ice(gateway_url: str) -> None:
+    result = run_example("message_exchange.py", "--url", gateway_url)
+    assert result.returncode == 0, result.stderr
+    assert_in_order(result.stdout, [
+        "[1] alice registered as did:key:z6Mk",
+        "[2] bob registered as did:key:z6Mk",
+        "[3] alice -> bob  OFFER",
+        "bob received the OFFER; signature verified against alice's did:key",
+        "[4] bob -> alice  ANSWER",
+        "alice received the ANSWER; signature verified against bob's did:key",
+        "[5] alice -> bob  ICE_CANDIDATE",
+        "bob received the ICE_CANDIDATE; signature verified against alice's did:key",
+        "[6] both agents disconnected",
+        "OK: 3 of 3 messages arrived and verified",
+    ])
+
+
+def test_raw_client_works_from_the_document_without_the_package(gateway_url: str) -> None:
+    result = run_example("raw_client.py", "--url", gateway_url, block_package=True)
+    assert result.returncode == 0, result.stderr
+    assert_in_order(result.stdout, [
+        "[1] alice registered as did:key:z6Mk",
+        "CHALLENGE and REGISTERED verified",
+        "[2] bob registered as did:key:z6Mk",
+        "[3] alice -> bob OFFER",
+        "bob received the identical frame; signature verified against alice's did:key",
+        "[4] bob -> alice ANSWER",
+        "[5] both agents sent UNREGISTER; the gateway closed them with 1000",
+        "OK: raw client registered and exchanged verified messages",
+    ])
+
+
+def test_raw_client_imports_only_pynacl_base58_tornado_and_the_stdlib() -> None:
+    tree = ast.parse((EXAMPLES / "raw_client.py").read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
+    assert third_party == {"nacl", "base58", "tornado"}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_example_fails_clearly_when_the_gateway_is_not_reachable(script: str) -> None:
+    url = closed_port_url()
+    result = run_example(script, "--url", url, "--timeout", "5")
+    assert result.returncode != 0
+    assert "cannot reach the gateway" in result.stderr
+    assert url in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "OK:" not in result.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_example_help_documents_the_url_option(script: str) -> None:
+    result = run_example(script, "--help")
+    assert result.returncode == 0
+    assert "--url" in result.stdout
+    assert "ws://127.0.0.1:8000/ws" in result.stdout
