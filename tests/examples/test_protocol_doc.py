@@ -44,7 +44,7 @@ def challenge_fields() -> dict[str, Any]:
     return {"id": "0c9a1f3e-7b2d-4c8e-a5f6-1d2e3f4a5b6c", "type": "CHALLENGE",
             "from": DIDKey.from_seed(GATEWAY_SEED).did, "to": None,
             "timestamp": "2026-11-26T10:00:00.000Z", "version": "1.0",
-            "payload": {"nonce": nonce(), "expires_in": 30.0}}
+            "payload": {"nonce": nonce(), "expires_in": 30}}
 
 
 def register_fields() -> dict[str, Any]:
