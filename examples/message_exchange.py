@@ -63,7 +63,7 @@ async def expect(receiver: GatewayClient, name: str, *, type: str, sender: Gatew
     return message
 
 
-async def run(url: str, timeout: float) -> None:
+async def run(url: str, timeout: float, linger: float = 0.0) -> None:
     alice = GatewayClient(url, DIDKey.generate(), metadata={"name": "alice"}, connect_timeout=timeout)
     bob = GatewayClient(url, DIDKey.generate(), metadata={"name": "bob"}, connect_timeout=timeout)
     invalid: list[InvalidMessageError] = []
@@ -96,13 +96,24 @@ async def run(url: str, timeout: float) -> None:
         await expect(bob, "bob", type="ICE_CANDIDATE", sender=alice, message_id=candidate_id,
                      payload=candidate, correlation_id=None, timeout=timeout)
         print("    bob received the ICE_CANDIDATE; signature verified against alice's did:key")
+        delivered = 3
+        if linger > 0:  # keep trickling candidates, e.g. while aiconexus-monitor watches
+            print(f"    lingering {linger:g} s: alice trickles an ICE_CANDIDATE to bob every 0.5 s")
+            deadline = asyncio.get_running_loop().time() + linger
+            while asyncio.get_running_loop().time() < deadline:
+                extra = {**candidate, "sdpMLineIndex": delivered}
+                extra_id = await alice.send(bob.did, "ICE_CANDIDATE", extra)
+                await expect(bob, "bob", type="ICE_CANDIDATE", sender=alice, message_id=extra_id,
+                             payload=extra, correlation_id=None, timeout=timeout)
+                delivered += 1
+                await asyncio.sleep(0.5)
     finally:
         await alice.close()
         await bob.close()
     if invalid:
         raise StepFailed(f"{len(invalid)} message(s) failed verification: {invalid[0].reason}")
     print("[6] both agents disconnected")
-    print("OK: 3 of 3 messages arrived and verified")
+    print(f"OK: {delivered} of {delivered} messages arrived and verified")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,9 +122,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the gateway's WebSocket URL (default {DEFAULT_URL})")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds to wait for each step (default 10)")
+    parser.add_argument("--linger", type=float, default=0.0,
+                        help="after the exchange, keep sending ICE candidates for this many seconds "
+                             "(to watch the agents in aiconexus-monitor; default 0)")
     args = parser.parse_args(argv)
     try:
-        asyncio.run(run(args.url, args.timeout))
+        asyncio.run(run(args.url, args.timeout, args.linger))
     except GatewayConnectionError as exc:
         print(f"error: cannot reach the gateway: {exc}\n"
               "Is it running? Start one with `make run` or `aiconexus-gateway`.", file=sys.stderr)

@@ -31,6 +31,7 @@ from .models import (
 DEFAULT_TIMEOUT = 5.0
 PAGE_SIZE = 100  # the gateway's default page; its maximum is 1000
 DEFAULT_MAX_AGENTS = 200
+_NOT_JSON = object()
 
 
 class GatewayError(Exception):
@@ -122,22 +123,29 @@ class GatewayAPI:
     ) -> Any:
         url = self.base_url + path
         try:
-            response = await self._client.get(url, params=params, timeout=self.timeout)
+            try:
+                response = await self._client.get(url, params=params, timeout=self.timeout)
+            except httpx.RemoteProtocolError:
+                # a kept-alive connection the server (or a proxy) closed meanwhile: a GET can
+                # safely be tried once more, on a new connection
+                response = await self._client.get(url, params=params, timeout=self.timeout)
         except httpx.TimeoutException:
             raise Unreachable(f"no answer within {format_seconds(self.timeout)}") from None
         except httpx.ConnectError as exc:
             raise Unreachable(_connect_reason(exc)) from None
-        except httpx.HTTPError as exc:
-            raise Unreachable(f"connection lost ({exc or type(exc).__name__})") from None
+        except httpx.HTTPError:
+            raise Unreachable("connection lost") from None
         try:
             data = response.json()
         except ValueError:  # json.JSONDecodeError and UnicodeDecodeError both are
-            raise BadAnswer(f"malformed JSON from {path} (HTTP {response.status_code})") from None
+            data = _NOT_JSON
         if response.status_code not in ok:
             detail = ""
             if isinstance(data, dict) and isinstance(data.get("error"), str):
                 detail = f": {data['error']}"
             raise BadAnswer(f"HTTP {response.status_code} from {path}{detail}")
+        if data is _NOT_JSON:
+            raise BadAnswer(f"malformed JSON from {path}")
         return data
 
     async def health(self) -> Health:

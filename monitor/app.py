@@ -65,6 +65,7 @@ class MonitorApp(App[None]):
 
     CSS_PATH = "monitor.tcss"
     TITLE = "AIConexus monitor"
+    ENABLE_COMMAND_PALETTE = False  # the footer lists every key; nothing else to offer
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("r", "refresh", "Refresh"),
@@ -94,34 +95,42 @@ class MonitorApp(App[None]):
         self.snapshot: Snapshot | None = None
         self.rates: Mapping[str, float | None] = {}
         self.total_rate: float | None = None
-        length = history_length(interval)
-        self.agent_history: deque[float] = deque(maxlen=length)
-        self.rate_history: deque[float] = deque(maxlen=length)
+        self.history = history_length(interval)
+        self.agent_history: deque[float] = deque(maxlen=self.history)
+        self.rate_history: deque[float] = deque(maxlen=self.history)
         self.polls = 0  # successful or not; lets tests wait for the next poll
         self.agents_title = ""
+        # made here, not looked up: polls also land while another screen is on top
+        self.status_bar = StatusBar(id="status")
+        self.agents_box = Total("Agents", id="total-agents")
+        self.rate_box = Total("Messages/s", id="total-rate")
+        self.agents_label = Label(id="agents-title", classes="section")
+        self.filter_input = Input(
+            placeholder="filter by DID substring; enter keeps it, escape clears", id="filter"
+        )
+        self.table = AgentTable(id="agents")
+        self.activity = Log(max_lines=LOG_LINES, id="log")
         self._timer: Timer | None = None
         self._poll_worker: Worker[None] | None = None
 
     # ---------------------------------------------------------------- layout
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
+        yield self.status_bar
         with Horizontal(id="totals"):
-            yield Total("Agents", id="total-agents")
-            yield Total("Messages/s", id="total-rate")
-        yield Label(id="agents-title", classes="section")
-        yield Input(
-            placeholder="filter by DID substring; enter keeps it, escape clears", id="filter"
-        )
-        yield AgentTable(id="agents")
+            yield self.agents_box
+            yield self.rate_box
+        yield self.agents_label
+        yield self.filter_input
+        yield self.table
         yield Label(Text("Activity"), classes="section", id="log-title")
-        yield Log(max_lines=LOG_LINES, id="log")
+        yield self.activity
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(StatusBar).show(self.status)
+        self.status_bar.show(self.status)
         self._show_agents()
-        self.query_one(AgentTable).focus()
+        self.table.focus()
         self._timer = self.set_interval(self.interval, self._tick)
         self.poll()
 
@@ -133,11 +142,13 @@ class MonitorApp(App[None]):
         A slow gateway must not see its polls cancelled one after the other, so a tick that
         finds the previous poll running skips instead of replacing it.
         """
-        if self.paused:
-            return
-        if self._poll_worker is not None and not self._poll_worker.is_finished:
-            return
-        self.poll()
+        if not self.paused and not self.polling:
+            self.poll()
+
+    @property
+    def polling(self) -> bool:
+        """Is a poll waiting for the gateway right now?"""
+        return self._poll_worker is not None and not self._poll_worker.is_finished
 
     def poll(self) -> None:
         """Poll now (replacing a poll in flight)."""
@@ -148,13 +159,15 @@ class MonitorApp(App[None]):
         try:
             snapshot = await self.api.snapshot()
         except GatewayError as exc:
-            self._poll_failed(exc.state, exc.reason)
+            if self.is_running:  # not while the app shuts down
+                self._poll_failed(exc.state, exc.reason)
         else:
-            self._poll_succeeded(snapshot)
+            if self.is_running:
+                self._poll_succeeded(snapshot)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A bug in a poll is shown like a gateway fault; the app and the timer go on."""
-        if event.worker.group == "poll" and event.state is WorkerState.ERROR:
+        if event.worker.group == "poll" and event.state is WorkerState.ERROR and self.is_running:
             error = event.worker.error
             self._poll_failed("error", f"monitor bug: {type(error).__name__}: {error}")
 
@@ -180,7 +193,8 @@ class MonitorApp(App[None]):
             )
         )
         if previous is None:
-            self.log_event(f"{format_count(snapshot.total)} agents connected")
+            count = snapshot.total
+            self.log_event(f"{format_count(count)} agent{'' if count == 1 else 's'} connected")
         for agent in diff.left:
             self.log_event(f"left    {describe_agent(agent)}")
         for agent in diff.joined:
@@ -195,30 +209,20 @@ class MonitorApp(App[None]):
     def _set_status(self, status: Status) -> None:
         line = status_change(self.status, status)
         self.status = status
-        self.query_one(StatusBar).show(status)
+        self.status_bar.show(status)
         if line is not None:
             self.log_event(line)
 
     def log_event(self, line: str) -> None:
         """Add a timestamped line to the activity log."""
-        self.query_one(Log).write_line(f"{self._now():%H:%M:%S}  {line}")
+        self.activity.write_line(f"{self._now():%H:%M:%S}  {line}")
 
     # ---------------------------------------------------------------- showing
-
-    def visible_agents(self) -> list[str]:
-        """DIDs the table should show, in order (sort, then filter)."""
-        if self.snapshot is None:
-            return []
-        ordered = sort_agents(self.snapshot.agents.values(), self.sort_key)
-        return [agent.did for agent in filter_agents(ordered, self.filter_text)]
 
     def _show_agents(self) -> None:
         stale = self.status.stale
         self.set_class(stale, "-stale")
-        totals_agents = self.query_one("#total-agents", Total)
-        totals_rate = self.query_one("#total-rate", Total)
-        title = self.query_one("#agents-title", Label)
-        table = self.query_one(AgentTable)
+        table = self.table
         snapshot = self.snapshot
         parts = [f"Agents · sorted by {self.sort_key.value}"]
         if snapshot is None:
@@ -234,12 +238,12 @@ class MonitorApp(App[None]):
             rate = format_rate(self.total_rate)
             if snapshot.partial:
                 rate += f" (first {format_count(len(snapshot.agents))} agents)"
-            totals_agents.show(format_count(snapshot.total), list(self.agent_history))
-            totals_rate.show(rate, list(self.rate_history))
+            self.agents_box.show(format_count(snapshot.total), self.agent_history, self.history)
+            self.rate_box.show(rate, self.rate_history, self.history)
         if stale and self.status.last_ok is not None:
             parts.append(f"STALE: data from {self.status.last_ok:%H:%M:%S}")
         self.agents_title = " · ".join(parts)
-        title.update(Text(self.agents_title))
+        self.agents_label.update(Text(self.agents_title))
         if isinstance(self.screen, AgentScreen):
             self._show_detail(self.screen)
 
@@ -259,6 +263,7 @@ class MonitorApp(App[None]):
 
     def watch_paused(self, paused: bool) -> None:
         self._set_status(replace(self.status, paused=paused))
+        self.log_event("polling paused" if paused else "polling resumed")
         if not paused:
             self.poll()
 
@@ -274,21 +279,24 @@ class MonitorApp(App[None]):
         self.sort_key = self.sort_key.next()
 
     def action_filter(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self.filter_input
         field.display = True
         field.focus()
 
     def action_clear_filter(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self.filter_input
         field.value = ""
         field.display = False
         self.filter_text = ""
-        self.query_one(AgentTable).focus()
+        self.table.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`escape` only means something (and is only shown) while a filter is open."""
+        """Table keys only act on (and only show in the footer of) the table's screen;
+        `escape` there only while a filter is open."""
+        if action in ("filter", "sort", "clear_filter") and len(self.screen_stack) > 1:
+            return False
         if action == "clear_filter":
-            return self.query_one("#filter", Input).display or bool(self.filter_text)
+            return self.filter_input.display or bool(self.filter_text)
         return True
 
     def action_help(self) -> None:
@@ -301,7 +309,7 @@ class MonitorApp(App[None]):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
-        self.query_one(AgentTable).focus()
+        self.table.focus()
         if not event.value:
             event.input.display = False
         self.refresh_bindings()

@@ -397,22 +397,46 @@ def format_duration(seconds: float) -> str:
 
 
 def format_age(then: datetime, now: datetime) -> str:
-    """`3 s ago`; a time slightly in the future (clock skew) counts as now."""
-    return f"{format_duration((now - then).total_seconds())} ago"
+    """`3 s ago`, `4 m ago`, `2 h ago`, `3 d ago`: the largest unit is precise enough for an age.
+
+    A time slightly in the future (the two clocks disagree) counts as now.
+    """
+    seconds = max(0, math.floor((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
 
 
 def format_rate(rate: float | None) -> str:
-    """Messages per second with one decimal, or a dash when not known yet."""
+    """Messages per second in at most 5 characters (`12.5`, `340`, `1.2k`), `-` if unknown."""
     if rate is None:
         return "-"
-    if rate >= 100:
-        return f"{rate:,.0f}"
-    return f"{rate:.1f}"
+    for limit, divisor, suffix, digits in (
+        (99.95, 1, "", 1),
+        (999.5, 1, "", 0),
+        (9_950, 1_000, "k", 1),
+        (999_500, 1_000, "k", 0),
+    ):
+        if rate < limit:
+            return f"{rate / divisor:.{digits}f}{suffix}"
+    return f"{rate / 1_000_000:.1f}M"
 
 
 def format_count(value: int) -> str:
     """Thousands separators: `10,000`."""
     return f"{value:,}"
+
+
+def format_counter(value: int) -> str:
+    """A counter in at most 6 characters for a table cell: `99,999`, `123.4k`, `12.3M`."""
+    if value < 100_000:
+        return f"{value:,}"
+    if value < 999_950:
+        return f"{value / 1000:.1f}k"
+    if value < 999_950_000:
+        return f"{value / 1_000_000:.1f}M"
+    return f"{value / 1_000_000_000:.1f}G"
 
 
 def format_seconds(value: float) -> str:
@@ -444,16 +468,17 @@ class AgentRow:
         )
 
 
-# (column key, label, width): widths fixed so rows never jump while values change
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("did", "Agent DID", 21),
-    ("name", "Name", 10),
+    ("name", "Name", 9),
     ("connected", "Connected", 9),
-    ("activity", "Last active", 11),
-    ("sent", "Sent", 7),
-    ("received", "Recv", 7),
-    ("rate", "msg/s", 6),
+    ("activity", "Active", 8),
+    ("sent", "Sent", 6),
+    ("received", "Recv", 6),
+    ("rate", "msg/s", 5),
 )
+"""(column key, label, width): fixed widths, so rows never shift as values change, and all of
+it (with one cell of padding each side) fits 80 columns with a scrollbar."""
 
 
 def agent_row(agent: Agent, rate: float | None, now: datetime) -> AgentRow:
@@ -463,24 +488,22 @@ def agent_row(agent: Agent, rate: float | None, now: datetime) -> AgentRow:
         name=agent.name,
         connected_for=format_duration((now - agent.connected_at).total_seconds()),
         last_activity=format_age(agent.last_activity, now),
-        sent=format_count(agent.messages_sent),
-        received=format_count(agent.messages_received),
+        sent=format_counter(agent.messages_sent),
+        received=format_counter(agent.messages_received),
         rate=format_rate(rate),
     )
 
 
 def showing_text(shown: int, fetched: int, total: int, filter_text: str) -> str:
-    """The table caption: `showing 200 of 10,000`, or what the filter kept."""
-    parts: list[str] = []
+    """The table caption: `2 connected`, `showing 200 of 10,000`, or what the filter kept."""
     if filter_text:
-        parts.append(f"filter '{filter_text}': {format_count(shown)} match")
+        text = f"filter '{filter_text}': {format_count(shown)} of {format_count(fetched)} match"
         if fetched < total:
-            parts.append(f"among the first {format_count(fetched)} of {format_count(total)}")
-    elif shown < total:
-        parts.append(f"showing {format_count(shown)} of {format_count(total)}")
-    else:
-        parts.append(f"{format_count(total)} connected")
-    return ", ".join(parts)
+            text += f" (first {format_count(fetched)} of {format_count(total)} fetched)"
+        return text
+    if shown < total:
+        return f"showing {format_count(shown)} of {format_count(total)}"
+    return f"{format_count(total)} connected"
 
 
 def describe_agent(agent: Agent) -> str:
@@ -494,13 +517,17 @@ def history_length(interval: float, *, minutes: float = 5.0) -> int:
     return max(30, min(600, math.ceil(minutes * 60 / interval)))
 
 
-def sparkline_data(values: Sequence[float]) -> list[float]:
-    """The Sparkline widget draws nothing useful from fewer than two points."""
-    if not values:
-        return [0.0, 0.0]
-    if len(values) == 1:
-        return [values[0], values[0]]
-    return list(values)
+def sparkline_data(values: Sequence[float], length: int, *, least: int = 60) -> list[float]:
+    """The sparkline's points: the last `length` values, drawn as at least `least` points.
+
+    Just after start the few values sit at the right end of a chart that starts flat at the
+    first value (rather than each stretching over half the width); the chart then widens
+    until it covers the whole history.
+    """
+    points = list(values)[-length:] if length > 0 else list(values)
+    width = max(2, min(length, max(least, len(points))))
+    fill = points[0] if points else 0.0
+    return [fill] * (width - len(points)) + points
 
 
 # --------------------------------------------------------------------------------------------

@@ -54,15 +54,18 @@ class Total(Vertical):
         super().__init__(id=id)
         self._title = title
         self.text = title
+        self._label = Label(Text(title), classes="total-value")
+        self._sparkline = Sparkline(sparkline_data([], 2))
 
     def compose(self) -> ComposeResult:
-        yield Label(Text(self._title), classes="total-value")
-        yield Sparkline(sparkline_data([]))
+        yield self._label
+        yield self._sparkline
 
-    def show(self, value: str, history: Sequence[float]) -> None:
+    def show(self, value: str, history: Sequence[float], length: int) -> None:
+        """`history` is drawn as the right end of a chart `length` polls wide."""
         self.text = f"{self._title} {value}"
-        self.query_one(Label).update(Text(self.text))
-        self.query_one(Sparkline).data = sparkline_data(history)
+        self._label.update(Text(self.text))
+        self._sparkline.data = sparkline_data(history, length)
 
 
 class DidText(Text):
@@ -179,7 +182,15 @@ class AgentScreen(Screen[None]):
         if stale:
             lines += ["", "(the gateway is not answering: this is the last data seen)"]
         self.text = "\n".join(lines)
-        self.query_one("#detail", Static).update(Text(self.text))
+        self._render_text()
+
+    def on_mount(self) -> None:
+        self._render_text()
+
+    def _render_text(self) -> None:
+        # `show` may come before the screen is composed: then on_mount renders it
+        for detail in self.query("#detail").results(Static):
+            detail.update(Text(self.text))
 
 
 HELP = """\
@@ -188,7 +199,7 @@ r          refresh now
 p          pause / resume polling
 /          filter agents by DID substring
            (enter keeps the filter, escape clears it)
-s          cycle the sort: activity, connected time, DID, messages
+s          cycle the sort: activity, connected, DID, messages
 enter      details of the selected agent (escape back)
 ?          this help
 up/down    move in the table; pgup/pgdn page

@@ -152,6 +152,15 @@ def test_message_exchange_delivers_and_verifies_offer_answer_ice(gateway_url: st
     ])
 
 
+def test_message_exchange_lingers_trickling_candidates_for_the_monitor(gateway_url: str) -> None:
+    result = run_example("message_exchange.py", "--url", gateway_url, "--linger", "1.2")
+    assert result.returncode == 0, result.stderr
+    assert "lingering 1.2 s" in result.stdout
+    summary = result.stdout.strip().splitlines()[-1]
+    delivered = int(summary.split()[1])
+    assert delivered >= 5 and summary == f"OK: {delivered} of {delivered} messages arrived and verified"
+
+
 def test_raw_client_works_from_the_document_without_the_package(gateway_url: str) -> None:
     result = run_example("raw_client.py", "--url", gateway_url, block_package=True)
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,134 @@
+"""GatewayAPI: every way a poll can fail becomes one GatewayError with a short reason."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from monitor.api import BadAnswer, GatewayAPI, Unreachable
+
+from .fake_gateway import GATEWAY_DID, FakeGateway, fake_did
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.gen_test
+async def test_refused_connection_is_unreachable_with_a_plain_reason() -> None:
+    async with GatewayAPI(f"http://127.0.0.1:{free_port()}") as api:
+        with pytest.raises(Unreachable) as caught:
+            await api.snapshot()
+    assert caught.value.reason == "connection refused"
+    assert caught.value.state == "unreachable"
+
+
+@pytest.mark.gen_test
+async def test_no_answer_in_time_is_unreachable(fake: FakeGateway, fake_url: str) -> None:
+    fake.mode = "slow"
+    async with GatewayAPI(fake_url, timeout=0.2) as api:
+        with pytest.raises(Unreachable, match=r"no answer within 0\.2 s"):
+            await api.health()
+    fake.release.set()
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("malformed", "malformed JSON from /health"),
+        ("html", "malformed JSON from /health"),
+        ("shape", "unexpected /health: health.status is not a string: None"),
+        ("http500", "HTTP 500 from /health: INTERNAL"),
+    ],
+)
+@pytest.mark.gen_test
+async def test_bad_answers_say_what_was_wrong(
+    fake: FakeGateway, fake_url: str, mode: str, reason: str
+) -> None:
+    fake.mode = mode
+    async with GatewayAPI(fake_url) as api:
+        with pytest.raises(BadAnswer) as caught:
+            await api.snapshot()
+    assert caught.value.reason == reason
+    assert caught.value.state == "error"
+
+
+@pytest.mark.gen_test
+async def test_an_http_error_without_json_is_a_bad_answer(fake_url: str) -> None:
+    # a web server that is not the gateway: /nothing/health answers 404 HTML
+    async with GatewayAPI(fake_url + "/nothing") as api:
+        with pytest.raises(BadAnswer, match=r"^HTTP 404 from /health$"):
+            await api.health()
+
+
+@pytest.mark.gen_test
+async def test_draining_gateway_answers_503_and_that_is_a_state_not_an_error(
+    fake: FakeGateway, fake_url: str
+) -> None:
+    fake.mode = "draining"
+    async with GatewayAPI(fake_url) as api:
+        health = await api.health()
+    assert health.status == "draining"
+    assert health.gateway_did == GATEWAY_DID
+
+
+@pytest.mark.gen_test
+async def test_agents_are_fetched_in_pages_up_to_the_maximum(
+    fake: FakeGateway, fake_url: str
+) -> None:
+    fake.agent_count = 10_000
+    async with GatewayAPI(fake_url, page_size=100, max_agents=250) as api:
+        snapshot = await api.snapshot()
+    assert list(snapshot.agents) == [fake_did(i) for i in range(250)]
+    assert snapshot.total == 10_000 and snapshot.partial
+    assert fake.requests == [
+        "/health",
+        "/agents?limit=100&offset=0",
+        "/agents?limit=100&offset=100",
+        "/agents?limit=50&offset=200",
+    ]
+
+
+@pytest.mark.gen_test
+async def test_paging_stops_at_the_last_agent(fake: FakeGateway, fake_url: str) -> None:
+    fake.agent_count = 150
+    async with GatewayAPI(fake_url, page_size=100, max_agents=1000) as api:
+        snapshot = await api.snapshot()
+    assert len(snapshot.agents) == snapshot.total == 150
+    assert not snapshot.partial
+    assert len([r for r in fake.requests if r.startswith("/agents")]) == 2
+
+
+@pytest.mark.gen_test
+async def test_empty_gateway_costs_one_agents_request(fake: FakeGateway, fake_url: str) -> None:
+    fake.agent_count = 0
+    async with GatewayAPI(fake_url) as api:
+        snapshot = await api.snapshot()
+    assert snapshot.agents == {} and snapshot.total == 0
+    assert fake.requests == ["/health", "/agents?limit=100&offset=0"]
+
+
+@pytest.mark.gen_test
+async def test_websocket_address_is_turned_into_the_http_base(fake_url: str) -> None:
+    ws_url = fake_url.replace("http://", "ws://") + "/ws"
+    async with GatewayAPI(ws_url) as api:
+        assert api.base_url == fake_url
+        assert (await api.health()).status == "healthy"
+
+
+@pytest.mark.gen_test
+async def test_a_lent_http_client_is_left_open(fake_url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        async with GatewayAPI(fake_url, client=client) as api:
+            await api.health()
+        assert not client.is_closed
+
+
+def test_nonsense_paging_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        GatewayAPI("http://127.0.0.1:8000", max_agents=0)

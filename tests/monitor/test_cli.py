@@ -1,0 +1,96 @@
+"""The `aiconexus-monitor` command line, packaging, and the monitor's independence."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import aiconexus_gateway
+import monitor
+from monitor.app import MonitorApp, Options, parse_args
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults() -> None:
+    assert parse_args([], {}) == Options(
+        url="http://127.0.0.1:8000", interval=1.0, timeout=5.0, max_agents=200
+    )
+
+
+def test_environment_sets_url_and_interval() -> None:
+    options = parse_args([], {"GATEWAY_URL": "http://10.0.0.5:9000/", "MONITOR_INTERVAL": "2.5"})
+    assert (options.url, options.interval) == ("http://10.0.0.5:9000", 2.5)
+
+
+def test_flags_win_over_the_environment() -> None:
+    options = parse_args(
+        ["--url", "127.0.0.1:7000", "--interval", "0.5", "--timeout", "2", "--max-agents", "50"],
+        {"GATEWAY_URL": "http://10.0.0.5:9000", "MONITOR_INTERVAL": "3"},
+    )
+    assert options == Options(url="http://127.0.0.1:7000", interval=0.5, timeout=2.0, max_agents=50)
+
+
+def test_websocket_url_given_by_mistake_becomes_the_http_base() -> None:
+    assert parse_args(["--url", "ws://127.0.0.1:8000/ws"], {}).url == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--url", "ftp://127.0.0.1:8000"], {}, "unsupported URL scheme 'ftp'"),
+        ([], {"GATEWAY_URL": "http://"}, "no host"),
+        (["--interval", "0"], {}, "must be between 0.1 and 3600 seconds"),
+        ([], {"MONITOR_INTERVAL": "soon"}, "not a number: 'soon'"),
+        (["--max-agents", "0"], {}, "must be between 1 and 100000"),
+    ],
+)
+def test_bad_options_are_refused_with_a_clear_message(
+    argv: list[str], env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        parse_args(argv, env)
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        parse_args(["--version"], {})
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.strip() == f"aiconexus-monitor {monitor.__version__}"
+
+
+def test_monitor_version_follows_the_distribution() -> None:
+    assert monitor.__version__ == aiconexus_gateway.__version__
+
+
+def test_python_dash_m_monitor_help_runs_without_touching_the_gateway_package() -> None:
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['aiconexus-monitor', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('monitor', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('aiconexus_gateway'))\n"
+        "assert not loaded, loaded\n"
+        "import monitor.app, monitor.widgets, monitor.api, monitor.models\n"
+        "assert not [m for m in sys.modules if m.startswith('aiconexus_gateway')]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: aiconexus-monitor" in result.stdout
+    for option in ("--url", "--interval", "GATEWAY_URL", "MONITOR_INTERVAL", "--version"):
+        assert option in result.stdout
+
+
+def test_stylesheet_ships_with_the_package() -> None:
+    css = Path(monitor.__file__).parent / str(MonitorApp.CSS_PATH)
+    assert css.is_file()
+    assert '"monitor": ["*.tcss"]' in (ROOT / "setup.py").read_text(encoding="utf-8")
