@@ -4,16 +4,67 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from asyncio import Future, get_running_loop
+from collections import deque
+from typing import Any, cast
 
 from tornado.ioloop import IOLoop
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.websocket import (
+    WebSocketClosedError,
+    WebSocketHandler,
+    WebSocketProtocol,
+    WebSocketProtocol13,
+)
 
 from .. import PROTOCOL
 from ..errors import CloseCode, ErrorCode, ProtocolError
 from ..hub import Hub, Peer
+from ..limits import origin_allowed, retry_after_header
 
 log = logging.getLogger("aiconexus.gateway.ws")
+
+INVALID_FRAME_PAYLOAD = 1007  # RFC 6455 7.4.1: data inconsistent with the message type
+DEFAULT_OUTBOUND_BUFFER = 1024 * 1024
+
+
+def pending_output(stream: IOStream) -> int:
+    """Bytes handed to `stream` that the kernel has not taken yet (Tornado 6.x write indexes)."""
+    return stream._total_write_index - stream._total_write_done_index
+
+
+class StrictUTF8Protocol(WebSocketProtocol13):
+    """Tornado's RFC 6455 protocol, except for text frames that are not UTF-8.
+
+    Tornado drops the TCP connection on them without a close frame; RFC 6455 8.1 asks to fail the
+    connection with close code 1007. Valid text frames are decoded once, as in Tornado.
+    """
+
+    def _handle_message(self, opcode: int, data: bytes) -> Future[None] | None:
+        if opcode != 0x1 or self.client_terminated or self._frame_compressed:
+            return super()._handle_message(opcode, data)
+        self._message_bytes_in += len(data)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            cast("AgentSocketHandler", self.handler).on_invalid_utf8()
+            return None
+        return self._run_callback(self.handler.on_message, text)
+
+    def _write_frame(self, fin: bool, opcode: int, data: bytes, flags: int = 0) -> Future[None]:
+        # Frames Tornado writes itself (close, ping, pong) go after those the handler has queued
+        # in this loop turn: a close frame must be the last thing on the wire.
+        cast("AgentSocketHandler", self.handler).flush_outbox()
+        return super()._write_frame(fin, opcode, data, flags)
+
+
+def frame_header(length: int) -> bytes:
+    """The header of a final, unmasked text frame of `length` bytes (RFC 6455 5.2)."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 65536:
+        return b"\x81\x7e" + length.to_bytes(2, "big")
+    return b"\x81\x7f" + length.to_bytes(8, "big")
 
 
 def offered_subprotocols(header: str | None) -> list[str]:
@@ -33,12 +84,25 @@ def utf8_length_exceeds(text: str, limit: int) -> bool:
 class AgentSocketHandler(WebSocketHandler):
     """One agent connection. Frames go to the hub in arrival order; the hub answers via `send`."""
 
-    def initialize(self, hub: Hub, max_message_size: int) -> None:
+    def initialize(self, hub: Hub, max_message_size: int,
+                   max_outbound_buffer: int = DEFAULT_OUTBOUND_BUFFER,
+                   allowed_origins: tuple[str, ...] = ()) -> None:
         self.hub = hub
         self.limit = max_message_size
+        self.max_outbound = max_outbound_buffer
+        self.allowed_origins = allowed_origins
         self.peer: Peer | None = None
         self._timer: object | None = None  # the challenge timer, then the idle timer
         self._watching_idle = False
+        self._stream: IOStream | None = None
+        # (write index at its end, text) of frames queued but not yet taken by the kernel, so the
+        # senders of those that never leave can be told when the connection closes
+        self._unflushed: deque[tuple[int, str]] = deque()
+        # Frames sent during this event-loop turn, written together by flush_outbox at its end:
+        # a burst of messages to one agent costs one write(2) and fewer TCP segments, not one each
+        self._outbox: list[bytes] = []
+        self._outbox_texts: list[tuple[int, str]] = []  # (frame length, text)
+        self._outbox_size = 0
 
     @property
     def remote_ip(self) -> str:
@@ -56,9 +120,36 @@ class AgentSocketHandler(WebSocketHandler):
                          f"this gateway speaks subprotocol {PROTOCOL}; offered: {', '.join(offered)}")
             return
         if self.hub.draining:
+            self.hub.limits.refused_by["draining"].inc()
+            self.set_header("Retry-After", "1")
             self._refuse(503, "DRAINING", "the gateway is shutting down; connect to another instance")
             return
-        await super().get(*args, **kwargs)
+        origin = self.request.headers.get("Origin")
+        if not origin_allowed(origin, self.allowed_origins):
+            self.hub.limits.refused_by["origin"].inc()
+            self._refuse(403, "ORIGIN_NOT_ALLOWED",
+                         f"browser origin {origin!r} is not allowed; the operator lists allowed "
+                         "origins in ALLOWED_ORIGINS")
+            return
+        ip = self.remote_ip
+        refusal = self.hub.admit(ip)  # counts unregistered connections too, from here on
+        if refusal is not None:
+            self.set_header("Retry-After", retry_after_header(refusal.retry_after))
+            self._refuse(refusal.status, refusal.code, refusal.message)
+            return
+        try:
+            await super().get(*args, **kwargs)  # returns when the connection has ended
+        finally:
+            self.hub.release(ip)
+
+    def check_origin(self, origin: str) -> bool:
+        return True  # decided in get(), from ALLOWED_ORIGINS, before Tornado's same-host rule
+
+    def get_websocket_protocol(self) -> WebSocketProtocol | None:
+        protocol = super().get_websocket_protocol()
+        if type(protocol) is WebSocketProtocol13:
+            return StrictUTF8Protocol(self, False, protocol.params)
+        return protocol
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         self.hub.metrics.connections.labels("refused").inc()
@@ -71,6 +162,8 @@ class AgentSocketHandler(WebSocketHandler):
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)
+        assert self.ws_connection is not None
+        self._stream = self.ws_connection.stream
         self.peer = self.hub.open(self)
         loop = IOLoop.current()
         self._timer = loop.call_later(self.hub.settings.session.challenge_timeout,
@@ -99,15 +192,30 @@ class AgentSocketHandler(WebSocketHandler):
 
     def _too_large(self) -> None:
         assert self.peer is not None
+        self.hub.limits.closes_by["too_large"].inc()
         self.hub.send_error(self.peer, ProtocolError(
             ErrorCode.MESSAGE_TOO_LARGE, f"frames are limited to {self.limit} bytes"))
         self.peer.session.close()
         self.close(CloseCode.TOO_LARGE, "message too big")
 
+    def on_invalid_utf8(self) -> None:
+        """A text frame that is not UTF-8: ERROR, then close 1007 (RFC 6455 8.1)."""
+        if self.peer is None:
+            return
+        self.hub.limits.closes_by["invalid_utf8"].inc()
+        self.hub.send_error(self.peer, ProtocolError(
+            ErrorCode.MALFORMED_MESSAGE, "a text frame was not valid UTF-8"))
+        self.peer.session.close()
+        self.close(INVALID_FRAME_PAYLOAD, "invalid UTF-8")
+
     def _challenge_expired(self) -> None:
         self._timer = None
         if self.peer is not None:
             self.hub.challenge_expired(self.peer)
+            # In cluster mode registration completes after the presence write, so an agent
+            # that never sends again is caught here rather than in on_message.
+            if not self._watching_idle and self.peer.record is not None:
+                self._registered()
 
     def _registered(self) -> None:
         """The challenge timer gives way to the idle timer (AGENT_TIMEOUT)."""
@@ -133,15 +241,82 @@ class AgentSocketHandler(WebSocketHandler):
             self._timer = None
         if self.peer is not None:
             self.hub.closed(self.peer, self.close_code, self.close_reason)
+            unsent = [text for _, text in self._outbox_texts]  # never reached the stream
+            self._outbox, self._outbox_texts, self._outbox_size = [], [], 0
+            if (self._unflushed or unsent) and self._stream is not None:
+                done = self._stream._total_write_done_index
+                lost = [text for end, text in self._unflushed if end > done] + unsent
+                self._unflushed.clear()
+                if lost:
+                    self.hub.lost(self.peer, lost)
+
+    def abort(self) -> None:
+        """Cut the TCP connection now, without a close handshake (end of a drain)."""
+        if self._stream is not None and not self._stream.closed():
+            self._stream.close()
 
     # -- the hub's Connection protocol ----------------------------------------------------------
 
     def send(self, text: str) -> bool:
+        """Queue `text`; False when closing, or when the peer is a slow consumer (then closed).
+
+        The backlog Tornado holds for a connection is bounded by MAX_OUTBOUND_BUFFER: a frame that
+        would take it past the bound is not queued and the connection is closed with 4008.
+        """
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             return False
+        stream = self._stream
+        assert stream is not None
+        done = stream._total_write_done_index
+        pending = stream._total_write_index - done + self._outbox_size
+        if pending:
+            unflushed = self._unflushed
+            while unflushed and unflushed[0][0] <= done:
+                unflushed.popleft()
+            if pending + len(text) > self.max_outbound:
+                if self.peer is not None:
+                    self.hub.slow_consumer(self.peer, pending, self.max_outbound)
+                return False
+        if type(connection) is StrictUTF8Protocol and connection._compressor is None:
+            # Queued for this turn's single write (flush_outbox). Tornado's write_message would
+            # also wrap each frame in a Task, one more event-loop turn per message.
+            data = text.encode("utf-8")
+            header = frame_header(len(data))
+            if not self._outbox:
+                get_running_loop().call_soon(self.flush_outbox)
+            self._outbox += (header, data)
+            size = len(header) + len(data)
+            self._outbox_texts.append((size, text))
+            self._outbox_size += size
+            return True
         try:
             self.write_message(text)
         except WebSocketClosedError:
             return False
+        if stream._total_write_index != stream._total_write_done_index:
+            self._unflushed.append((stream._total_write_index, text))
         return True
+
+    def flush_outbox(self) -> None:
+        """Write the frames queued by `send` in one go (end of the loop turn, or before a close)."""
+        if not self._outbox:
+            return
+        stream = self._stream
+        if stream is None or stream.closed():
+            return  # on_close reports them as lost
+        parts, texts = self._outbox, self._outbox_texts
+        self._outbox, self._outbox_texts, self._outbox_size = [], [], 0
+        end = stream._total_write_index
+        try:
+            stream.write(b"".join(parts))
+        except StreamClosedError:
+            if self.peer is not None:
+                self.hub.lost(self.peer, [text for _, text in texts])
+            return
+        done = stream._total_write_done_index
+        if end + sum(size for size, _ in texts) > done:  # the kernel did not take it all yet
+            for size, text in texts:
+                end += size
+                if end > done:
+                    self._unflushed.append((end, text))

@@ -1,0 +1,522 @@
+"""The Redis bus: presence hashes, heartbeats with a TTL, one Stream inbox per instance.
+
+Every write goes through one writer connection, one pipeline per batch, so a burst of frames
+costs one round trip; decisions that must be atomic (route + append, register + takeover,
+compare-and-delete, reaping a dead instance) are Lua scripts. The inbox is read with XREAD from the
+last id processed, so a reconnect continues where it stopped instead of losing what was published
+meanwhile (the pub/sub failure of socket.io-redis and channels_redis). A random `epoch` key tells
+an instance that Redis came back empty, so the senders of the frames it lost get an ERROR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from typing import TYPE_CHECKING, Any
+
+try:
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without redis
+    raise ImportError(
+        "cluster mode (REDIS_URL) needs the Redis client: "
+        "pip install 'aiconexus-gateway[redis]'") from exc
+
+from .base import BusError, ClusterNode, HeartbeatResult, Op, PostOp, PresenceOp, SendOp, WithdrawOp
+from .cluster import (
+    Activity,
+    ClusterMessage,
+    ClusterMessageError,
+    ClusterSettings,
+    Presence,
+    agent_view,
+    decode,
+    encode,
+    generate_instance_id,
+    redact_url,
+    route_from_script,
+)
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..hub import Hub
+    from ..registry import AgentRecord
+
+log = logging.getLogger("aiconexus.gateway.cluster")
+
+VIEW_TIMEOUT = 2.0  # seconds an HTTP view waits for Redis before answering from local state
+RESTORE_CHUNK = 500
+CLOCK_SAMPLE_MAX_RTT = 0.05  # seconds; a TIME round trip slower than this is not a clock sample
+
+# Route frames: for each, find the owner, check its heartbeat, append to its inbox (atomically, so
+# an owner reaped in between cannot receive a frame nobody will read). The answer per frame is the
+# owner id, "!" + owner when its heartbeat expired, or "" when no instance holds the recipient.
+# ARGV: prefix, maxlen, then per frame: to, origin, token, type, expires_ms, text.
+ROUTE = """
+local p, maxlen = ARGV[1], ARGV[2]
+local route, out, alive = p .. ':route', {}, {}
+for i = 3, #ARGV - 5, 6 do
+  local to = ARGV[i]
+  local owner = redis.call('HGET', route, to)
+  if not owner then
+    out[#out + 1] = ''
+  else
+    local live = alive[owner]
+    if live == nil then
+      live = redis.call('EXISTS', p .. ':heartbeat:' .. owner) == 1
+      alive[owner] = live
+    end
+    if live then
+      redis.call('XADD', p .. ':inbox:' .. owner, 'MAXLEN', '~', maxlen, '*',
+        'k', 'D', 'o', ARGV[i + 1], 't', ARGV[i + 2], 'd', to, 'y', ARGV[i + 3],
+        'x', ARGV[i + 4], 'm', ARGV[i + 5])
+      out[#out + 1] = owner
+    else
+      out[#out + 1] = '!' .. owner
+    end
+  end
+end
+return out
+"""
+
+# Register a DID here. A newer generation wins cluster-wide; the previous owner (if alive) gets a
+# Takeover in its inbox. In 'restore' mode (re-publishing after an outage) an entry held by a live
+# instance for a session that connected later wins instead: answer -1.
+# ARGV: prefix, me, did, session_id, presence_json, connected_at, mode, maxlen.
+REGISTER = """
+local p, me, did, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local old = redis.call('HGET', p .. ':route', did)
+local old_alive = old and old ~= me and redis.call('EXISTS', p .. ':heartbeat:' .. old) == 1
+if ARGV[7] == 'restore' and old_alive then
+  local theirs = redis.call('ZSCORE', p .. ':order', did)
+  if theirs and tonumber(theirs) > tonumber(ARGV[6]) then return -1 end
+end
+local gen = redis.call('INCR', p .. ':generation')
+if redis.call('HGET', p .. ':session', did) ~= sid then redis.call('HDEL', p .. ':activity', did) end
+redis.call('HSET', p .. ':route', did, me)
+redis.call('HSET', p .. ':session', did, sid)
+redis.call('HSET', p .. ':agents', did, ARGV[5])
+redis.call('ZADD', p .. ':order', ARGV[6], did)
+redis.call('SADD', p .. ':members:' .. me, did)
+if old and old ~= me then
+  redis.call('SREM', p .. ':members:' .. old, did)
+  if old_alive then
+    redis.call('XADD', p .. ':inbox:' .. old, 'MAXLEN', '~', ARGV[8], '*',
+      'k', 'T', 'o', me, 'd', did, 'g', gen)
+  end
+end
+return gen
+"""
+
+# Remove a DID's presence if it is still ours (and still this session, unless session is '').
+# ARGV: prefix, me, did, session_id.
+UNREGISTER = """
+local p, me, did, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HGET', p .. ':route', did) ~= me then
+  redis.call('SREM', p .. ':members:' .. me, did)
+  return 0
+end
+if sid ~= '' and redis.call('HGET', p .. ':session', did) ~= sid then return 0 end
+redis.call('HDEL', p .. ':route', did)
+redis.call('HDEL', p .. ':session', did)
+redis.call('HDEL', p .. ':agents', did)
+redis.call('HDEL', p .. ':activity', did)
+redis.call('ZREM', p .. ':order', did)
+redis.call('SREM', p .. ':members:' .. me, did)
+return 1
+"""
+
+# Remove every presence entry an instance still owns: a dead one (only if its heartbeat is really
+# gone) or ourselves on a drain (mode 'withdraw'). Its inbox is kept a while for diagnostics.
+# ARGV: prefix, instance, mode ('reap' | 'withdraw'), dead_inbox_ttl.
+REAP = """
+local p, inst = ARGV[1], ARGV[2]
+if ARGV[3] == 'reap' and redis.call('EXISTS', p .. ':heartbeat:' .. inst) == 1 then return -1 end
+local n = 0
+for _, did in ipairs(redis.call('SMEMBERS', p .. ':members:' .. inst)) do
+  if redis.call('HGET', p .. ':route', did) == inst then
+    redis.call('HDEL', p .. ':route', did)
+    redis.call('HDEL', p .. ':session', did)
+    redis.call('HDEL', p .. ':agents', did)
+    redis.call('HDEL', p .. ':activity', did)
+    redis.call('ZREM', p .. ':order', did)
+    n = n + 1
+  end
+end
+redis.call('DEL', p .. ':members:' .. inst)
+if ARGV[3] == 'reap' then
+  redis.call('SREM', p .. ':instances', inst)
+  redis.call('EXPIRE', p .. ':inbox:' .. inst, ARGV[4])
+end
+return n
+"""
+
+# Publish counters of agents still owned by the given sessions. ARGV: prefix, then did, session, json.
+ACTIVITY = """
+local p = ARGV[1]
+for i = 2, #ARGV - 2, 3 do
+  if redis.call('HGET', p .. ':session', ARGV[i]) == ARGV[i + 1] then
+    redis.call('HSET', p .. ':activity', ARGV[i], ARGV[i + 2])
+  end
+end
+return 0
+"""
+
+
+def settings_from_config(config: Config) -> ClusterSettings:
+    """ClusterSettings from the gateway Config; ValueError names a bad combination."""
+    assert config.redis_url is not None
+    instance_id = config.instance_id or generate_instance_id(socket.gethostname(),
+                                                             secrets.token_hex(3))
+    return ClusterSettings(
+        redis_url=config.redis_url,
+        prefix=config.redis_prefix,
+        instance_id=instance_id,
+        heartbeat_interval=config.cluster_heartbeat_interval,
+        heartbeat_ttl=config.cluster_heartbeat_ttl,
+        delivery_timeout=config.cluster_delivery_timeout,
+    )
+
+
+def _is_redis_failure(exc: BaseException) -> bool:
+    return isinstance(exc, (RedisError, OSError, asyncio.TimeoutError))
+
+
+class RedisCluster(ClusterNode):
+    """A ClusterNode whose bus is one Redis (standalone, or a Sentinel-managed primary's URL)."""
+
+    name = "redis"
+
+    def __init__(self, hub: Hub, settings: ClusterSettings, **kwargs: Any) -> None:
+        super().__init__(hub, settings, **kwargs)
+        self.keys = settings.keys
+        self.url = redact_url(settings.redis_url)
+        self.cursor = b"0-0"  # id of the last inbox entry processed
+        self.epoch: Any = None  # bytes once connected
+        self._heartbeat_value = f"{os.getpid()}:{secrets.token_hex(8)}".encode()
+        common: dict[str, Any] = {
+            "protocol": 2,
+            "retry": Retry(NoBackoff(), 0),  # fail fast: the node has its own reconnect loop
+            "socket_connect_timeout": 1.0,
+            "health_check_interval": 0,
+            "client_name": f"aiconexus-{self.instance_id}"[:64],
+        }
+        self._redis = Redis.from_url(settings.redis_url, socket_timeout=2.0, **common)
+        # The inbox reader blocks in XREAD on a connection of its own.
+        block = settings.read_block_ms / 1000
+        self._reader = Redis.from_url(settings.redis_url, socket_timeout=block + 2.0,
+                                      max_connections=1, **common)
+        self._inbox = self.keys.inbox(self.instance_id)
+
+    async def _run(self, coroutine: Any) -> Any:
+        try:
+            return await coroutine
+        except BaseException as exc:
+            if _is_redis_failure(exc):
+                raise BusError(_describe(exc)) from exc
+            raise
+
+    # -- connection ----------------------------------------------------------------------------------
+
+    async def connect(self) -> bool:
+        await self._redis.connection_pool.disconnect()  # sockets to a Redis that went away
+        await self._reader.connection_pool.disconnect()
+        return bool(await self._run(self._connect()))
+
+    async def _connect(self) -> bool:
+        keys = self.keys
+        epoch = await self._redis.get(keys.epoch)
+        if epoch is None:
+            await self._redis.set(keys.epoch, secrets.token_hex(8), nx=True)
+            epoch = await self._redis.get(keys.epoch)
+        lost = self.epoch is not None and epoch != self.epoch
+        if self.epoch is None:
+            owner = await self._redis.get(keys.heartbeat(self.instance_id))
+            if owner is not None and owner != self._heartbeat_value:
+                log.warning("cluster: INSTANCE_ID %s was in use (a previous run, or a duplicate "
+                            "that must be renamed); taking it over", self.instance_id,
+                            extra={"instance": self.instance_id})
+        self.epoch = epoch
+        if lost:
+            self.cursor = b"0-0"  # the inbox is a new stream
+        await self._measure_clock()
+        await self._restore()
+        log.info("cluster: connected to %s as instance %s (prefix %s)", self.url, self.instance_id,
+                 keys.prefix, extra={"instance": self.instance_id})
+        return lost
+
+    async def _measure_clock(self) -> None:
+        before = self.clock.wall()
+        seconds, micros = await self._redis.time()
+        self._clock_sample(before, seconds, micros, self.clock.wall())
+
+    def _clock_sample(self, before: float, seconds: int, micros: int, after: float) -> None:
+        """Redis clock minus ours, from a TIME answer seen between `before` and `after`. A slow
+        round trip (a paused process, a stalled Redis) says little about the offset: ignored."""
+        if after - before <= CLOCK_SAMPLE_MAX_RTT:
+            self.clock_offset_ms = (seconds * 1000 + micros / 1000) - (before + after) * 500
+
+    async def restore(self) -> None:
+        await self._run(self._restore())
+
+    async def _restore(self) -> None:
+        keys, me = self.keys, self.instance_id
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(keys.heartbeat(me), self._heartbeat_value, px=self._ttl_ms())
+        pipe.sadd(keys.instances, me)
+        pipe.persist(self._inbox)
+        pipe.smembers(keys.members(me))
+        *_, members = await pipe.execute()
+        records = list(self.hub.registry)
+        local = {record.did for record in records}
+        stale = [did.decode() for did in members if did.decode() not in local]
+        if stale:
+            pipe = self._redis.pipeline(transaction=False)
+            for did in stale:
+                pipe.eval(UNREGISTER, 0, keys.prefix, me, did, "")
+            await pipe.execute()
+        for start in range(0, len(records), RESTORE_CHUNK):
+            chunk = records[start:start + RESTORE_CHUNK]
+            pipe = self._redis.pipeline(transaction=False)
+            for record in chunk:
+                self._register(pipe, record, "restore")
+            results = await pipe.execute()
+            for record, generation in zip(chunk, results, strict=True):
+                self.published(record, int(generation))
+
+    def _register(self, pipe: Any, record: AgentRecord, mode: str) -> None:
+        presence = Presence(record.did, self.instance_id, record.session_id, record.connected_at,
+                            record.metadata)
+        pipe.eval(REGISTER, 0, self.keys.prefix, self.instance_id, record.did, record.session_id,
+                  presence.encode(), repr(record.connected_at), mode, self.settings.inbox_maxlen)
+
+    def _ttl_ms(self) -> int:
+        return int(self.settings.heartbeat_ttl * 1000)
+
+    async def disconnect(self) -> None:
+        for client in (self._reader, self._redis):
+            try:
+                await client.aclose()
+            except Exception as exc:  # closing after an outage must not fail the shutdown
+                log.debug("cluster: closing Redis client: %s", exc)
+
+    async def leave(self) -> None:
+        keys, me = self.keys, self.instance_id
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.eval(REAP, 0, keys.prefix, me, "withdraw", self.settings.dead_inbox_ttl)
+        pipe.delete(keys.heartbeat(me))
+        pipe.srem(keys.instances, me)
+        pipe.expire(self._inbox, self.settings.dead_inbox_ttl)
+        await self._run(pipe.execute())
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    async def publish(self, batch: list[Op]) -> None:
+        keys, me = self.keys, self.instance_id
+        pipe = self._redis.pipeline(transaction=False)
+        plan: list[Any] = []  # per pipeline command: a list of SendOps, or the op itself
+        frames: list[SendOp] = []
+        args: list[Any] = []
+
+        def flush_frames() -> None:
+            if frames:
+                pipe.eval(ROUTE, 0, keys.prefix, self.settings.inbox_maxlen, *args)
+                plan.append(list(frames))
+                frames.clear()
+                args.clear()
+
+        for op in batch:
+            if isinstance(op, SendOp):
+                entry = op.entry
+                frames.append(op)
+                args.extend((entry.to, me, entry.token, op.type, op.expires_ms,
+                             op.text.encode("utf-8")))
+                continue
+            flush_frames()
+            if isinstance(op, PostOp):
+                pipe.xadd(keys.inbox(op.instance), encode(op.message),  # type: ignore[arg-type]
+                          maxlen=self.settings.inbox_maxlen, approximate=True)
+            elif isinstance(op, PresenceOp):
+                if self.withdrawn:
+                    op.complete()
+                    continue
+                if op.up:
+                    self._register(pipe, op.record, "new")
+                else:
+                    pipe.eval(UNREGISTER, 0, keys.prefix, me, op.record.did, op.record.session_id)
+            else:
+                pipe.eval(REAP, 0, keys.prefix, me, "withdraw", self.settings.dead_inbox_ttl)
+            plan.append(op)
+        flush_frames()
+        if not plan:
+            return
+        results = await self._run(pipe.execute(raise_on_error=False))
+        for step, result in zip(plan, results, strict=True):
+            self._outcome(step, result)
+
+    def _outcome(self, step: Any, result: Any) -> None:
+        if isinstance(result, BaseException):  # a command refused (OOM, READONLY, a bad script)
+            log.error("cluster: Redis refused a command: %s", result,
+                      extra={"instance": self.instance_id})
+            self.abandon(step if isinstance(step, list) else [step])
+            return
+        if isinstance(step, list):
+            for op, answer in zip(step, result, strict=True):
+                self.routed(op, route_from_script(answer))
+        elif isinstance(step, PresenceOp):
+            step.complete()
+            if step.up:
+                self.published(step.record, int(result))
+        elif isinstance(step, WithdrawOp) and not step.done.done():
+            step.done.set_result(True)
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    async def listen(self) -> list[ClusterMessage]:
+        reply = await self._run(self._reader.xread({self._inbox: self.cursor},
+                                                   count=self.settings.read_batch,
+                                                   block=self.settings.read_block_ms))
+        messages: list[ClusterMessage] = []
+        for _stream, entries in reply or ():
+            for entry_id, fields in entries:
+                self.cursor = entry_id
+                try:
+                    messages.append(decode(fields))
+                except ClusterMessageError as exc:
+                    log.error("cluster: skipping inbox entry %s: %s", entry_id.decode(), exc,
+                              extra={"instance": self.instance_id})
+        return messages
+
+    # -- heartbeat -------------------------------------------------------------------------------------
+
+    async def heartbeat(self, activity: list[tuple[AgentRecord, Activity]]) -> HeartbeatResult:
+        return await self._run(self._heartbeat_once(activity))
+
+    async def _heartbeat_once(self, activity: list[tuple[AgentRecord, Activity]]) -> HeartbeatResult:
+        keys, me = self.keys, self.instance_id
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(keys.heartbeat(me), self._heartbeat_value, px=self._ttl_ms(), get=True)
+        pipe.get(keys.epoch)
+        pipe.smembers(keys.instances)
+        pipe.time()
+        if self.cursor != b"0-0":
+            pipe.xtrim(self._inbox, minid=self.cursor, approximate=False)
+        if activity:
+            args: list[Any] = []
+            for record, counters in activity:
+                args.extend((record.did, record.session_id, counters.encode()))
+            pipe.eval(ACTIVITY, 0, keys.prefix, *args)
+        before = self.clock.wall()
+        previous, epoch, instances, (seconds, micros), *_ = await pipe.execute()
+        self._clock_sample(before, seconds, micros, self.clock.wall())
+        lost = epoch != self.epoch
+        if lost:
+            if epoch is None:
+                await self._redis.set(keys.epoch, secrets.token_hex(8), nx=True)
+                epoch = await self._redis.get(keys.epoch)
+            self.epoch = epoch
+            self.cursor = b"0-0"
+        others = sorted({i.decode() for i in instances} - {me})
+        dead: list[str] = []
+        if others:
+            pipe = self._redis.pipeline(transaction=False)
+            for instance in others:
+                pipe.exists(keys.heartbeat(instance))
+            alive = await pipe.execute()
+            dead = [instance for instance, live in zip(others, alive, strict=True) if not live]
+        reaped: list[str] = []
+        for instance in dead:
+            count = await self._redis.eval(REAP, 0, keys.prefix, instance, "reap",
+                                           self.settings.dead_inbox_ttl)
+            if int(count) >= 0:
+                reaped.append(instance)
+                log.warning("cluster: reaped instance %s (%d agents)", instance, int(count),
+                            extra={"instance": me})
+        return HeartbeatResult(lost=lost, restore=previous != self._heartbeat_value,
+                               dead=tuple(reaped))
+
+    # -- views -----------------------------------------------------------------------------------------
+
+    async def health(self, view: dict[str, Any]) -> dict[str, Any]:
+        view["instance_id"] = self.instance_id
+        view["instance_agents"] = len(self.hub.registry)
+        redis = self.redis_state()
+        redis["url"] = self.url
+        redis["prefix"] = self.keys.prefix
+        if self.up:
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.hlen(self.keys.route)
+                pipe.scard(self.keys.instances)
+                total, instances = await asyncio.wait_for(pipe.execute(), VIEW_TIMEOUT)
+                view["connected_agents"] = int(total)
+                view["instances"] = int(instances)
+            except Exception as exc:
+                if not _is_redis_failure(exc):
+                    raise
+                redis.update(state="disconnected", error=_describe(exc))
+        if redis["state"] != "connected" and view.get("status") == "healthy":
+            view["status"] = "degraded"
+        view["redis"] = redis
+        return view
+
+    async def agents_page(self, limit: int, offset: int) -> dict[str, Any]:
+        if self.up:
+            try:
+                return await asyncio.wait_for(self._agents_page(limit, offset), VIEW_TIMEOUT)
+            except Exception as exc:
+                if not _is_redis_failure(exc):
+                    raise
+        records = self.hub.registry.page(limit, offset)
+        return {"agents": [self.local_view(r) for r in records], "count": len(self.hub.registry),
+                "limit": limit, "offset": offset, "scope": "instance"}
+
+    async def _agents_page(self, limit: int, offset: int) -> dict[str, Any]:
+        keys = self.keys
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zcard(keys.order)
+        pipe.zrange(keys.order, offset, offset + limit - 1)
+        count, dids = await pipe.execute()
+        agents = await self._views([did.decode() for did in dids])
+        return {"agents": agents, "count": int(count), "limit": limit, "offset": offset,
+                "scope": "cluster"}
+
+    async def _views(self, dids: list[str]) -> list[dict[str, Any]]:
+        if not dids:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hmget(self.keys.agents, dids)
+        pipe.hmget(self.keys.activity, dids)
+        infos, activities = await pipe.execute()
+        views = []
+        for did, info, activity in zip(dids, infos, activities, strict=True):
+            if info is None:
+                continue  # left between the two reads
+            record = self.hub.registry.get(did)
+            presence = Presence.decode(did, info)
+            if record is not None and presence.instance == self.instance_id:
+                views.append(self.local_view(record))  # live counters for our own agents
+            else:
+                views.append(agent_view(presence, Activity.decode(activity)))
+        return views
+
+    async def agent(self, did: str) -> dict[str, Any] | None:
+        if self.up:
+            try:
+                views = await asyncio.wait_for(self._views([did]), VIEW_TIMEOUT)
+                return views[0] if views else None
+            except Exception as exc:
+                if not _is_redis_failure(exc):
+                    raise
+        record = self.hub.registry.get(did)
+        return self.local_view(record) if record is not None else None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text

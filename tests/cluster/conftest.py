@@ -1,0 +1,47 @@
+"""Fixtures for cluster tests against a real Redis and real gateway processes (processes.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from aiconexus_gateway.keys import DIDKey
+
+from .processes import REDIS_SERVER, ClusterGateway, RedisServer
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if not os.access(REDIS_SERVER, os.X_OK):
+        pytest.skip("redis-server is not installed (make test installs it: scripts/ensure-redis.sh)")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+StartGateways = Callable[..., list[ClusterGateway]]
+
+
+@pytest.fixture
+def start_gateways(redis_server: RedisServer, tmp_path: Path) -> Iterator[StartGateways]:
+    """start_gateways("gw-a", "gw-b", ...) -> started instances sharing one Redis and one key."""
+    key_file = tmp_path / "gateway.key"
+    DIDKey.generate().save(key_file)  # one gateway DID for the whole cluster
+    started: list[ClusterGateway] = []
+
+    def start(*names: str, extra: tuple[str, ...] = ()) -> list[ClusterGateway]:
+        batch = [ClusterGateway(name, redis_server.url, key_file, tmp_path / f"{name}.log", extra)
+                 for name in names]
+        started.extend(batch)
+        for gateway in batch:  # they start in parallel; read their lines in turn
+            gateway.wait_ready()
+        return batch
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+        print(f"--- {gateway.name} log (tail) ---\n{gateway.log_tail()}")
