@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Manage the AIConexus Gateway container (docker-compose.gateway.yml, service "gateway").
+# Manage the AIConexus Gateway container (docker-compose.gateway.yml, service "gateway"), and
+# make the key the compose `cluster` profile needs (deploy/keys/gateway.key).
 # Run `./gateway-docker.sh help` for the commands; docs/deployment.md for the whole guide.
 set -euo pipefail
 
@@ -13,6 +14,13 @@ CONTAINER_PORT=8000
 START_TIMEOUT=${GATEWAY_START_TIMEOUT:-90}
 POLL_INTERVAL=${GATEWAY_POLL_INTERVAL:-2}
 LOG_LINES_ON_FAILURE=40
+# The cluster's key (the compose file's `gateway-key` secret): every gateway-cluster replica
+# loads it, so the whole cluster has one gateway DID. Made once, by `key`, never overwritten.
+KEY_DIR="$SCRIPT_DIR/deploy/keys"
+KEY_NAME=gateway.key
+KEY_FILE="$KEY_DIR/$KEY_NAME"
+# The image's user (Dockerfile.gateway's USER): the cluster gateways read the key as this uid.
+IMAGE_UID=1000
 
 # Runs inside the container: pretty /health JSON, exit 0 only when healthy (https when the
 # gateway serves TLS itself; unverified, it is localhost).
@@ -50,7 +58,9 @@ Commands:
   shell           open a shell inside the running container
   health          print the gateway's /health JSON; exit 0 only when healthy
   cleanup [-y]    remove the container, its network, the log volume and the image
-                  (asks first; -y or --yes skips the question)
+                  (asks first; -y or --yes skips the question; the cluster key is kept)
+  key             create deploy/keys/gateway.key, the key every gateway of the compose
+                  'cluster' profile shares (one gateway DID), unless it exists; print its DID
   help            this text (also -h, --help)
 
 Environment:
@@ -216,6 +226,63 @@ cmd_health() {
     docker exec "$CONTAINER" python -c "$HEALTH_PY"
 }
 
+# The DID recorded in the key file ({"type": ..., "did": "did:key:...", "seed": ...}); empty
+# when the file cannot be read.
+key_file_did() {
+    local content=""
+    { content=$(<"$KEY_FILE"); } 2>/dev/null || true
+    if [[ $content =~ \"did\":\ *\"(did:key:[1-9A-HJ-NP-Za-km-z]+)\" ]]; then
+        echo "${BASH_REMATCH[1]}"
+    fi
+}
+
+# Made by the image's own keygen (no Python needed on the host), as the calling user so the file
+# is theirs; as root, handed to the image's user. The keygen refuses to replace a file, even one
+# that appears meanwhile: the first key made is the cluster's.
+cmd_key() {
+    local did output
+    if [ -e "$KEY_FILE" ] || [ -L "$KEY_FILE" ]; then
+        did=$(key_file_did)
+        echo "$KEY_FILE exists: kept (every cluster gateway must keep using the same key)."
+        if [ -n "$did" ]; then
+            echo "Gateway DID: $did"
+        else
+            echo "(its DID cannot be read by this user)"
+        fi
+        return 0
+    fi
+    if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+        echo "Building $IMAGE first: the key is made with it."
+        compose build "$SERVICE"
+    fi
+    [ -d "$KEY_DIR" ] || mkdir -p "$KEY_DIR"
+    if ! output=$(docker run --rm --network none --read-only \
+        --security-opt no-new-privileges:true --user "$(id -u):$(id -g)" \
+        -v "$KEY_DIR:/keys" "$IMAGE" python -m aiconexus_gateway.keygen "/keys/$KEY_NAME" 2>&1); then
+        echo "$output" >&2
+        case "$output" in
+            *"No module named aiconexus_gateway.keygen"*)
+                die "$IMAGE has no keygen yet: rebuild it ('$(basename "$0") build'), then run 'key' again"
+                ;;
+        esac
+        die "could not create $KEY_FILE"
+    fi
+    did=${output##*$'\n'}
+    if [ "$(id -u)" = 0 ]; then
+        chown "$IMAGE_UID:$IMAGE_UID" "$KEY_FILE"
+    fi
+    echo "Created $KEY_FILE (mode 0600): the cluster's key, read by every gateway-cluster replica."
+    echo "Gateway DID: $did"
+    echo "Git ignores it: keep a copy somewhere safe (a new key means a new gateway DID)."
+    case "$(id -u)" in
+        0 | "$IMAGE_UID") ;;
+        *)
+            echo "The gateways run as uid $IMAGE_UID: on Linux, let them read it with"
+            echo "  sudo chown $IMAGE_UID:$IMAGE_UID $KEY_FILE"
+            ;;
+    esac
+}
+
 cmd_cleanup() {
     local assume_yes=false answer
     case "${1:-}" in
@@ -253,13 +320,16 @@ main() {
             usage
             return 0
             ;;
-        build | start | stop | restart | status | logs | shell | health | cleanup) ;;
+        build | start | stop | restart | status | logs | shell | health | cleanup | key) ;;
         "")
             usage >&2
             return 2
             ;;
         *) usage_error "unknown command '$command'" ;;
     esac
+    if [ "$command" = key ] && [ $# -gt 0 ]; then
+        usage_error "key takes no options (it never replaces a key; see docs/deployment.md)"
+    fi
     require_docker
     case "$command" in
         build) cmd_build "$@" ;;
@@ -274,6 +344,7 @@ main() {
         shell) cmd_shell ;;
         health) cmd_health ;;
         cleanup) cmd_cleanup "$@" ;;
+        key) cmd_key ;;
     esac
 }
 

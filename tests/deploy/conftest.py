@@ -18,7 +18,7 @@ from .helpers import COMPOSE_FILE, SCRIPT, GatewayProcess, run_image_cmd
 
 HERE = Path(__file__).resolve().parent
 # What gateway-docker.sh needs besides docker; nothing else is on the tests' PATH.
-SCRIPT_TOOLS = ("bash", "cat", "dirname", "basename", "head", "sleep")
+SCRIPT_TOOLS = ("bash", "cat", "dirname", "basename", "head", "sleep", "id", "mkdir", "chown")
 
 
 class FakeDocker:
@@ -32,11 +32,24 @@ class FakeDocker:
         self.scenario_path = root / "scenario.json"
         self.log_path = root / "docker.log"
         self.scenario: dict[str, Any] = {}
+        # The script run; copy_script() swaps in a copy, whose deploy/keys the tests may fill.
+        self.script = SCRIPT
         for tool in SCRIPT_TOOLS:
             found = shutil.which(tool)
             assert found, f"{tool} is needed to run gateway-docker.sh"
             (self.bin / tool).symlink_to(found)
         self.install("docker")
+
+    def copy_script(self) -> Path:
+        """Run a copy of gateway-docker.sh and the compose file in root/repo (with an empty
+        deploy/keys), so commands that write next to the script leave the repository alone;
+        the copy's directory."""
+        repo = self.root / "repo"
+        (repo / "deploy" / "keys").mkdir(parents=True)
+        for source in (SCRIPT, COMPOSE_FILE):
+            shutil.copy2(source, repo / source.name)
+        self.script = repo / SCRIPT.name
+        return repo
 
     def install(self, name: str) -> None:
         wrapper = self.bin / name
@@ -70,14 +83,14 @@ class FakeDocker:
             cwd: Path | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """gateway-docker.sh ARGS with the stand-in; a fresh log and state for each run."""
         return subprocess.run(
-            [str(SCRIPT), *args], input=stdin, capture_output=True, text=True,
+            [str(self.script), *args], input=stdin, capture_output=True, text=True,
             env=self.prepare(env), cwd=cwd or self.root, timeout=timeout, check=False,
         )
 
     async def run_async(self, *args: str, timeout: float = 10) -> tuple[int, str, str]:
         """As run(), without blocking the IOLoop (for a gateway served by this process)."""
         process = await asyncio.create_subprocess_exec(
-            str(SCRIPT), *args, env=self.prepare(), cwd=self.root,
+            str(self.script), *args, env=self.prepare(), cwd=self.root,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -99,7 +112,7 @@ class FakeDocker:
 
     def compose_commands(self) -> list[list[str]]:
         """Each compose call as its subcommand words (`version` probes left out), after checking
-        that it names docker-compose.gateway.yml by absolute path."""
+        that it names docker-compose.gateway.yml (next to the script run) by absolute path."""
         commands = []
         for call in self.calls():
             args = call["argv"][1:] if call["prog"] == "docker" else call["argv"]
@@ -108,7 +121,7 @@ class FakeDocker:
             words = compose_words(args)
             if words[:1] == ["version"]:
                 continue
-            assert args[:2] == ["-f", str(COMPOSE_FILE)], args
+            assert args[:2] == ["-f", str(self.script.parent / COMPOSE_FILE.name)], args
             commands.append(words)
         return commands
 

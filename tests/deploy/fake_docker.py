@@ -12,6 +12,8 @@ environment variables that matter), and answered as the scenario says:
   port             what `docker port` prints
   image_exists     whether `docker image inspect` finds the image
   exec_local       an environment: `docker exec CONTAINER CMD...` runs CMD here, with it
+  run_local        true: `docker run [OPTIONS] IMAGE CMD...` runs CMD here, each `-v HOST:PATH`
+                   played by replacing PATH with HOST in CMD's arguments (`python`: this Python)
   responses        {"<argv prefix>": {"stdout": ..., "stderr": ..., "rc": ...}} for the rest
 """
 
@@ -23,6 +25,9 @@ import sys
 from typing import Any
 
 LOGGED_ENV = ("LOG_LEVEL", "LOG_FORMAT", "GATEWAY_BIND")
+# `docker run` options that take a value (the ones gateway-docker.sh uses, and a few more).
+RUN_OPTIONS = {"-u", "--user", "-v", "--volume", "--network", "--security-opt", "--cap-drop",
+               "--cap-add", "-e", "--env", "--name", "--tmpfs", "--entrypoint", "-w", "--workdir"}
 # `compose` options that take a value and come before the subcommand.
 COMPOSE_GLOBAL_OPTIONS = {"-f", "--file", "-p", "--project-name", "--profile", "--project-directory"}
 
@@ -58,6 +63,29 @@ def next_state(scenario: dict[str, Any], state_file: str, advance: bool) -> Any:
         with open(state_file, "w", encoding="utf-8") as file:
             file.write(str(index))
     return states[min(index, len(states) - 1)]
+
+
+def local_command(run_args: list[str]) -> list[str]:
+    """The command of `docker run RUN_ARGS`, its volume paths replaced by the host's."""
+    mounts: dict[str, str] = {}
+    index = 0
+    while run_args[index].startswith("-"):
+        option = run_args[index]
+        if option in RUN_OPTIONS:
+            if option in ("-v", "--volume"):
+                host, container = run_args[index + 1].split(":")[:2]
+                mounts[container] = host
+            index += 2
+        else:
+            index += 1
+    command = run_args[index + 1:]  # after the image
+    if command[:1] == ["python"]:
+        command[0] = sys.executable
+    for i, arg in enumerate(command):
+        for container, host in mounts.items():
+            if arg == container or arg.startswith(container + "/"):
+                command[i] = host + arg[len(container):]
+    return command
 
 
 def main(argv: list[str]) -> int:
@@ -111,6 +139,11 @@ def main(argv: list[str]) -> int:
             command[0] = sys.executable
         env = {**os.environ, **scenario["exec_local"]}
         return subprocess.run(command, env=env, check=False, timeout=30).returncode
+
+    if words[:1] == ["run"] and scenario.get("run_local"):
+        import subprocess
+
+        return subprocess.run(local_command(words[1:]), check=False, timeout=30).returncode
 
     responses: dict[str, dict[str, Any]] = scenario.get("responses", {})
     for prefix in sorted(responses, key=len, reverse=True):

@@ -203,3 +203,70 @@ def test_variables_used_are_documented() -> None:
     docs = DOCS.read_text()
     for name in compose_variables(COMPOSE_FILE.read_text()):
         assert f"`{name}`" in docs, f"{name} is not explained in {DOCS.name}"
+
+
+# --- the cluster's shared key -------------------------------------------------------------------
+
+def secret_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Each secret of a service by the path it appears at in the container."""
+    mounts = {}
+    for entry in service.get("secrets", []):
+        source, target = (entry, entry) if isinstance(entry, str) else (
+            entry["source"], entry.get("target", entry["source"]))
+        path = target if target.startswith("/") else f"/run/secrets/{target}"
+        mounts[path] = source
+    return mounts
+
+
+def test_every_cluster_replica_loads_one_key_from_a_secret(
+        compose: dict[str, Any], services: dict[str, Any]) -> None:
+    """All replicas of `--scale gateway-cluster=N` share the service's definition: one fixed
+    GATEWAY_KEY_FILE (nothing per replica in it), which is a secret mounted into the service."""
+    cluster = services["gateway-cluster"]
+    key_file = cluster["environment"]["GATEWAY_KEY_FILE"]
+    assert key_file == interpolate(key_file, {"HOSTNAME": "replica-2"})  # no substitution at all
+    assert "{{" not in key_file
+    mounts = secret_mounts(cluster)
+    assert key_file in mounts, f"GATEWAY_KEY_FILE {key_file} is not one of the mounted secrets"
+    secret = compose["secrets"][mounts[key_file]]
+    assert set(secret) == {"file"}  # a file on the host, bind-mounted read-only by Compose
+    assert load([], {"GATEWAY_KEY_FILE": key_file}).key_file == key_file
+
+
+def test_cluster_key_file_is_in_the_gitignored_keys_directory(compose: dict[str, Any]) -> None:
+    source = REPO / compose["secrets"]["gateway-key"]["file"]
+    assert source == DEPLOY / "keys" / "gateway.key"
+    assert source.parent.is_dir()
+    ignore = (source.parent / ".gitignore").read_text().splitlines()
+    assert "*" in ignore and "!.gitignore" in ignore
+    dockerignore = (REPO / ".dockerignore").read_text().splitlines()
+    assert "*" in dockerignore  # the key never reaches the image's build context
+    assert not [line for line in dockerignore if line.startswith("!deploy")]
+
+
+def test_cluster_key_is_used_by_the_cluster_gateways_only(compose: dict[str, Any],
+                                                          services: dict[str, Any]) -> None:
+    """The single `gateway` starts without deploy/keys/gateway.key (its DID changes on restart);
+    nothing but gateway-cluster mounts the cluster's key."""
+    users = {name for name, service in services.items() if "gateway-key" in
+             secret_mounts(service).values()}
+    assert users == {"gateway-cluster"}
+    assert "GATEWAY_KEY_FILE" not in services["gateway"]["environment"]
+    assert not services["gateway"].get("secrets")
+    assert set(compose["secrets"]) == {"gateway-key"}
+
+
+def test_cluster_key_is_read_only_in_the_container(services: dict[str, Any]) -> None:
+    """Compose mounts `file:` secrets read-only; the key must not come in as a writable volume."""
+    cluster = services["gateway-cluster"]
+    key_file = cluster["environment"]["GATEWAY_KEY_FILE"]
+    for volume in cluster.get("volumes", []):
+        target = volume.split(":")[1] if isinstance(volume, str) else volume["target"]
+        assert not key_file.startswith(target.rstrip("/") + "/") and key_file != target
+    assert cluster["read_only"] is True
+
+
+def test_compose_file_says_how_to_make_the_cluster_key() -> None:
+    text = COMPOSE_FILE.read_text()
+    assert "./gateway-docker.sh key" in text
+    assert "python -m aiconexus_gateway.keygen deploy/keys/gateway.key" in text

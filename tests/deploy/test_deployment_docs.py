@@ -3,7 +3,7 @@
 Commands are taken from the fenced shell blocks and from inline code that runs
 gateway-docker.sh. Each is checked against the files it names (compose services and profiles, manifests,
 paths, the script's commands); the documented gateway-docker.sh commands are also run with the
-recording `docker` stand-in, and the openssl command is run for real.
+recording `docker` stand-in, and the openssl and keygen commands are run for real.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from aiconexus_gateway.config import OPTIONS
+from aiconexus_gateway.keys import DIDKey
 
 from .conftest import FakeDocker
 from .helpers import (
@@ -34,14 +36,16 @@ from .helpers import (
 SHELL_BLOCK = re.compile(r"^```(?:bash|sh|shell|console)\n(.*?)^```", re.M | re.S)
 INLINE = re.compile(r"`([^`\n]+)`")
 PROGRAMS = ("./gateway-docker.sh", "docker", "kubectl", "curl", "openssl", "kind", "minikube",
-            "sudo", "ss")
+            "sudo", "ss", "python")
 SCRIPT_COMMANDS = {"build", "start", "stop", "restart", "status", "logs", "shell", "health",
-                   "cleanup", "help", "-h", "--help"}
+                   "cleanup", "key", "help", "-h", "--help"}
 SCRIPT_OPTIONS = {"build": {"--no-cache", "--pull"}, "logs": {"-f", "--follow"},
                   "cleanup": {"-y", "--yes"}}
 COMPOSE_SUBCOMMANDS = {"build", "up", "ps", "logs", "stop", "down", "restart", "exec", "config"}
 DOCKER_SUBCOMMANDS = {"build", "run", "stop", "rm", "tag", "push", "inspect", "swarm", "stack",
-                      "service", "stats", "logs", "ps", "exec"}
+                      "service", "stats", "logs", "ps", "exec", "secret"}
+# The cluster's shared key, where every deployment's documented commands take it from.
+KEY_FILE = "deploy/keys/gateway.key"
 SCRIPT_ENV = {"GATEWAY_START_TIMEOUT", "GATEWAY_POLL_INTERVAL"}
 STACK_ENV = {"GATEWAY_IMAGE"}
 
@@ -83,6 +87,11 @@ def option_value(argv: list[str], *names: str) -> str | None:
 
 def repo_path(path: str) -> Path:
     return REPO / path.replace("$PWD/", "")
+
+
+def compose_secrets() -> dict[str, Any]:
+    secrets: dict[str, Any] = load_yaml(COMPOSE_FILE)["secrets"]
+    return secrets
 
 
 def compose_services() -> dict[str, Any]:
@@ -147,6 +156,10 @@ def check_docker(argv: list[str]) -> None:
     if argv[1] == "stack" and argv[2] == "deploy":
         stack = option_value(argv, "-c")
         assert stack and repo_path(stack).is_file()
+    if argv[1] == "secret" and argv[2] == "create":
+        stack = load_yaml(DEPLOY / "swarm" / "aiconexus-stack.yml")
+        external = {s["name"] for s in stack["secrets"].values() if s.get("external")}
+        assert argv[3:] == [argv[3], KEY_FILE] and argv[3] in external, argv
     if argv[1] == "service" and argv[2] in ("scale", "logs"):
         stack = load_yaml(DEPLOY / "swarm" / "aiconexus-stack.yml")
         target = argv[-1].split("=")[0]
@@ -168,12 +181,31 @@ def check_kubectl(argv: list[str]) -> None:
     if selector:
         key, _, value = selector.partition("=")
         assert any(o["metadata"].get("labels", {}).get(key) == value for o in objects), selector
+    if argv[1:3] == ["create", "secret"]:
+        assert argv[3] == "generic", argv
+        name, source = argv[4], option_value(argv, "--from-file")
+        assert source, argv
+        key, _, path = source.partition("=")
+        assert path == KEY_FILE, argv
+        pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] == "Deployment"]
+        mounted = [v["secret"] for pod in pods for v in pod.get("volumes", []) if "secret" in v]
+        assert any(s["secretName"] == name and key in [i["key"] for i in s["items"]]
+                   for s in mounted), f"no Deployment mounts the key {key} of Secret {name}"
     if argv[1] == "set":
         container = argv[-1].split("=")[0]
         deployment = next(o for o in objects if o["kind"] == "Deployment"
                           and f"deployment/{o['metadata']['name']}" == argv[3])
         assert container in {c["name"] for c in
                              deployment["spec"]["template"]["spec"]["containers"]}
+
+
+def check_python(argv: list[str]) -> None:
+    """`python -m aiconexus_gateway.keygen [--show|--force] deploy/keys/gateway.key` only: the
+    key file that the compose secret reads and the Secrets are made from."""
+    assert argv[1:3] == ["-m", "aiconexus_gateway.keygen"], argv
+    assert argv[-1] == KEY_FILE, argv
+    assert set(argv[3:-1]) <= {"--show", "--force"}, argv
+    assert (REPO / compose_secrets()["gateway-key"]["file"]) == REPO / KEY_FILE
 
 
 def check_other(argv: list[str]) -> None:
@@ -184,6 +216,7 @@ def check_other(argv: list[str]) -> None:
 
 CHECKS: dict[str, Callable[[list[str]], None]] = {
     "./gateway-docker.sh": check_script, "docker": check_docker, "kubectl": check_kubectl,
+    "python": check_python,
 }
 
 
@@ -199,7 +232,12 @@ def test_docs_have_the_commands_users_follow() -> None:
                     "./gateway-docker.sh logs -f", "./gateway-docker.sh stop",
                     "./gateway-docker.sh cleanup -y", "kubectl apply -f deploy/kubernetes/",
                     "docker compose -f docker-compose.gateway.yml --profile cluster up -d "
-                    "--scale gateway-cluster=3"):
+                    "--scale gateway-cluster=3", "./gateway-docker.sh key",
+                    f"python -m aiconexus_gateway.keygen {KEY_FILE}",
+                    f"python -m aiconexus_gateway.keygen --show {KEY_FILE}",
+                    "kubectl create secret generic aiconexus-gateway-key "
+                    f"--from-file=gateway.key={KEY_FILE}",
+                    f"docker secret create aiconexus-gateway-key {KEY_FILE}"):
         assert command in found, command
 
 
@@ -208,6 +246,7 @@ def test_docs_cover_every_topic() -> None:
     for topic in ("quick start", "management commands", "manual docker compose commands",
                   "environment variables", "localhost or network access",
                   "reverse proxy (tls and websocket)", "performance tuning",
+                  "one gateway did per cluster: the shared key",
                   "scaling: the cluster profile", "kubernetes", "docker swarm",
                   "container security", "monitoring", "troubleshooting", "faq"):
         assert topic in headings, topic
@@ -233,19 +272,23 @@ def test_documented_variables_exist() -> None:
 
 
 def test_documented_script_commands_run(fake_docker: FakeDocker) -> None:
-    """Each ./gateway-docker.sh line of the docs, with a healthy container: exit 0."""
+    """Each ./gateway-docker.sh line of the docs, with a healthy container: exit 0 (run from a
+    copy of the script, so `key` makes its key there and not in the repository)."""
     script_lines = [split_env(argv) for argv in commands()]
     runs = {(tuple(sorted(env.items())), tuple(argv)) for env, argv in script_lines
             if argv[0] == "./gateway-docker.sh"}
     assert len(runs) >= 8
+    repo = fake_docker.copy_script()
     for env_items, argv in sorted(runs):
         env = dict(env_items)
         fake_docker.scenario = {
             "states": [{"status": "running", "health": "healthy"}],
             "responses": {"exec": {"stdout": '{\n  "status": "healthy"\n}\n'}},
+            "run_local": True,
         }
         result = fake_docker.run(*argv[1:], env=env, stdin="y\n")
         assert result.returncode == 0, (argv, result.stderr)
+    assert DIDKey.load(repo / KEY_FILE).did.startswith("did:key:")  # `key` made it there
 
 
 def test_documented_certificate_command_makes_what_nginx_loads(tmp_path: Path) -> None:
@@ -258,3 +301,39 @@ def test_documented_certificate_command_makes_what_nginx_loads(tmp_path: Path) -
     for name in ("tls.crt", "tls.key"):
         assert (tmp_path / "deploy" / "nginx" / "certs" / name).stat().st_size > 0
         assert f"/etc/nginx/certs/{name};" in conf
+
+
+def test_documented_key_commands_make_the_key_every_deployment_reads(tmp_path: Path) -> None:
+    """The keygen lines, in the order of the docs, in a fresh checkout: the first creates the
+    key, every later creation refuses to replace it, --show prints its DID."""
+    (tmp_path / "deploy" / "keys").mkdir(parents=True)
+    keygen_lines = [argv for argv in commands() if argv[0] == "python"]
+    assert keygen_lines[0][3:] == [KEY_FILE]
+    did = None
+    for argv in keygen_lines:
+        result = subprocess.run([sys.executable, *argv[1:]], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=30, check=False)
+        key = DIDKey.load(tmp_path / KEY_FILE)
+        if "--show" in argv or did is None:
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.strip() == key.did
+        else:
+            assert result.returncode == 1 and "already exists" in result.stderr
+        assert did in (None, key.did)
+        did = key.did
+    assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
+
+
+def test_docs_run_keygen_before_creating_the_secrets() -> None:
+    """In the Kubernetes and Swarm sections, the key exists before the Secret is made from it,
+    and the Secret before the gateways are deployed."""
+    lines = [" ".join(argv) for argv in commands()]
+
+    def first(prefix: str, after: int = -1) -> int:
+        return next(i for i, line in enumerate(lines) if line.startswith(prefix) and i > after)
+
+    for secret, deploy in (("kubectl create secret", "kubectl apply -f deploy/kubernetes/"),
+                           ("docker secret create", "docker stack deploy")):
+        made = first(secret)
+        assert first("python -m aiconexus_gateway.keygen") < made < first(deploy, made - 1)
+        assert lines[made - 1] == f"python -m aiconexus_gateway.keygen {KEY_FILE}"

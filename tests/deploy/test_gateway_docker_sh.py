@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from aiconexus_gateway.keys import DIDKey
 from aiconexus_gateway.server.app import Gateway
 
 from .conftest import FakeDocker
-from .helpers import SCRIPT, GatewayProcess, venv_tool
+from .helpers import COMPOSE_FILE, SCRIPT, GatewayProcess, load_yaml, venv_tool
 
 COMMANDS = ("build", "start", "stop", "restart", "status", "logs", "shell", "cleanup", "health",
-            "help")
+            "key", "help")
 RUNNING = {"status": "running", "health": "healthy"}
 STARTING = {"status": "running", "health": "starting"}
 
@@ -317,3 +318,112 @@ async def test_health_shows_a_draining_gateway_and_fails(fake_docker: FakeDocker
     rc, out, _ = await fake_docker.run_async("health")
     assert rc == 1
     assert json.loads(out)["status"] == "draining"
+
+
+# --- key: the cluster's shared gateway key ------------------------------------------------------
+
+def compose_key_file(repo: Path) -> Path:
+    """Where the compose file's cluster secret reads the key, under `repo`."""
+    source = load_yaml(COMPOSE_FILE)["secrets"]["gateway-key"]["file"]
+    return repo / source
+
+
+def key_runs(fake_docker: FakeDocker) -> list[list[str]]:
+    return [argv for argv in fake_docker.argvs() if argv[1:2] == ["run"]]
+
+
+def test_key_creates_the_file_the_cluster_secret_reads_and_prints_its_did(
+        fake_docker: FakeDocker) -> None:
+    repo = fake_docker.copy_script()
+    fake_docker.scenario = {"run_local": True}
+    result = fake_docker.run("key")
+    assert result.returncode == 0, result.stderr
+    key_file = compose_key_file(repo)
+    did = DIDKey.load(key_file).did
+    assert f"Gateway DID: {did}" in result.stdout
+    assert f"Created {key_file}" in result.stdout
+    assert (key_file.stat().st_mode & 0o777) == 0o600
+    if os.geteuid() == 0:  # handed to the image's user, who runs the cluster gateways
+        assert (key_file.stat().st_uid, key_file.stat().st_gid) == (1000, 1000)
+
+
+def test_key_is_made_by_the_image_offline_as_the_calling_user(fake_docker: FakeDocker) -> None:
+    repo = fake_docker.copy_script()
+    fake_docker.scenario = {"run_local": True}
+    assert fake_docker.run("key").returncode == 0
+    (run,) = key_runs(fake_docker)
+    image = run.index("aiconexus-gateway:latest")
+    options, command = run[2:image], run[image + 1:]
+    assert command == ["python", "-m", "aiconexus_gateway.keygen", "/keys/gateway.key"]
+    assert "--rm" in options and "--read-only" in options
+    assert options[options.index("--network") + 1] == "none"
+    assert options[options.index("-v") + 1] == f"{repo / 'deploy' / 'keys'}:/keys"
+    assert options[options.index("--user") + 1] == f"{os.getuid()}:{os.getgid()}"
+    assert fake_docker.compose_commands() == []  # the image is there: nothing to build
+
+
+def test_key_builds_the_image_first_when_missing(fake_docker: FakeDocker) -> None:
+    fake_docker.copy_script()
+    fake_docker.scenario = {"run_local": True, "image_exists": False}
+    result = fake_docker.run("key")
+    assert result.returncode == 0, result.stderr
+    assert fake_docker.compose_commands() == [["build", "gateway"]]
+    assert len(key_runs(fake_docker)) == 1
+
+
+def test_key_creates_a_missing_keys_directory(fake_docker: FakeDocker) -> None:
+    repo = fake_docker.copy_script()
+    (repo / "deploy" / "keys").rmdir()
+    fake_docker.scenario = {"run_local": True}
+    assert fake_docker.run("key").returncode == 0
+    assert compose_key_file(repo).is_file()
+
+
+def test_key_keeps_an_existing_key_and_shows_its_did(fake_docker: FakeDocker) -> None:
+    repo = fake_docker.copy_script()
+    key = DIDKey.generate()
+    key.save(compose_key_file(repo))
+    before = compose_key_file(repo).read_bytes()
+    fake_docker.scenario = {"run_local": True}
+    result = fake_docker.run("key")
+    assert result.returncode == 0, result.stderr
+    assert "exists: kept" in result.stdout
+    assert f"Gateway DID: {key.did}" in result.stdout
+    assert compose_key_file(repo).read_bytes() == before
+    assert key_runs(fake_docker) == []
+
+
+def test_key_reports_a_failure_of_the_keygen(fake_docker: FakeDocker) -> None:
+    fake_docker.copy_script()
+    fake_docker.scenario = {"responses": {"run": {"stderr": "error: cannot write /keys/gateway.key:"
+                                                            " Permission denied\n", "rc": 1}}}
+    result = fake_docker.run("key")
+    assert result.returncode == 1
+    assert "Permission denied" in result.stderr
+    assert "could not create" in result.stderr
+
+
+def test_cleanup_keeps_the_cluster_key(fake_docker: FakeDocker) -> None:
+    repo = fake_docker.copy_script()
+    DIDKey.generate().save(compose_key_file(repo))
+    assert fake_docker.run("cleanup", "-y").returncode == 0
+    assert compose_key_file(repo).is_file()
+
+
+def test_key_from_an_image_without_the_keygen_says_to_rebuild(fake_docker: FakeDocker) -> None:
+    fake_docker.copy_script()
+    fake_docker.scenario = {"responses": {"run": {
+        "stderr": "/usr/local/bin/python: No module named aiconexus_gateway.keygen\n", "rc": 1}}}
+    result = fake_docker.run("key")
+    assert result.returncode == 1
+    assert "rebuild it ('gateway-docker.sh build')" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--force", "-y"])
+def test_key_takes_no_options(fake_docker: FakeDocker, option: str) -> None:
+    repo = fake_docker.copy_script()
+    result = fake_docker.run("key", option)
+    assert result.returncode == 2
+    assert "key takes no options" in result.stderr
+    assert fake_docker.calls() == []
+    assert list((repo / "deploy" / "keys").iterdir()) == []

@@ -9,6 +9,7 @@ import subprocess
 from typing import Any
 
 import pytest
+import yaml
 from jsonschema import Draft7Validator
 
 from aiconexus_gateway.config import load
@@ -175,7 +176,7 @@ def test_gateway_pod_runs_as_the_images_user(manifests: list[dict[str, Any]]) ->
     user = [i.args for i in final_stage(dockerfile()) if i.keyword == "USER"][-1]
     assert str(pod["securityContext"]["runAsUser"]) == user.split(":")[0]
     mounts = {m["mountPath"] for m in gateway_container(manifests)["volumeMounts"]}
-    assert mounts == {"/tmp"}
+    assert mounts == {"/tmp", "/run/secrets/aiconexus"}
     container = gateway_container(manifests)
     assert container["image"] == "aiconexus-gateway:latest"
     assert container["imagePullPolicy"] == "IfNotPresent"
@@ -229,3 +230,98 @@ def test_swarm_stack_is_accepted_by_the_docker_cli() -> None:
         pytest.skip("this docker CLI has no `stack config`")
     assert result.returncode == 0, result.stderr
     assert "replicas: 3" in result.stdout
+
+
+# --- the cluster's shared key -------------------------------------------------------------------
+
+KEY_SECRET = "aiconexus-gateway-key"
+KEY_NAME = "gateway.key"
+
+
+def pod_spec(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    spec: dict[str, Any] = find(manifests, "Deployment", "aiconexus-gateway")["spec"]["template"]["spec"]
+    return spec
+
+
+def key_mount(manifests: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The volume mount GATEWAY_KEY_FILE lies in, and its volume."""
+    container = gateway_container(manifests)
+    key_file = env_of(container)["GATEWAY_KEY_FILE"]
+    (mount,) = [m for m in container["volumeMounts"]
+                if key_file.startswith(m["mountPath"].rstrip("/") + "/")]
+    (volume,) = [v for v in pod_spec(manifests)["volumes"] if v["name"] == mount["name"]]
+    return mount, volume
+
+
+def test_every_replica_loads_the_key_from_one_secret_read_only(
+        manifests: list[dict[str, Any]]) -> None:
+    """All pods of the Deployment share its template: one fixed GATEWAY_KEY_FILE, in a
+    read-only mount of the Secret that `kubectl create secret generic` makes."""
+    container = gateway_container(manifests)
+    key_file = env_of(container)["GATEWAY_KEY_FILE"]
+    assert isinstance(key_file, str)  # a value, not something per pod (fieldRef)
+    mount, volume = key_mount(manifests)
+    assert mount["readOnly"] is True
+    assert "subPath" not in mount
+    secret = volume["secret"]
+    assert secret["secretName"] == KEY_SECRET
+    assert secret.get("optional", False) is False  # no Secret: no pod, never a DID per pod
+    # Only the key called gateway.key, at the file name GATEWAY_KEY_FILE names.
+    assert secret["items"] == [{"key": KEY_NAME, "path": KEY_NAME}]
+    assert key_file == f"{mount['mountPath'].rstrip('/')}/{KEY_NAME}"
+    assert load([], {"GATEWAY_KEY_FILE": key_file}).key_file == key_file
+
+
+def test_key_is_readable_by_the_gateways_group_only(manifests: list[dict[str, Any]]) -> None:
+    """Secret files are root-owned with group fsGroup: 0440 lets the gateway's user (in that
+    group) read the key, and nobody else."""
+    _, volume = key_mount(manifests)
+    assert volume["secret"]["defaultMode"] == 0o440
+    security = pod_spec(manifests)["securityContext"]
+    assert security["fsGroup"] == security["runAsGroup"] == 1000
+
+
+def test_manifests_do_not_carry_a_key(manifests: list[dict[str, Any]]) -> None:
+    """The Secret is made from the operator's key file (docs/deployment.md), never shipped:
+    applying a key from the repository would give every cluster the same, public identity."""
+    assert not [m for m in manifests if m["kind"] == "Secret"]
+    text = "\n".join(path.read_text() for path in KUBE.glob("*.yaml"))
+    assert '"seed"' not in text
+
+
+def test_manifest_says_how_to_create_the_secret() -> None:
+    text = (KUBE / "gateway.yaml").read_text()
+    assert (f"kubectl create secret generic {KEY_SECRET} "
+            f"--from-file={KEY_NAME}=deploy/keys/gateway.key") in text
+
+
+def test_swarm_replicas_load_one_key_from_an_external_docker_secret() -> None:
+    stack = load_yaml(STACK)
+    gateway = stack["services"]["gateway"]
+    key_file = gateway["environment"]["GATEWAY_KEY_FILE"]
+    assert "{{" not in key_file  # the same for every task
+    (entry,) = [s for s in gateway["secrets"]
+                if f"/run/secrets/{s['target']}" == key_file]
+    # Owned by the image's user, readable by it alone (Swarm applies uid/gid/mode).
+    user = [i.args for i in final_stage(dockerfile()) if i.keyword == "USER"][-1]
+    assert f"{entry['uid']}:{entry['gid']}" == user
+    assert entry["mode"] == 0o400
+    secret = stack["secrets"][entry["source"]]
+    assert secret == {"external": True, "name": KEY_SECRET}
+    text = STACK.read_text()
+    assert f"docker secret create {KEY_SECRET} deploy/keys/gateway.key" in text
+
+
+def test_swarm_stack_with_its_secret_is_accepted_by_the_docker_cli() -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker CLI installed; the schema test above still ran")
+    result = subprocess.run([docker, "stack", "config", "-c", str(STACK)],
+                            capture_output=True, text=True, timeout=30, check=False)
+    if "unknown command" in result.stderr or "not a docker command" in result.stderr:
+        pytest.skip("this docker CLI has no `stack config`")
+    assert result.returncode == 0, result.stderr
+    rendered = yaml.safe_load(result.stdout)
+    (entry,) = rendered["services"]["gateway"]["secrets"]
+    assert entry["mode"] == 0o400  # the octal 0400 read as octal by the CLI too
+    assert rendered["secrets"]["gateway-key"] == {"name": KEY_SECRET, "external": True}
