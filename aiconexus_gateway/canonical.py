@@ -21,6 +21,20 @@ _fast_dumps = json.JSONEncoder(
 ).encode
 
 
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+# The same C encoder JSONEncoder.encode builds on every call, built once (the per-message path).
+# No circular-reference markers: values come from parsed JSON; a cycle passed in by a caller
+# ends in RecursionError, which is refused below like any other value without an RFC 8785 form.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # None without the _json module
+_c_encoder = (
+    _c_make_encoder(None, _not_json, _encode_string, None, ":", ",", True, False, False)
+    if _c_make_encoder is not None else None
+)
+
+
 class CanonicalizationError(ValueError):
     """The value has no RFC 8785 form (NaN, infinity, non-string keys, other types)."""
 
@@ -30,29 +44,66 @@ def canonicalize(value: Any, *, needs_full: bool | None = None) -> bytes:
 
     `needs_full` comes from `strictjson.loads`; when None the value is inspected here.
     """
-    if needs_full is None:
-        needs_full = not _fast_path_safe(value)
     try:
-        text = _full(value) if needs_full else _fast_dumps(value)
+        if needs_full is None:  # inside the try: it recurses too
+            fast = _fast_form(value)
+            needs_full = fast is _FULL
+            if not needs_full:
+                value = fast
+        if needs_full:
+            text = _full(value)
+        elif _c_encoder is not None and type(value) is dict:
+            text = "".join(_c_encoder(value, 0))
+        else:
+            text = _fast_dumps(value)
         return text.encode("utf-8")
     except UnicodeEncodeError:
         raise CanonicalizationError("a string holds a lone surrogate") from None
+    except RecursionError:
+        raise CanonicalizationError("the value nests too deeply or refers to itself") from None
     except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: int beyond double range
         raise CanonicalizationError(str(exc)) from None
 
 
-def _fast_path_safe(value: Any) -> bool:
-    if isinstance(value, str) or value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() for k in value) and all(
-            _fast_path_safe(v) for v in value.values()
-        )
-    if isinstance(value, (list, tuple)):
-        return all(_fast_path_safe(v) for v in value)
-    return False  # floats and anything else go the full way (which refuses what it must)
+_FULL: Any = object()  # _fast_form's answer when only the full algorithm will do
+
+
+def _fast_form(value: Any) -> Any:
+    """`value` in a form the standard encoder writes as RFC 8785, or _FULL.
+
+    Integral floats within +-(2**53 - 1) become ints: ECMAScript prints them as their integer
+    digits (30.0 -> "30", -0.0 -> "0"), which is what the encoder writes for an int. The gateway's
+    own messages carry such floats (timeouts in seconds), so they stay on the fast path too.
+    Exact types only: subclasses (IntEnum, str subclasses) take the full path, which handles them.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else _FULL
+    if kind is float:
+        if value.is_integer() and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return int(value)
+        return _FULL  # fractions, large values, NaN and infinities: the full path decides
+    if kind is dict:
+        obj: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return _FULL
+            item = _fast_form(item)
+            if item is _FULL:
+                return _FULL
+            obj[key] = item
+        return obj
+    if kind is list or kind is tuple:
+        items: list[Any] = []
+        for item in value:
+            item = _fast_form(item)
+            if item is _FULL:
+                return _FULL
+            items.append(item)
+        return items
+    return _FULL
 
 
 def _full(value: Any) -> str:

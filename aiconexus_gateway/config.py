@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import __version__
+from .limits import parse_origins
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
 VERIFY_MODES = ("all", "handshake")
+
+
+SECRET_FIELDS = frozenset({"admin_token", "redis_url"})  # never echoed in errors or logs
 
 
 class ConfigError(ValueError):
@@ -37,6 +42,28 @@ class Config:
     log_file: str | None = None
     verify_signatures: str = "all"
     drain_timeout: float = 10.0
+    # limits (limits.py; SECURITY.md and docs/operations.md explain each)
+    rate_limit: float = 100.0  # frames per second per connection; 0: no limit
+    rate_burst: int = 200
+    max_connections: int = 10000  # open WebSocket connections, registered or not; 0: no limit
+    max_connections_per_ip: int = 0
+    connection_rate: float = 500.0  # new connections per second, whole gateway; 0: no limit
+    connection_burst: int = 1000
+    max_outbound_buffer: int = 1024 * 1024  # unsent bytes per connection before "slow consumer"
+    # access control and transport
+    admin_token: str | None = dataclasses.field(default=None, repr=False)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    trust_proxy: bool = False
+    # cluster mode (backends/; docs/design.md): on when redis_url is set
+    redis_url: str | None = dataclasses.field(default=None, repr=False)  # may hold a password
+    redis_prefix: str = "aiconexus"
+    instance_id: str | None = None  # None: generated from the host name
+    cluster_heartbeat_interval: float = 2.0
+    cluster_heartbeat_ttl: float = 6.0
+    cluster_delivery_timeout: float = 5.0
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -78,6 +105,58 @@ def _text(text: str) -> str:
     return text
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number >= 0 (0: no limit)")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be a whole number >= 0 (0: no limit)")
+    return value
+
+
+def _burst(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be a whole number >= 1")
+    return value
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _token(text: str) -> str:
+    if len(text.strip()) < 16 or text != text.strip():
+        raise ValueError("must be at least 16 characters, without surrounding spaces")
+    return text
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return parse_origins(text)
+
+
+def _redis_url(text: str) -> str:
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return text
+
+
+def _name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", text):
+        raise ValueError("must be 1-64 letters, digits, '.', '_', ':' or '-'")
+    return text
+
+
 @dataclass(frozen=True)
 class Option:
     field: str
@@ -109,6 +188,48 @@ OPTIONS: tuple[Option, ...] = (
            _choice(VERIFY_MODES), "all: verify every message; handshake: REGISTER only"),
     Option("drain_timeout", "DRAIN_TIMEOUT", "--drain-timeout", _positive_float,
            "seconds a SIGTERM drain may take before the process exits"),
+    Option("rate_limit", "RATE_LIMIT", "--rate-limit", _rate,
+           "messages per second per connection; over it: ERROR RATE_LIMITED (0: no limit)"),
+    Option("rate_burst", "RATE_BURST", "--rate-burst", _burst,
+           "messages a connection may send at once above RATE_LIMIT"),
+    Option("max_connections", "MAX_CONNECTIONS", "--max-connections", _count,
+           "open WebSocket connections in total; more are refused with 503 (0: no limit)"),
+    Option("max_connections_per_ip", "MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", _count,
+           "open connections per client address; more are refused with 429 (0: no limit)"),
+    Option("connection_rate", "CONNECTION_RATE", "--connection-rate", _rate,
+           "new connections per second (reconnect storms); more get 503 + Retry-After (0: no limit)"),
+    Option("connection_burst", "CONNECTION_BURST", "--connection-burst", _burst,
+           "new connections accepted at once above CONNECTION_RATE"),
+    Option("max_outbound_buffer", "MAX_OUTBOUND_BUFFER", "--max-outbound-buffer", _size,
+           "bytes queued to one connection before it is closed as a slow consumer (4008)"),
+    Option("admin_token", "ADMIN_TOKEN", "--admin-token", _token,
+           "require Authorization: Bearer <token> on /agents and /metrics (prefer the env var)"),
+    Option("tls_cert", "TLS_CERT", "--tls-cert", _text,
+           "PEM certificate chain: serve wss:// and https:// (with TLS_KEY)"),
+    Option("tls_key", "TLS_KEY", "--tls-key", _text, "PEM private key of TLS_CERT"),
+    Option("tls_client_ca", "TLS_CLIENT_CA", "--tls-client-ca", _text,
+           "PEM CA bundle: require client certificates signed by it (mutual TLS)"),
+    Option("allowed_origins", "ALLOWED_ORIGINS", "--allowed-origins", _origins,
+           "browser origins allowed to connect, comma-separated, or *; no Origin header is "
+           "always allowed"),
+    Option("trust_proxy", "TRUST_PROXY", "--trust-proxy", _flag,
+           "true: take the client address from X-Forwarded-For / X-Real-Ip (behind a proxy only)"),
+    Option("redis_url", "REDIS_URL", "--redis-url", _redis_url,
+           "cluster mode: share agents with the other instances through this Redis "
+           "(redis://[:password@]host:port/db, rediss:// for TLS)"),
+    Option("redis_prefix", "REDIS_PREFIX", "--redis-prefix", _name,
+           "namespace of every Redis key, so several gateways can share one Redis"),
+    Option("instance_id", "INSTANCE_ID", "--instance-id", _name,
+           "this instance's name in the cluster, logs and /agents (default: host name + random)"),
+    Option("cluster_heartbeat_interval", "CLUSTER_HEARTBEAT_INTERVAL",
+           "--cluster-heartbeat-interval", _positive_float,
+           "seconds between an instance's heartbeats in Redis"),
+    Option("cluster_heartbeat_ttl", "CLUSTER_HEARTBEAT_TTL", "--cluster-heartbeat-ttl",
+           _positive_float, "seconds without a heartbeat after which an instance and its agents "
+           "are gone from the cluster"),
+    Option("cluster_delivery_timeout", "CLUSTER_DELIVERY_TIMEOUT", "--cluster-delivery-timeout",
+           _positive_float, "seconds a frame for another instance may wait for its delivery "
+           "answer before its sender gets ERROR DELIVERY_FAILED"),
 )
 
 
@@ -142,5 +263,18 @@ def load(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Config:
             values[option.field] = option.parse(raw)
         except ValueError as exc:
             reason = str(exc) if "must" in str(exc) else "must be a number"
-            raise ConfigError(f"invalid {source}={raw!r}: {reason}") from None
-    return Config(**values)
+            shown = "(hidden)" if option.field in SECRET_FIELDS else repr(raw)
+            raise ConfigError(f"invalid {source}={shown}: {reason}") from None
+    return check(Config(**values))
+
+
+def check(config: Config) -> Config:
+    """Rules between options; ConfigError names them."""
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("TLS_CERT (--tls-cert) and TLS_KEY (--tls-key) go together: set both")
+    if config.tls_client_ca and not config.tls_cert:
+        raise ConfigError("TLS_CLIENT_CA (--tls-client-ca) needs TLS_CERT and TLS_KEY")
+    if config.cluster_heartbeat_ttl <= config.cluster_heartbeat_interval:
+        raise ConfigError("CLUSTER_HEARTBEAT_TTL must be longer than CLUSTER_HEARTBEAT_INTERVAL "
+                          "(three intervals is a good value)")
+    return config

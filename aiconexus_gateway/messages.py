@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
+import os
 import re
-import uuid
+import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import ujson
+from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
@@ -37,6 +39,7 @@ CONTROL_TYPES = frozenset({"CHALLENGE", "REGISTER", "REGISTERED", "UNREGISTER"})
 ALL_TYPES = ROUTABLE_TYPES | CONTROL_TYPES
 
 _REQUIRED = ("id", "type", "from", "to", "timestamp", "version", "payload", "signature")
+_REQUIRED_SET = frozenset(_REQUIRED)
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
@@ -77,7 +80,8 @@ class Envelope:
                 correlation_id=self.id,
             )
         try:
-            verify_key.verify(self.signing_input(), signature)
+            # VerifyKey.verify minus its wrapping: the same libsodium call, one frame fewer
+            crypto_sign_open(signature + self.signing_input(), bytes(verify_key))
         except BadSignatureError:
             raise ProtocolError(
                 ErrorCode.INVALID_SIGNATURE,
@@ -105,9 +109,10 @@ def parse(text: str) -> Envelope:
         raise ProtocolError(
             ErrorCode.MALFORMED_MESSAGE, f"'id' must be a string of 1-{MAX_ID_LENGTH} characters"
         )
-    for name in _REQUIRED:
-        if name not in obj:
-            raise _malformed(f"missing field '{name}'", message_id)
+    if not obj.keys() >= _REQUIRED_SET:
+        for name in _REQUIRED:
+            if name not in obj:
+                raise _malformed(f"missing field '{name}'", message_id)
     signature = obj.pop("signature")
     if (
         type(obj["type"]) is not str
@@ -128,17 +133,8 @@ def parse(text: str) -> Envelope:
         )
     if obj["type"] not in ALL_TYPES:
         raise _malformed(f"unknown message type {obj['type'][:40]!r}", message_id)
-    version = _VERSION.match(obj["version"])
-    if version is None:
-        raise _malformed("'version' must look like '1.0'", message_id)
-    if version.group(1) != "1":
-        raise ProtocolError(
-            ErrorCode.UNSUPPORTED_VERSION,
-            f"protocol version {obj['version']!r} is not supported; this gateway speaks "
-            f"{PROTOCOL_VERSION}",
-            details={"supported": [PROTOCOL_VERSION]},
-            correlation_id=message_id,
-        )
+    if obj["version"] != PROTOCOL_VERSION:  # the usual "1.0" needs no pattern
+        _check_version(obj["version"], message_id)
     if _TIMESTAMP.match(obj["timestamp"]) is None:
         raise _malformed("'timestamp' must be RFC 3339, e.g. 2026-11-26T10:00:00.123Z", message_id)
     if len(signature) != _SIGNATURE_LENGTH:
@@ -148,6 +144,20 @@ def parse(text: str) -> Envelope:
             correlation_id=message_id,
         )
     return Envelope(obj, signature, needs_full_jcs)
+
+
+def _check_version(version: str, message_id: str) -> None:
+    match = _VERSION.match(version)
+    if match is None:
+        raise _malformed("'version' must look like '1.0'", message_id)
+    if match.group(1) != "1":
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"protocol version {version!r} is not supported; this gateway speaks "
+            f"{PROTOCOL_VERSION}",
+            details={"supported": [PROTOCOL_VERSION]},
+            correlation_id=message_id,
+        )
 
 
 def readable_id(text: str) -> str | None:
@@ -178,14 +188,41 @@ def _type_problem(obj: dict[str, Any], signature: Any) -> str:
     return "'to' must be a DID string (null only in CHALLENGE)"
 
 
+_last_second: tuple[int, str] = (0, "1970-01-01T00:00:00.")  # formatted once per second
+
+
 def utc_timestamp(seconds: float) -> str:
-    """RFC 3339 UTC with milliseconds, e.g. 2026-11-26T10:00:00.123Z."""
-    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """RFC 3339 UTC with milliseconds, e.g. 2026-11-26T10:00:00.123Z.
+
+    The text datetime.fromtimestamp(seconds, timezone.utc) would give (microseconds rounded half
+    to even, then truncated to milliseconds), with the date and time of day formatted only when
+    the second changes: every message the gateway signs carries one.
+    """
+    global _last_second
+    fraction, whole = math.modf(seconds)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        micros -= 1_000_000
+        whole += 1.0
+    elif micros < 0:
+        micros += 1_000_000
+        whole -= 1.0
+    second = int(whole)
+    cached, prefix = _last_second
+    if cached != second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+        _last_second = (second, prefix)
+    return f"{prefix}{micros // 1000:03d}Z"
+
+
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random UUID (version 4) string: str(uuid.uuid4()) without building a UUID object."""
+    digits = f"{int.from_bytes(os.urandom(16), 'big') & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def sign_fields(key: DIDKey, fields: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH = 32  # nesting of objects and arrays; deeper frames are refused before any recursion
@@ -22,28 +23,32 @@ class StrictJSONError(ValueError):
 
 
 class _Parser:
-    """A json.JSONDecoder whose hooks refuse what RFC 8785 cannot canonicalize."""
+    """A json.JSONDecoder whose hooks refuse what RFC 8785 cannot canonicalize.
 
-    __slots__ = ("decoder", "needs_full_jcs")
+    Numbers only reach the hooks when a frame has them; objects always do, so `_object` is kept
+    to a dict, a length check and (only when the text could hold a non-ASCII key) a key scan.
+    """
+
+    __slots__ = ("check_keys", "decoder", "needs_full_jcs", "scan_once")
 
     def __init__(self) -> None:
         self.needs_full_jcs = False
+        self.check_keys = True  # False when the text is ASCII without \u escapes: keys are ASCII
         self.decoder = json.JSONDecoder(
             object_pairs_hook=self._object,
             parse_float=self._float,
             parse_int=self._int,
             parse_constant=_constant,
         )
+        # the C scanner, without raw_decode's frame (typeshed does not declare the attribute)
+        self.scan_once: Callable[[str, int], tuple[Any, int]] = (
+            self.decoder.scan_once)  # type: ignore[attr-defined]
 
     def _object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(pairs)
         if len(obj) != len(pairs):
-            seen: set[str] = set()
-            for key, _ in pairs:
-                if key in seen:
-                    raise StrictJSONError(f"duplicate key {key[:64]!r}")
-                seen.add(key)
-        if not self.needs_full_jcs:
+            _duplicate(pairs)
+        if self.check_keys and not self.needs_full_jcs:
             for key in obj:
                 if not key.isascii():
                     self.needs_full_jcs = True  # UTF-16 key order differs from code-point order
@@ -70,6 +75,14 @@ class _Parser:
         return value
 
 
+def _duplicate(pairs: list[tuple[str, Any]]) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise StrictJSONError(f"duplicate key {key[:64]!r}")
+        seen.add(key)
+
+
 def _constant(name: str) -> Any:
     raise StrictJSONError(f"{name} is not JSON")
 
@@ -77,35 +90,43 @@ def _constant(name: str) -> Any:
 _local = threading.local()
 
 
-def _parser() -> _Parser:
-    parser: _Parser | None = getattr(_local, "parser", None)
-    if parser is None:
-        parser = _local.parser = _Parser()
-    return parser
-
-
 def loads(text: str, *, max_depth: int = MAX_DEPTH) -> tuple[Any, bool]:
     """Parse `text`; return the value and whether it needs the full RFC 8785 algorithm.
 
-    Raises StrictJSONError for anything that is not strict JSON.
+    Raises StrictJSONError for anything that is not strict JSON. This runs once per received
+    frame, so the common case (ASCII text, no escapes that matter, no surrounding whitespace)
+    costs the C scanner plus a few substring searches.
     """
     if text.count("{") + text.count("[") > max_depth and _depth(text) > max_depth:
         raise StrictJSONError(f"nesting deeper than {max_depth} levels")
-    parser = _parser()
-    parser.needs_full_jcs = False
     try:
-        value, end = parser.decoder.raw_decode(text, _skip_ws(text, 0))
+        parser: _Parser = _local.parser
+    except AttributeError:
+        parser = _local.parser = _Parser()
+    escapes = "\\u" in text
+    parser.needs_full_jcs = False
+    parser.check_keys = escapes or not text.isascii()
+    start = _skip_ws(text, 0) if text[:1] in _WHITESPACE else 0
+    try:
+        value, end = parser.scan_once(text, start)
+    except StopIteration as exc:
+        error = json.JSONDecodeError("Expecting value", text, exc.value)
+        raise StrictJSONError(
+            f"not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except StrictJSONError:
         raise
     except json.JSONDecodeError as exc:
         raise StrictJSONError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer with more than 4300 digits
         raise StrictJSONError(f"not acceptable JSON: {exc}") from None
-    if _skip_ws(text, end) != len(text):
+    if end != len(text) and _skip_ws(text, end) != len(text):
         raise StrictJSONError("extra data after the JSON value")
-    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
+    if escapes and ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
         raise StrictJSONError("lone surrogate in a string (not valid Unicode)")
     return value, parser.needs_full_jcs
+
+
+_WHITESPACE = frozenset(" \t\n\r")
 
 
 def _skip_ws(text: str, pos: int) -> int:

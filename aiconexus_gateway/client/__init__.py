@@ -10,15 +10,25 @@
 from __future__ import annotations
 
 from ..keys import DIDKey
-from .errors import ConnectionClosed, GatewayConnectionError, GatewayError, InvalidMessageError
+from .errors import (
+    ConnectionClosed,
+    GatewayConnectionError,
+    GatewayError,
+    InvalidMessageError,
+    SendQueueFull,
+)
 from .gateway_client import GatewayClient, Message
+from .reconnect import ConnectionEvent, ReconnectPolicy
 
 __all__ = [
     "ConnectionClosed",
+    "ConnectionEvent",
     "DIDKey",
     "GatewayClient",
     "GatewayConnectionError",
     "GatewayError",
     "InvalidMessageError",
     "Message",
+    "ReconnectPolicy",
+    "SendQueueFull",
 ]

@@ -6,7 +6,18 @@ from typing import Any
 
 
 class GatewayConnectionError(ConnectionError):
-    """The gateway could not be reached, or refused the WebSocket handshake."""
+    """The gateway could not be reached, or refused the WebSocket handshake.
+
+    For a refusal, `status` is the HTTP status (429: this client has too many connections, 503:
+    the gateway is full, draining or limiting new connections) and `retry_after` the seconds
+    it asked to wait (Retry-After), when it said.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class GatewayError(Exception):
@@ -28,6 +39,10 @@ class InvalidMessageError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.text = text
+
+
+class SendQueueFull(ConnectionError):
+    """Disconnected, reconnecting, and the bounded queue of messages waiting to go out is full."""
 
 
 class ConnectionClosed(ConnectionError):

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,14 +26,30 @@ from .. import PROTOCOL
 from ..did import public_key_from_did
 from ..errors import ProtocolError
 from ..keys import DIDKey
+from ..limits import TokenBucket
 from ..messages import Envelope, build, parse
-from .errors import ConnectionClosed, GatewayConnectionError, GatewayError, InvalidMessageError
+from .errors import (
+    ConnectionClosed,
+    GatewayConnectionError,
+    GatewayError,
+    InvalidMessageError,
+    SendQueueFull,
+)
+from .reconnect import (
+    FINAL_CLOSE_CODES,
+    FINAL_REGISTRATION_ERRORS,
+    ConnectionEvent,
+    ReconnectPolicy,
+    backoff_delay,
+)
 
 log = logging.getLogger("aiconexus.client")
 
 MessageHandler = Callable[["Message"], Awaitable[None] | None]
 InvalidHandler = Callable[[InvalidMessageError], Awaitable[None] | None]
+ConnectionHandler = Callable[[ConnectionEvent], Awaitable[None] | None]
 _CLOSED = object()
+PACING_MARGIN = 0.9  # pace at 90% of the gateway's announced rate, so jitter never trips it
 
 
 class Message:
@@ -74,7 +92,20 @@ class GatewayClient:
         queue_size: int = 10_000,
         keepalive: bool = True,
         max_message_size: int = 10 * 1024 * 1024,
+        reconnect: bool | ReconnectPolicy = False,
+        send_queue_size: int = 1000,
+        ssl_options: ssl.SSLContext | None = None,
+        pace: bool = True,
+        close_timeout: float = 2.0,
+        ping_interval: float | None = 20.0,
     ) -> None:
+        """`reconnect`: come back by itself after losing the connection (True: the default
+        ReconnectPolicy); meanwhile `send` queues up to `send_queue_size` messages.
+        `ssl_options`: the TLS context for wss:// (a private CA, a client certificate for mutual
+        TLS). `pace`: keep under the rate limit the gateway announces in REGISTERED.
+        `ping_interval`: WebSocket ping period (None: off); a gateway that does not answer within
+        it counts as gone (then reconnection starts, when enabled).
+        """
         self.gateway_url = gateway_url
         self.key = did_key or DIDKey.generate()
         self.metadata = metadata or {}
@@ -99,6 +130,21 @@ class GatewayClient:
         self._last_send = 0.0
         self._closed = False
         self._finished = False
+        self.reconnect_policy = ReconnectPolicy() if reconnect is True else (reconnect or None)
+        self.ssl_options = ssl_options
+        self.pace = pace
+        self.close_timeout = close_timeout
+        self.ping_interval = ping_interval  # WebSocket pings: a vanished gateway is noticed
+        self.reconnects = 0  # successful reconnections so far
+        self._send_queue_size = send_queue_size
+        self._outbox: deque[str] = deque()  # signed frames waiting for a connection, in order
+        self._flushing = False
+        self._pacer: TokenBucket | None = None
+        self._connection_handlers: list[ConnectionHandler] = []
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._read_task: asyncio.Task[None] | None = None
+        self._closing = False  # close() was called
+        self._background: set[asyncio.Future[Any]] = set()
 
     @property
     def did(self) -> str:
@@ -108,33 +154,57 @@ class GatewayClient:
     def connected(self) -> bool:
         return self._ws is not None and not self._closed and self.session_id is not None
 
+    @property
+    def reconnecting(self) -> bool:
+        return self._reconnect_task is not None and not self._reconnect_task.done()
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the send queue for a connection."""
+        return len(self._outbox)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Open the WebSocket and register; GatewayError names the code when refused."""
+        """Open the WebSocket and register; GatewayError names the code when refused.
+
+        One attempt: GatewayConnectionError when the gateway cannot be reached or refuses the
+        handshake (its `status` and `retry_after` say why and when to retry).
+        """
+        self._closing = False
+        await self._open()
+
+    async def _open(self) -> None:
         request = HTTPRequest(self.gateway_url, connect_timeout=self.connect_timeout,
-                              request_timeout=self.connect_timeout)
+                              request_timeout=self.connect_timeout, ssl_options=self.ssl_options)
         try:
-            self._ws = await websocket_connect(request, subprotocols=[PROTOCOL],
-                                               max_message_size=self.max_message_size)
+            ws = await websocket_connect(request, subprotocols=[PROTOCOL],
+                                         max_message_size=self.max_message_size,
+                                         ping_interval=self.ping_interval,
+                                         ping_timeout=self.ping_interval)
         except HTTPClientError as exc:
             body = exc.response.body.decode("utf-8", "replace") if exc.response else ""
             raise GatewayConnectionError(
-                f"gateway at {self.gateway_url} refused the WebSocket handshake: {exc.code} {body}"
+                f"gateway at {self.gateway_url} refused the WebSocket handshake: {exc.code} {body}",
+                status=exc.code, retry_after=_retry_after(exc),
             ) from None
         except (OSError, asyncio.TimeoutError) as exc:
             raise GatewayConnectionError(
                 f"cannot connect to {self.gateway_url}: {exc}") from None
+        self._ws = ws
         self._closed = self._finished = False
+        self.close_code = self.close_reason = None
         try:
             await asyncio.wait_for(self._handshake(), self.connect_timeout)
         except BaseException:
-            self._ws.close()
+            ws.close()
             self._closed = True
             raise
-        self._tasks.append(asyncio.create_task(self._read_loop()))
+        self._tasks = [task for task in self._tasks if not task.done()]
+        self._read_task = asyncio.create_task(self._read_loop(ws))
+        self._tasks.append(self._read_task)
         if self.keepalive and self.agent_timeout:
-            self._tasks.append(asyncio.create_task(self._keepalive_loop(self.agent_timeout / 3)))
+            self._tasks.append(asyncio.create_task(self._keepalive_loop(ws, self.agent_timeout / 3)))
 
     async def _handshake(self) -> None:
         challenge = await self._read_raw()
@@ -160,6 +230,7 @@ class GatewayClient:
             raise GatewayConnectionError(f"expected REGISTERED, got {reply.type}")
         self.session_id = reply.payload.get("session_id")
         self.agent_timeout = reply.payload.get("agent_timeout")
+        self._pacer = _pacer(reply.payload.get("rate_limit")) if self.pace else None
 
     async def _read_raw(self) -> str:
         assert self._ws is not None
@@ -180,10 +251,25 @@ class GatewayClient:
             pass
 
     async def close(self, code: int = 1000, reason: str = "client closing") -> None:
-        """Close the connection; pending receivers see the end of the stream."""
+        """Close the connection; pending receivers see the end of the stream.
+
+        Messages already on their way to us are still received (up to `close_timeout` seconds
+        for the gateway's close frame), so a graceful close loses nothing addressed to us.
+        """
+        self._closing = True
+        if self._reconnect_task is not None and not self._reconnect_task.done():
+            self._reconnect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reconnect_task
+        if self._outbox:
+            log.warning("closing with %d queued messages unsent", len(self._outbox))
+            self._outbox.clear()
         if self._ws is not None and not self._closed:
-            self._closed = True
             self._ws.close(code, reason)
+            read_task = self._read_task
+            if read_task is not None and read_task is not asyncio.current_task():
+                await asyncio.wait({read_task}, timeout=self.close_timeout)
+            self._closed = True
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
@@ -192,6 +278,68 @@ class GatewayClient:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._tasks.clear()
+        self._finish()
+
+    def on_connection_change(self, handler: ConnectionHandler) -> ConnectionHandler:
+        """Call `handler(event)` (plain or async) on disconnection, reconnection and final close."""
+        self._connection_handlers.append(handler)
+        return handler
+
+    def _emit(self, event: ConnectionEvent) -> None:
+        for handler in self._connection_handlers:
+            try:
+                result = handler(event)
+            except Exception:
+                log.exception("on_connection_change handler failed")
+                continue
+            if inspect.isawaitable(result):
+                future = asyncio.ensure_future(result)
+                self._background.add(future)
+                future.add_done_callback(self._background.discard)
+
+    async def _reconnect(self) -> None:
+        """Come back after a lost connection: jittered exponential backoff, then re-register."""
+        policy = self.reconnect_policy
+        assert policy is not None
+        attempt = 0
+        retry_after: float | None = None
+        while not self._closing:
+            delay = backoff_delay(policy, attempt, retry_after=retry_after)
+            attempt += 1
+            self._emit(ConnectionEvent("reconnecting", attempt=attempt, delay=delay))
+            await asyncio.sleep(delay)
+            if self._closing:
+                return
+            try:
+                await self._open()
+            except GatewayError as exc:
+                if exc.code in FINAL_REGISTRATION_ERRORS:
+                    log.warning("gateway refused to register us again (%s); giving up", exc.code)
+                    self._give_up(f"registration refused: {exc.code}")
+                    return
+                retry_after = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                retry_after = getattr(exc, "retry_after", None)
+                log.info("reconnection attempt %d failed: %s", attempt, exc)
+            else:
+                self.reconnects += 1
+                log.info("reconnected to %s after %d attempt(s)", self.gateway_url, attempt)
+                self._emit(ConnectionEvent("reconnected", attempt=attempt))
+                if self._outbox:
+                    await self._flush_outbox()
+                return
+            if policy.max_attempts is not None and attempt >= policy.max_attempts:
+                self._give_up(f"no connection after {attempt} attempts")
+                return
+
+    def _give_up(self, reason: str) -> None:
+        self.close_reason = reason
+        self._closing = True
+        if self._outbox:
+            log.warning("giving up with %d queued messages unsent", len(self._outbox))
+            self._outbox.clear()
         self._finish()
 
     async def __aenter__(self) -> GatewayClient:
@@ -205,10 +353,52 @@ class GatewayClient:
 
     async def send(self, to: str, type: str, payload: dict[str, Any],
                    correlation_id: str | None = None) -> str:
-        """Sign and send a message to the agent `to`; returns its id."""
-        if not self.connected:
+        """Sign and send a message to the agent `to`; returns its id.
+
+        While reconnecting, the message waits in the send queue (in order); SendQueueFull when
+        that is full, ConnectionClosed when there is no connection and none is coming.
+        """
+        if self.connected and not self._outbox:
+            return await self._send_frame(to, type, payload, correlation_id)
+        if not (self.reconnecting or (self.connected and self._outbox)):
             raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
-        return await self._send_frame(to, type, payload, correlation_id)
+        if len(self._outbox) >= self._send_queue_size:
+            raise SendQueueFull(f"disconnected, and {len(self._outbox)} messages already wait to "
+                                "be sent (send_queue_size)")
+        text, message_id = build(self.key, type, to, payload, correlation_id=correlation_id,
+                                 now=time.time())
+        self._outbox.append(text)
+        if self.connected and not self._flushing:
+            await self._flush_outbox()
+        return message_id
+
+    async def _flush_outbox(self) -> None:
+        """Send the queued frames in order; stop (keeping the rest) if the connection drops."""
+        self._flushing = True
+        try:
+            while self._outbox and self.connected:
+                ws = self._ws
+                assert ws is not None
+                await self._paced()
+                try:
+                    await ws.write_message(self._outbox[0])
+                except WebSocketClosedError:
+                    return
+                self._outbox.popleft()
+                self._last_send = time.monotonic()
+        finally:
+            self._flushing = False
+
+    async def _paced(self) -> None:
+        """Wait until the gateway's announced rate limit allows one more frame."""
+        pacer = self._pacer
+        if pacer is None:
+            return
+        while True:
+            wait = pacer.take(time.monotonic())
+            if not wait:
+                return
+            await asyncio.sleep(wait)
 
     async def send_raw(self, text: str) -> None:
         """Send a frame exactly as given (tests and tools; no signing, no checks)."""
@@ -218,6 +408,7 @@ class GatewayClient:
     async def _send_frame(self, to: str | None, type: str, payload: dict[str, Any],
                           correlation_id: str | None = None) -> str:
         assert self._ws is not None
+        await self._paced()
         text, message_id = build(self.key, type, to, payload, correlation_id=correlation_id,
                                  now=time.time())
         try:
@@ -229,6 +420,8 @@ class GatewayClient:
 
     async def ping(self, timeout: float = 5.0) -> float:
         """PING the gateway; the round-trip time in seconds."""
+        if not self.connected:
+            raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
         assert self.gateway_did is not None
         started = time.perf_counter()
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -281,7 +474,7 @@ class GatewayClient:
             raise InvalidMessageError(f"{exc.code.value}: {exc.message}", text) from None
         return Message(envelope, text)
 
-    async def _read_loop(self) -> None:
+    async def _read_loop(self, ws: WebSocketClientConnection) -> None:
         try:
             while True:
                 text = await self._read_raw()
@@ -307,8 +500,38 @@ class GatewayClient:
         except (ConnectionClosed, GatewayConnectionError):
             pass
         finally:
-            self._closed = True
+            if self._ws is ws:
+                self._closed = True
+                self._connection_lost(ws)
+
+    def _connection_lost(self, ws: WebSocketClientConnection) -> None:
+        """The connection ended: finish, or reconnect when enabled and the close allows it."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = ws.close_code, ws.close_reason
+        code = self.close_code
+        if self._closing or self.reconnect_policy is None or code in FINAL_CLOSE_CODES:
             self._finish()
+            return
+        ws.close()  # release our side (a no-op once closed)
+        self._fail_pings()
+        self._cancel_tasks()
+        log.warning("connection to %s lost (close code %s, %s); reconnecting", self.gateway_url,
+                    code, self.close_reason)
+        self._emit(ConnectionEvent("disconnected", code=code, reason=self.close_reason))
+        self._reconnect_task = asyncio.create_task(self._reconnect())
+
+    def _cancel_tasks(self) -> None:
+        """Stop the lost connection's tasks (its keepalive), except the one running this."""
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current and not task.done():
+                task.cancel()
+
+    def _fail_pings(self) -> None:
+        for future in self._pings.values():
+            if not future.done():
+                future.set_exception(ConnectionClosed(self.close_code, self.close_reason))
+        self._pings.clear()
 
     def _finish(self) -> None:
         if self._finished:
@@ -318,19 +541,18 @@ class GatewayClient:
             if self.close_code is None:
                 self.close_code, self.close_reason = self._ws.close_code, self._ws.close_reason
             self._ws.close()  # release our side (a no-op once closed)
-        for future in self._pings.values():
-            if not future.done():
-                future.set_exception(ConnectionClosed(self.close_code, self.close_reason))
-        self._pings.clear()
+        self._fail_pings()
+        self._cancel_tasks()
+        self._emit(ConnectionEvent("closed", code=self.close_code, reason=self.close_reason))
         if self._queue.full():
             return  # the reader will see the end once it drains the queue
         self._queue.put_nowait(_CLOSED)
 
-    async def _keepalive_loop(self, period: float) -> None:
+    async def _keepalive_loop(self, ws: WebSocketClientConnection, period: float) -> None:
         """Keep an idle agent registered: PING the gateway when nothing was sent for `period`."""
-        while not self._closed:
+        while not self._closed and self._ws is ws:
             await asyncio.sleep(period)
-            if self._closed or self.gateway_did is None:
+            if self._closed or self._ws is not ws or self.gateway_did is None:
                 return
             if time.monotonic() - self._last_send >= period:
                 try:
@@ -338,6 +560,27 @@ class GatewayClient:
                         await self._send_frame(self.gateway_did, "PING", {}))
                 except ConnectionClosed:
                     return
+
+
+def _retry_after(error: HTTPClientError) -> float | None:
+    """Seconds from a refusal's Retry-After header (delta-seconds form), if any."""
+    if error.response is None:
+        return None
+    value = error.response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _pacer(announced: Any) -> TokenBucket | None:
+    """A token bucket a little under the rate limit the gateway announced in REGISTERED."""
+    if not isinstance(announced, dict):
+        return None
+    rate, burst = announced.get("messages_per_second"), announced.get("burst")
+    if not isinstance(rate, (int, float)) or not isinstance(burst, (int, float)) or rate <= 0:
+        return None
+    return TokenBucket(rate * PACING_MARGIN, max(1.0, burst * PACING_MARGIN), time.monotonic())
 
 
 async def _call(handler: Callable[[Any], Any], argument: Any) -> None:

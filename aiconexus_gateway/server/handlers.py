@@ -9,6 +9,7 @@ from typing import Any
 from tornado.web import HTTPError, RequestHandler
 
 from ..hub import Hub
+from ..limits import bearer_token_ok
 from ..metrics import CONTENT_TYPE
 
 MAX_PAGE = 1000
@@ -18,8 +19,15 @@ DEFAULT_PAGE = 100
 class JSONHandler(RequestHandler):
     """Base: JSON bodies, JSON errors (404 and 405 included), no caching."""
 
-    def initialize(self, hub: Hub) -> None:
+    def initialize(self, hub: Hub, admin_token: str | None = None) -> None:
         self.hub = hub
+        self.admin_token = admin_token  # set on the endpoints ADMIN_TOKEN protects
+
+    def prepare(self) -> None:
+        if self.admin_token is not None and not bearer_token_ok(
+                self.request.headers.get("Authorization"), self.admin_token):
+            raise APIError(401, "UNAUTHORIZED",
+                           "this endpoint requires the header Authorization: Bearer <ADMIN_TOKEN>")
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -35,6 +43,8 @@ class JSONHandler(RequestHandler):
         message = getattr(error, "message", None) or HTTPStatus(status_code).phrase
         if status_code == 405:
             message = f"{self.request.method} is not allowed here; use GET"
+        if status_code == 401:  # after send_error's clear(), which drops earlier headers
+            self.set_header("WWW-Authenticate", 'Bearer realm="aiconexus-gateway"')
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": code, "message": message}))
 
@@ -49,8 +59,8 @@ class APIError(HTTPError):
 
 
 class HealthHandler(JSONHandler):
-    def get(self) -> None:
-        health = self.hub.health()
+    async def get(self) -> None:
+        health = await self.hub.health_report()
         self.write_json(health, 503 if health["status"] == "draining" else 200)
 
 
@@ -69,18 +79,18 @@ def page_arguments(limit: str | None, offset: str | None) -> tuple[int, int]:
 
 
 class AgentsHandler(JSONHandler):
-    def get(self) -> None:
+    async def get(self) -> None:
         try:
             limit, offset = page_arguments(self.get_query_argument("limit", None),
                                            self.get_query_argument("offset", None))
         except ValueError as exc:
             raise APIError(400, "BAD_REQUEST", str(exc)) from None
-        self.write_json(self.hub.agents_page(limit, offset))
+        self.write_json(await self.hub.agents_report(limit, offset))
 
 
 class AgentHandler(JSONHandler):
-    def get(self, did: str) -> None:
-        agent = self.hub.agent(did)
+    async def get(self, did: str) -> None:
+        agent = await self.hub.agent_report(did)
         if agent is None:
             raise APIError(404, "UNKNOWN_AGENT", f"no agent {did!r} is connected")
         self.write_json(agent)

@@ -58,6 +58,21 @@ class StrictUTF8Protocol(WebSocketProtocol13):
         return super()._write_frame(fin, opcode, data, flags)
 
 
+# Handlers whose outbox holds frames. A burst read from one connection queues its frames; they are
+# written as soon as that read is used up (on_message sees an empty read buffer), and at the latest
+# at the end of the event-loop turn (each handler's own call_soon). So a recipient of several frames
+# gets one write, and a frame never waits behind the processing of other connections' frames.
+_queued: list[AgentSocketHandler] = []
+
+
+def flush_queued() -> None:
+    """Write every queued outbox now."""
+    handlers = _queued[:]
+    _queued.clear()
+    for handler in handlers:
+        handler.flush_outbox()
+
+
 def frame_header(length: int) -> bytes:
     """The header of a final, unmasked text frame of `length` bytes (RFC 6455 5.2)."""
     if length < 126:
@@ -98,7 +113,7 @@ class AgentSocketHandler(WebSocketHandler):
         # (write index at its end, text) of frames queued but not yet taken by the kernel, so the
         # senders of those that never leave can be told when the connection closes
         self._unflushed: deque[tuple[int, str]] = deque()
-        # Frames sent during this event-loop turn, written together by flush_outbox at its end:
+        # Frames sent while one read is processed, written together by flush_outbox (see _queued):
         # a burst of messages to one agent costs one write(2) and fewer TCP segments, not one each
         self._outbox: list[bytes] = []
         self._outbox_texts: list[tuple[int, str]] = []  # (frame length, text)
@@ -184,6 +199,8 @@ class AgentSocketHandler(WebSocketHandler):
                 self.hub.internal_error(peer, message)
             if not self._watching_idle and peer.record is not None:
                 self._registered()
+            if _queued and not getattr(self._stream, "_read_buffer_size", 0):
+                flush_queued()  # the last frame of this read: its answers need not wait
         else:
             if len(message) > self.limit:
                 self._too_large()
@@ -250,6 +267,11 @@ class AgentSocketHandler(WebSocketHandler):
                 if lost:
                     self.hub.lost(self.peer, lost)
 
+    def backlog(self) -> int:
+        """Bytes queued for this connection that the kernel has not taken (MAX_OUTBOUND_BUFFER)."""
+        stream = self._stream
+        return (pending_output(stream) if stream is not None else 0) + self._outbox_size
+
     def abort(self) -> None:
         """Cut the TCP connection now, without a close handshake (end of a drain)."""
         if self._stream is not None and not self._stream.closed():
@@ -284,6 +306,7 @@ class AgentSocketHandler(WebSocketHandler):
             data = text.encode("utf-8")
             header = frame_header(len(data))
             if not self._outbox:
+                _queued.append(self)
                 get_running_loop().call_soon(self.flush_outbox)
             self._outbox += (header, data)
             size = len(header) + len(data)

@@ -1,0 +1,124 @@
+"""SDK reconnection in-process: bounded queue, order kept, Retry-After honoured, final closes final."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient
+from aiconexus_gateway.client.errors import SendQueueFull
+from aiconexus_gateway.client.reconnect import ConnectionEvent, ReconnectPolicy
+from aiconexus_gateway.server.app import Gateway
+from tests.conftest import connect_agent
+
+FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
+
+
+async def until(condition: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def drop(gateway: Gateway, did: str, code: int = 1001) -> None:
+    record = gateway.hub.registry.get(did)
+    assert record is not None
+    record.peer.connection.close(code, "test drops the connection")
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_while_reconnecting_sends_wait_in_a_bounded_queue_and_go_out_in_order(
+        gateway: Gateway) -> None:
+    bob = await connect_agent(gateway)
+    alice = GatewayClient(gateway.ws_url, DIDKey.generate(), reconnect=FAST, send_queue_size=3)
+    events: list[ConnectionEvent] = []
+    alice.on_connection_change(events.append)
+    await alice.connect()
+    gateway.hub.draining = True  # new handshakes get 503 + Retry-After: Alice stays out
+    drop(gateway, alice.did)
+    await until(lambda: alice.reconnecting)
+    queued = [await alice.send(bob.did, "ICE_CANDIDATE", {"seq": i}) for i in range(3)]
+    with pytest.raises(SendQueueFull):
+        await alice.send(bob.did, "ICE_CANDIDATE", {"seq": 3})
+    assert alice.queued == 3
+    await asyncio.sleep(0.3)
+    gateway.hub.draining = False
+    await until(lambda: alice.connected, timeout=5)
+    received = [await bob.receive(timeout=5) for _ in range(3)]
+    assert [m.id for m in received] == queued and alice.queued == 0
+    after = await alice.send(bob.did, "ICE_CANDIDATE", {"seq": "after"})
+    assert (await bob.receive(timeout=5)).id == after
+    states = [e.state for e in events]
+    assert states[0] == "disconnected" and states[-1] == "reconnected"
+    assert events[0].code == 1001
+    refused_attempts = [e for e in events if e.state == "reconnecting"][1:]
+    assert refused_attempts and all(e.delay >= 0.2 for e in refused_attempts)  # Retry-After: 1, capped
+    await alice.close()
+    await bob.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_session_replaced_is_final_and_does_not_fight_back(gateway: Gateway) -> None:
+    key = DIDKey.generate()
+    first = GatewayClient(gateway.ws_url, key, reconnect=FAST)
+    events: list[ConnectionEvent] = []
+    first.on_connection_change(events.append)
+    await first.connect()
+    second = await connect_agent(gateway, key)
+    notice = await first.receive(timeout=5)
+    assert notice.error_code == "SESSION_REPLACED"
+    with pytest.raises(ConnectionClosed):
+        await first.receive(timeout=5)
+    assert first.close_code == 4409 and not first.reconnecting
+    assert [e.state for e in events] == ["closed"]
+    await asyncio.sleep(0.3)
+    assert gateway.hub.registry.get(key.did).peer.session.session_id == second.session_id  # type: ignore[union-attr]
+    await second.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_the_sdk_gives_up_after_max_attempts_and_says_so(gateway: Gateway) -> None:
+    policy = ReconnectPolicy(initial_delay=0.05, max_delay=0.05, max_attempts=3)
+    alice = GatewayClient(gateway.ws_url, DIDKey.generate(), reconnect=policy)
+    events: list[ConnectionEvent] = []
+    alice.on_connection_change(events.append)
+    await alice.connect()
+    gateway.hub.draining = True
+    drop(gateway, alice.did)
+    with pytest.raises(ConnectionClosed):
+        await alice.receive(timeout=5)
+    assert [e.state for e in events] == ["disconnected", "reconnecting", "reconnecting",
+                                         "reconnecting", "closed"]
+    assert "after 3 attempts" in (events[-1].reason or "")
+    with pytest.raises(ConnectionClosed):
+        await alice.send(DIDKey.generate().did, "OFFER", {})
+    gateway.hub.draining = False
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_without_reconnect_a_lost_connection_ends_the_client(gateway: Gateway) -> None:
+    alice = await connect_agent(gateway)
+    drop(gateway, alice.did)
+    with pytest.raises(ConnectionClosed):
+        await alice.receive(timeout=5)
+    assert alice.close_code == 1001 and not alice.reconnecting
+    with pytest.raises(ConnectionClosed):
+        await alice.send(DIDKey.generate().did, "OFFER", {})
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_close_during_reconnection_stops_it_and_drops_the_queue(gateway: Gateway) -> None:
+    alice = GatewayClient(gateway.ws_url, DIDKey.generate(), reconnect=FAST)
+    await alice.connect()
+    gateway.hub.draining = True
+    drop(gateway, alice.did)
+    await until(lambda: alice.reconnecting)
+    await alice.send(DIDKey.generate().did, "OFFER", {})
+    await alice.close()
+    assert not alice.reconnecting and alice.queued == 0
+    gateway.hub.draining = False
+    await asyncio.sleep(0.3)
+    assert gateway.hub.agent(alice.did) is None
