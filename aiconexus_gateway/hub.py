@@ -22,7 +22,7 @@ from .keys import DIDKey
 from .limits import COST_UNIT, Admission, AdmissionSettings, LimitMetrics, RateLimiter, Refusal
 from .messages import MessageFactory, readable_id, utc_timestamp
 from .metrics import GatewayMetrics
-from .registry import AgentRecord, Registry
+from .registry import AgentRecord, Registry, agent_view
 from .session import Close, Forward, Register, Reply, Session, SessionSettings, State
 
 log = logging.getLogger("aiconexus.gateway")
@@ -426,16 +426,6 @@ class Hub:
     async def agent_report(self, did: str) -> dict[str, Any] | None:
         return self.agent(did) if self.cluster is None else await self.cluster.agent(did)
 
-
-def agent_view(record: AgentRecord) -> dict[str, Any]:
-    return {
-        "did": record.did,
-        "connected_at": utc_timestamp(record.connected_at),
-        "last_activity": utc_timestamp(record.last_activity),
-        "messages_sent": record.messages_sent,
-        "messages_received": record.messages_received,
-        "metadata": record.metadata,
-    }
 
 
 def _reason_label(code: int | None) -> str:

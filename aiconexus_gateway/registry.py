@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
+from .messages import utc_timestamp
+
 
 class AgentRecord:
     """A registered agent: where to reach it and what it has done."""
@@ -64,3 +66,15 @@ class Registry:
 
     def page(self, limit: int, offset: int) -> list[AgentRecord]:
         return list(islice(self._records.values(), offset, offset + limit))
+
+
+def agent_view(record: AgentRecord) -> dict[str, Any]:
+    """An agent as `/agents` shows it (times in ISO 8601 UTC)."""
+    return {
+        "did": record.did,
+        "connected_at": utc_timestamp(record.connected_at),
+        "last_activity": utc_timestamp(record.last_activity),
+        "messages_sent": record.messages_sent,
+        "messages_received": record.messages_received,
+        "metadata": record.metadata,
+    }

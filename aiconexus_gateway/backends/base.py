@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from ..clock import Clock
-from ..messages import utc_timestamp
+from ..registry import agent_view
 from .cluster import (
     Activity,
     ClusterMessage,
@@ -424,15 +424,7 @@ class ClusterNode:
         return changed
 
     def local_view(self, record: AgentRecord) -> dict[str, Any]:
-        return {
-            "did": record.did,
-            "connected_at": utc_timestamp(record.connected_at),
-            "last_activity": utc_timestamp(record.last_activity),
-            "messages_sent": record.messages_sent,
-            "messages_received": record.messages_received,
-            "metadata": record.metadata,
-            "instance": self.instance_id,
-        }
+        return {**agent_view(record), "instance": self.instance_id}
 
     def redis_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"state": "connected" if self.up else "disconnected"}
