@@ -58,18 +58,17 @@ class StrictUTF8Protocol(WebSocketProtocol13):
         return super()._write_frame(fin, opcode, data, flags)
 
 
-# Handlers whose outbox holds frames. A burst read from one connection queues its frames; they are
-# written as soon as that read is used up (on_message sees an empty read buffer), and at the latest
-# at the end of the event-loop turn (each handler's own call_soon). So a recipient of several frames
+# Handlers whose outbox holds frames, in the order they were queued (a dict as an ordered set). A
+# burst read from one connection queues its frames; they are written as soon as that read is used
+# up (on_message sees an empty read buffer), and at the latest at the end of the event-loop turn
+# (each handler's own call_soon, which also takes it off here). So a recipient of several frames
 # gets one write, and a frame never waits behind the processing of other connections' frames.
-_queued: list[AgentSocketHandler] = []
+_queued: dict[AgentSocketHandler, None] = {}
 
 
 def flush_queued() -> None:
     """Write every queued outbox now."""
-    handlers = _queued[:]
-    _queued.clear()
-    for handler in handlers:
+    for handler in list(_queued):
         handler.flush_outbox()
 
 
@@ -306,7 +305,7 @@ class AgentSocketHandler(WebSocketHandler):
             data = text.encode("utf-8")
             header = frame_header(len(data))
             if not self._outbox:
-                _queued.append(self)
+                _queued[self] = None
                 get_running_loop().call_soon(self.flush_outbox)
             self._outbox += (header, data)
             size = len(header) + len(data)
@@ -323,6 +322,7 @@ class AgentSocketHandler(WebSocketHandler):
 
     def flush_outbox(self) -> None:
         """Write the frames queued by `send` in one go (end of the loop turn, or before a close)."""
+        _queued.pop(self, None)
         if not self._outbox:
             return
         stream = self._stream
