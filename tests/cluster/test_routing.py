@@ -147,7 +147,9 @@ async def test_registering_on_another_instance_replaces_the_session_cluster_wide
     carol = Inbox(await agent(c, "carol"))
     await wait_for(lambda: _is_listed(c, key.did, "gw-a"), 5, "the DID on gw-a")
     second = Inbox(await agent(b, "second", key))
-    await first.wait(lambda: first.client.close_code is not None, 5, "the first session closed")
+    # The close code can be known before the Inbox task has collected the ERROR: wait for both.
+    await first.wait(lambda: first.client.close_code is not None
+                     and any(m.type == "ERROR" for m in first.messages), 5, "the first session closed")
     assert first.client.close_code == 4409
     assert [m.payload["code"] for m in first.messages if m.type == "ERROR"] == ["SESSION_REPLACED"]
     for gateway in (a, b, c):

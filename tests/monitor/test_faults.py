@@ -95,10 +95,10 @@ async def test_ten_thousand_agents_are_paged_and_the_screen_stays_responsive(
         assert len(per_poll) <= 2 * (app.polls + 1)  # two pages of 100 per poll, no more
         await pilot.press("s")
         assert app.agents_title.startswith("Agents · sorted by connected time")
-        # re-sorting and redrawing 200 rows is a small fraction of a poll interval
+        # re-sorting and redrawing 200 rows takes well under a poll interval (a few ms here)
         started = time.perf_counter()
         app.action_sort()
-        assert time.perf_counter() - started < 0.2
+        assert time.perf_counter() - started < 1.0  # a poll interval: generous for a loaded CI machine
         assert app.agents_title.startswith("Agents · sorted by DID")
 
 

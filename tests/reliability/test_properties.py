@@ -26,7 +26,7 @@ BOB = DIDKey.from_seed(b"\x0b" * 32)
 NONCE = bytes(range(32))
 NONCE_TEXT = base64.urlsafe_b64encode(NONCE).rstrip(b"=").decode()
 SETTINGS = SessionSettings(challenge_timeout=30, agent_timeout=300, ping_interval=20)
-PER_FRAME_SECONDS = 0.25  # a bound with a wide margin: the slowest shapes take ~40 ms here
+PER_FRAME_SECONDS = 0.5  # catches super-linear blow-ups (seconds); the slowest shapes take ~50 ms here
 HANDSHAKE_CLOSES = {CloseCode.MALFORMED_HANDSHAKE, CloseCode.AUTH_FAILED, CloseCode.TOO_LARGE,
                     CloseCode.CHALLENGE_TIMEOUT, CloseCode.INTERNAL_ERROR}
 
@@ -233,8 +233,11 @@ def test_a_frame_at_the_size_limit_costs_bounded_time_whatever_its_shape(shape: 
     payload = WORST_CASES[shape]
     text = envelope_around(payload if payload.startswith("{") else '{"v": ' + payload + "}")
     assert len(text.encode()) <= LIMIT + 1024
-    started = time.perf_counter()
-    action = session.receive(text, clock.monotonic())  # parse, then canonicalize to verify
-    elapsed = time.perf_counter() - started
-    assert isinstance(action, Reply) and action.error is not None  # refused or a bad signature
+    timings = []
+    for _ in range(3):  # the best of three: a GC pass or a busy neighbour is not the parser's cost
+        started = time.perf_counter()
+        action = session.receive(text, clock.monotonic())  # parse, then canonicalize to verify
+        timings.append(time.perf_counter() - started)
+        assert isinstance(action, Reply) and action.error is not None  # refused or bad signature
+    elapsed = min(timings)
     assert elapsed < PER_FRAME_SECONDS, f"{shape}: {elapsed * 1000:.1f} ms"
