@@ -35,7 +35,7 @@ run: $(VENV)/.run-deps
 	$(VENV)/bin/aiconexus-gateway --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.test-deps
-	@scripts/ensure-redis.sh
+	@scripts/ensure-test-tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-deps

@@ -103,7 +103,7 @@ async def run(opts: Options, senders: Sequence[DIDKey], recipients: Sequence[DID
     redis_server = shutil.which("redis-server")
     if not opts.redis_url and redis_server is None:
         return [], ("(7) cross-instance: not run - redis-server is not installed "
-                    "(scripts/ensure-redis.sh installs it) and no --redis-url was given")
+                    "(scripts/ensure-test-tools.sh installs it) and no --redis-url was given")
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, range(os.cpu_count() or 1))  # share every core from here on
     mode = opts.modes[0]

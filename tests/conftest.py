@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,15 @@ DATA = Path(__file__).parent / "data"
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "gateway_config(**fields): Config fields for the `gateway` fixture")
+
+
+def require_tool(available: bool, message: str) -> None:
+    """Skip when a system tool is missing, except in CI, where `make test` installs it: fail there."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must have it (scripts/ensure-test-tools.sh)")
+    pytest.skip(message)
 
 
 def gateway_config(**overrides: Any) -> Config:

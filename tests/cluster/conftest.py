@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from aiconexus_gateway.keys import DIDKey
+from tests.conftest import require_tool
 
 from .processes import REDIS_SERVER, ClusterGateway, RedisServer
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if not os.access(REDIS_SERVER, os.X_OK):
-        pytest.skip("redis-server is not installed (make test installs it: scripts/ensure-redis.sh)")
+    require_tool(os.access(REDIS_SERVER, os.X_OK), "redis-server is not installed")
     server = RedisServer(tmp_path)
     server.start()
     yield server

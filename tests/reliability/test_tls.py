@@ -14,7 +14,7 @@ import pytest
 
 from aiconexus_gateway.client import DIDKey, GatewayClient, GatewayConnectionError
 from aiconexus_gateway.server.app import Gateway
-from tests.conftest import gateway_config
+from tests.conftest import gateway_config, require_tool
 from tests.reliability.support import COMMAND, GatewayProcess, client_context, fetch, issue, make_ca
 
 Pair = tuple[Path, Path]
@@ -23,8 +23,8 @@ Pair = tuple[Path, Path]
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pair]:
     """A CA with a server and a client certificate, and a rogue CA with its own client."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make test certificates (apt install openssl)")
+    require_tool(shutil.which("openssl") is not None,
+                 "the openssl command is needed to make test certificates")
     directory = tmp_path_factory.mktemp("pki")
     ca = make_ca(directory, "test-ca")
     rogue = make_ca(directory, "rogue-ca")
