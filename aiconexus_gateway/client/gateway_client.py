@@ -194,6 +194,7 @@ class GatewayClient:
         self._ws = ws
         self._closed = self._finished = False
         self.close_code = self.close_reason = None
+        self.session_id = None  # `connected` only once this connection's REGISTERED arrives
         try:
             await asyncio.wait_for(self._handshake(), self.connect_timeout)
         except BaseException:
