@@ -34,6 +34,7 @@ class CloseCode(enum.IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001
+    INVALID_PAYLOAD = 1007
     TOO_LARGE = 1009
     INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013

@@ -39,6 +39,9 @@ class Connection(Protocol):
 
     def close(self, code: int | None = None, reason: str | None = None) -> None: ...
 
+    def registered(self) -> None:
+        """The agent is now routable (here and, in cluster mode, everywhere): start its idle clock."""
+
 
 class ClusterPort(Protocol):
     """What the hub needs of cluster mode (backends/base.py ClusterNode): the world beyond this
@@ -334,6 +337,7 @@ class Hub:
         peer.record = record
         if replaced is not None and replaced.peer is not peer:
             self.evict(replaced)
+        peer.connection.registered()
         peer.connection.send(action.reply)
         self.metrics.registrations.labels("ok").inc()
         log.info("agent registered: %s from %s", action.did, peer.connection.remote_ip,
@@ -427,7 +431,17 @@ class Hub:
         return self.agent(did) if self.cluster is None else await self.cluster.agent(did)
 
 
+# The `reason` label of aiconexus_disconnections_total for each close code; anything else: "other".
+DISCONNECT_REASONS: dict[int, str] = {
+    CloseCode.NORMAL: "normal",
+    CloseCode.GOING_AWAY: "going_away",
+    CloseCode.SESSION_REPLACED: "session_replaced",
+    CloseCode.RATE_LIMITED: "rate_limited",
+    CloseCode.SLOW_CONSUMER: "slow_consumer",
+    CloseCode.INVALID_PAYLOAD: "invalid_utf8",
+    CloseCode.TOO_LARGE: "too_large",
+}
+
 
 def _reason_label(code: int | None) -> str:
-    return {1000: "normal", 1001: "going_away", 4409: "session_replaced", 4429: "rate_limited",
-            4008: "slow_consumer", 1007: "invalid_utf8", 1009: "too_large"}.get(code or 0, "other")
+    return DISCONNECT_REASONS.get(code or 0, "other")

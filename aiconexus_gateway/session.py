@@ -122,21 +122,17 @@ class Session:
 
     def receive(self, text: str, now: float) -> Action:
         """The action one received text frame calls for."""
-        if self.state is State.REGISTERED:
-            try:
-                return self._routed(messages.parse(text), text)
-            except ProtocolError as error:
-                if error.correlation_id is None:
-                    error.correlation_id = messages.readable_id(text)
-                return Reply(self.factory.error(self.did, error), error.code)
-        if self.state is State.CHALLENGED:
-            try:
-                return self._register(messages.parse(text), now)
-            except ProtocolError as error:
-                if error.correlation_id is None:
-                    error.correlation_id = messages.readable_id(text)
-                return self._fail_handshake(error)
-        return Close(CloseCode.NORMAL, "session closed")
+        if self.state is State.CLOSED:
+            return Close(CloseCode.NORMAL, "session closed")
+        try:
+            envelope = messages.parse(text)
+            if self.state is State.REGISTERED:
+                return self._routed(envelope, text)
+            return self._register(envelope, now)
+        except ProtocolError as error:
+            if error.correlation_id is None:
+                error.correlation_id = messages.readable_id(text)
+            return self.reject(error)
 
     def receive_binary(self) -> Action:
         """A binary frame: the protocol is text frames only."""

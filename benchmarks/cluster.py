@@ -30,13 +30,13 @@ from aiconexus_gateway.keys import DIDKey
 
 from . import load, scenarios, servers
 from .scenarios import Options, Result
-from .servers import CPUSample, ServerProcess
+from .servers import ServerProcess
 from .wsclient import WSClient
 
 REDIS_STARTUP_TIMEOUT = 10.0
 
 
-class RedisProcess:
+class RedisProcess(servers.Measured):
     """A private redis-server: ephemeral loopback port, no persistence, killed at the end."""
 
     def __init__(self, directory: Path) -> None:
@@ -74,15 +74,6 @@ class RedisProcess:
             return False
         finally:
             writer.close()
-
-    def cpu_sample(self) -> CPUSample:
-        assert self.ps is not None
-        times = self.ps.cpu_times()
-        return CPUSample(times.user + times.system, time.perf_counter())
-
-    def rss(self) -> int:
-        assert self.ps is not None
-        return int(self.ps.memory_info().rss)
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:

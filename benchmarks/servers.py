@@ -16,7 +16,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 try:
     import psutil
@@ -36,16 +35,22 @@ class CPUSample:
     wall: float
 
 
-@runtime_checkable
-class Measured(Protocol):
-    """A process whose CPU time and memory a scenario reports."""
+class Measured:
+    """A process whose CPU time and memory a scenario reports (through psutil, once started)."""
 
-    def cpu_sample(self) -> CPUSample: ...
+    ps: psutil.Process | None = None
 
-    def rss(self) -> int: ...
+    def cpu_sample(self) -> CPUSample:
+        assert self.ps is not None
+        times = self.ps.cpu_times()
+        return CPUSample(times.user + times.system, time.perf_counter())
+
+    def rss(self) -> int:
+        assert self.ps is not None
+        return int(self.ps.memory_info().rss)
 
 
-class ServerProcess:
+class ServerProcess(Measured):
     """A running gateway or relay process: its URL, CPU and memory."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], cpu: int | None,
@@ -87,15 +92,6 @@ class ServerProcess:
             if match := _DID.search(line):
                 self.did = match.group(1)
         return self
-
-    def cpu_sample(self) -> CPUSample:
-        assert self.ps is not None
-        times = self.ps.cpu_times()
-        return CPUSample(times.user + times.system, time.perf_counter())
-
-    def rss(self) -> int:
-        assert self.ps is not None
-        return int(self.ps.memory_info().rss)
 
     def log_tail(self, lines: int = 20) -> str:
         self._log.flush()

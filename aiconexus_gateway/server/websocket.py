@@ -24,7 +24,6 @@ from ..limits import origin_allowed, retry_after_header
 
 log = logging.getLogger("aiconexus.gateway.ws")
 
-INVALID_FRAME_PAYLOAD = 1007  # RFC 6455 7.4.1: data inconsistent with the message type
 DEFAULT_OUTBOUND_BUFFER = 1024 * 1024
 
 
@@ -107,7 +106,6 @@ class AgentSocketHandler(WebSocketHandler):
         self.allowed_origins = allowed_origins
         self.peer: Peer | None = None
         self._timer: object | None = None  # the challenge timer, then the idle timer
-        self._watching_idle = False
         self._stream: IOStream | None = None
         # (write index at its end, text) of frames queued but not yet taken by the kernel, so the
         # senders of those that never leave can be told when the connection closes
@@ -196,8 +194,6 @@ class AgentSocketHandler(WebSocketHandler):
             except Exception:  # a bug of ours: answer INTERNAL_ERROR, never drop silently
                 log.exception("internal error handling a frame", extra={"did": peer.did})
                 self.hub.internal_error(peer, message)
-            if not self._watching_idle and peer.record is not None:
-                self._registered()
             if _queued and not getattr(self._stream, "_read_buffer_size", 0):
                 flush_queued()  # the last frame of this read: its answers need not wait
         else:
@@ -207,35 +203,32 @@ class AgentSocketHandler(WebSocketHandler):
             self.hub.receive_binary(peer)
 
     def _too_large(self) -> None:
-        assert self.peer is not None
-        self.hub.limits.closes_by["too_large"].inc()
-        self.hub.send_error(self.peer, ProtocolError(
-            ErrorCode.MESSAGE_TOO_LARGE, f"frames are limited to {self.limit} bytes"))
-        self.peer.session.close()
-        self.close(CloseCode.TOO_LARGE, "message too big")
+        self._fail_frame("too_large", ProtocolError(
+            ErrorCode.MESSAGE_TOO_LARGE, f"frames are limited to {self.limit} bytes"),
+            CloseCode.TOO_LARGE, "message too big")
 
     def on_invalid_utf8(self) -> None:
         """A text frame that is not UTF-8: ERROR, then close 1007 (RFC 6455 8.1)."""
+        self._fail_frame("invalid_utf8", ProtocolError(
+            ErrorCode.MALFORMED_MESSAGE, "a text frame was not valid UTF-8"),
+            CloseCode.INVALID_PAYLOAD, "invalid UTF-8")
+
+    def _fail_frame(self, label: str, error: ProtocolError, code: CloseCode, reason: str) -> None:
+        """A frame the connection cannot survive, registered or not: ERROR, count, close."""
         if self.peer is None:
             return
-        self.hub.limits.closes_by["invalid_utf8"].inc()
-        self.hub.send_error(self.peer, ProtocolError(
-            ErrorCode.MALFORMED_MESSAGE, "a text frame was not valid UTF-8"))
+        self.hub.limits.closes_by[label].inc()
+        self.hub.send_error(self.peer, error)
         self.peer.session.close()
-        self.close(INVALID_FRAME_PAYLOAD, "invalid UTF-8")
+        self.close(code, reason)
 
     def _challenge_expired(self) -> None:
         self._timer = None
         if self.peer is not None:
             self.hub.challenge_expired(self.peer)
-            # In cluster mode registration completes after the presence write, so an agent
-            # that never sends again is caught here rather than in on_message.
-            if not self._watching_idle and self.peer.record is not None:
-                self._registered()
 
-    def _registered(self) -> None:
-        """The challenge timer gives way to the idle timer (AGENT_TIMEOUT)."""
-        self._watching_idle = True
+    def registered(self) -> None:
+        """The hub registered the agent: the challenge timer gives way to the idle timer."""
         if self._timer is not None:
             IOLoop.current().remove_timeout(self._timer)
         self._schedule_idle_check(self.hub.settings.agent_timeout)

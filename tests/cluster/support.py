@@ -27,6 +27,9 @@ class MemoryConnection:
         self.sent: list[str] = []
         self.closed_with: tuple[int | None, str | None] | None = None
 
+    def registered(self) -> None:
+        pass
+
     def send(self, text: str) -> bool:
         if self.closed_with is not None:
             return False

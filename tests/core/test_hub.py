@@ -31,6 +31,9 @@ class MemoryConnection:
         self.closed_with: tuple[int | None, str | None] | None = None
         self.accepting = True
 
+    def registered(self) -> None:
+        pass
+
     def send(self, text: str) -> bool:
         if not self.accepting:
             return False

@@ -154,6 +154,9 @@ class FakeConnection:
         self.sent: list[str] = []
         self.closed: tuple[int | None, str | None] | None = None
 
+    def registered(self) -> None:
+        pass
+
     def send(self, text: str) -> bool:
         if self.closed is not None:
             return False
