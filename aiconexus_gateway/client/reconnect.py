@@ -11,6 +11,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..backoff import backoff
+
 # Close codes after which reconnecting cannot help: the gateway ended the session on purpose (1000)
 # or said it must not come back as it was (4409: another connection took over the DID;
 # 4401/4400: our handshake is wrong). Every other loss (1001 restart, 1006 crash, 4008, 4429,
@@ -26,7 +28,7 @@ class ReconnectPolicy:
     """How GatewayClient reconnects after it lost its connection.
 
     The n-th wait (n from 0) is uniformly random between half and all of
-    min(max_delay, initial_delay * multiplier**n) ("equal jitter").
+    min(max_delay, initial_delay * multiplier**n): "equal jitter", see `aiconexus_gateway.backoff`.
     """
 
     initial_delay: float = 0.5
@@ -42,10 +44,13 @@ class ReconnectPolicy:
 
 
 def backoff_delay(policy: ReconnectPolicy, attempt: int, *, retry_after: float | None = None,
-                  uniform: Callable[[float, float], float] = random.uniform) -> float:
-    """Seconds to wait before reconnection attempt `attempt` (0 for the first)."""
-    ceiling = min(policy.max_delay, policy.initial_delay * policy.multiplier ** min(attempt, 64))
-    delay = uniform(ceiling / 2, ceiling)
+                  jitter: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before reconnection attempt `attempt` (0 for the first).
+
+    The policy's jittered backoff, or the gateway's Retry-After when that is longer (but never
+    beyond max_delay, unless the backoff itself is)."""
+    delay = backoff(attempt, base=policy.initial_delay, cap=policy.max_delay,
+                    multiplier=policy.multiplier, jitter=jitter)
     if retry_after is not None and retry_after > delay:
         delay = min(retry_after, max(policy.max_delay, delay))
     return delay

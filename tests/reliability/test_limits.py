@@ -193,8 +193,8 @@ def test_bearer_token_check(header: str | None, ok: bool) -> None:
 
 def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
     policy = ReconnectPolicy(initial_delay=0.5, max_delay=8.0, multiplier=2.0)
-    lows = [backoff_delay(policy, n, uniform=lambda a, b: a) for n in range(8)]
-    highs = [backoff_delay(policy, n, uniform=lambda a, b: b) for n in range(8)]
+    lows = [backoff_delay(policy, n, jitter=lambda: 0.0) for n in range(8)]
+    highs = [backoff_delay(policy, n, jitter=lambda: 1.0) for n in range(8)]
     assert highs == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0]
     assert lows == [h / 2 for h in highs]
 
