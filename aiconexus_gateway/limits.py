@@ -17,78 +17,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-# Seconds of the gateway's handling (wall time) one token pays for. A frame that takes longer (a
-# large frame full of floats to canonicalize, ~50 ms at 64 KiB) is charged the excess, so a
-# connection cannot buy more than about RATE_LIMIT * COST_UNIT seconds of work per second whatever
-# its frames hold. Ordinary frames take 0.1-0.4 ms; the margin absorbs a busy machine's jitter.
-COST_UNIT = 0.002
+from .ratelimit import ABUSE_WINDOW, COST_UNIT, RateLimiter, TokenBucket
 
-# A connection that keeps sending after RATE_LIMITED is abusive once more than `burst` of its
-# frames were refused within about this many seconds (the refusal count leaks at burst/window per
-# second); it is then closed with 4429.
-ABUSE_WINDOW = 10.0
-
-
-class TokenBucket:
-    """`rate` tokens per second, at most `burst` saved up; one token per event."""
-
-    __slots__ = ("burst", "rate", "stamp", "tokens")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        if not rate > 0 or not burst >= 1:
-            raise ValueError("a token bucket needs rate > 0 and burst >= 1")
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)  # a new client may burst at once
-        self.stamp = now
-
-    def take(self, now: float) -> float:
-        """Take one token: 0.0 when granted, else the seconds until one will be available."""
-        elapsed = now - self.stamp
-        tokens = self.tokens
-        if elapsed > 0:
-            tokens += elapsed * self.rate
-            if tokens > self.burst:
-                tokens = self.burst
-            self.stamp = now
-        if tokens >= 1.0:
-            self.tokens = tokens - 1.0
-            return 0.0
-        self.tokens = tokens
-        return (1.0 - tokens) / self.rate
-
-
-class RateLimiter:
-    """Per-connection frame limit (RATE_LIMIT / RATE_BURST) plus the abuse rule behind 4429."""
-
-    __slots__ = ("_debt", "_debt_stamp", "_leak", "bucket")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.bucket = TokenBucket(rate, burst, now)
-        self._debt = 0.0  # refused frames, leaking away at burst / ABUSE_WINDOW per second
-        self._debt_stamp = now
-        self._leak = burst / ABUSE_WINDOW
-
-    def take(self, now: float) -> float:
-        """0.0 when the frame may go on; else the retry hint in seconds."""
-        return self.bucket.take(now)
-
-    def charge(self, seconds: float) -> None:
-        """A frame took `seconds` to handle: take the tokens for the time beyond COST_UNIT.
-
-        The balance may go negative; the connection then waits until it has paid.
-        """
-        extra = seconds / COST_UNIT - 1.0
-        if extra > 0:
-            self.bucket.tokens -= extra
-
-    def refused(self, now: float) -> bool:
-        """Record one refused frame; True when the connection is now abusive (close 4429)."""
-        debt = self._debt - (now - self._debt_stamp) * self._leak
-        self._debt = (debt if debt > 0 else 0.0) + 1.0
-        self._debt_stamp = now
-        return self._debt > self.bucket.burst
-
+__all__ = ["ABUSE_WINDOW", "COST_UNIT", "RateLimiter", "TokenBucket"]
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
