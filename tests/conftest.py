@@ -67,4 +67,4 @@ async def read_json(ws: WebSocketClientConnection, timeout: float = 5.0) -> dict
     import asyncio
 
     text = await asyncio.wait_for(ws.read_message(), timeout)
-    return None if text is None else json.loads(text)  # type: ignore[no-any-return]
+    return None if text is None else json.loads(text)

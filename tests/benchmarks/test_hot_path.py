@@ -179,7 +179,8 @@ async def test_an_error_queued_in_the_same_turn_as_a_close_arrives_before_it(gat
 async def test_connections_that_never_send_leave_nothing_queued(gateway: Gateway) -> None:
     connections = [await raw_connect(gateway) for _ in range(20)]  # CHALLENGE only: no on_message
     for ws in connections:
-        assert json.loads(await asyncio.wait_for(ws.read_message(), 5))["type"] == "CHALLENGE"
+        frame = await asyncio.wait_for(ws.read_message(), 5)
+        assert frame is not None and json.loads(frame)["type"] == "CHALLENGE"
     assert not websocket._queued  # each handler left the queue when its frames were written
     for ws in connections:
         ws.close()

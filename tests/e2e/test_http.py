@@ -22,7 +22,7 @@ async def get_json(gateway: Gateway, path: str, expect: int = 200) -> dict[str, 
         assert exc.response is not None
         status, body = exc.code, exc.response.body
     assert status == expect, body
-    return json.loads(body)  # type: ignore[no-any-return]
+    return json.loads(body)
 
 
 @pytest.mark.gen_test

@@ -104,7 +104,7 @@ async def test_frames_still_queued_when_a_recipient_drops_are_reported_to_their_
     record = gateway.hub.registry.get(reader_key.did)
     assert record is not None and isinstance(record.peer.connection, AgentSocketHandler)
     handler = record.peer.connection
-    sent = []
+    sent: list[str] = []
     while handler.backlog() < 200_000 and len(sent) < MAX_MESSAGES:
         sent.append(await sender.send(reader_key.did, "EXEC_REQUEST", PAYLOAD))
     queued = handler.backlog()
