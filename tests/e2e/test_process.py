@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -15,46 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from aiconexus_gateway import __version__
 from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient
+from tests.support.process import GatewayProcess
+from tests.support.waiting import wait_until
 
 COMMAND = [sys.executable, "-m", "aiconexus_gateway"]
-LISTENING = re.compile(r"listening on (ws://\S+) and (http://\S+)")
-
-
-class GatewayProcess:
-    """A gateway subprocess; its URLs and DID read from what it prints."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [*COMMAND, "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env={**os.environ, **(env or {})})
-        assert self.proc.stdout is not None
-        first = self.proc.stdout.readline()
-        match = LISTENING.search(first)
-        assert match, f"unexpected first line {first!r}; stderr: {self._stderr()}"
-        self.ws_url, self.http_url = match.groups()
-        did_line = self.proc.stdout.readline()
-        assert did_line.startswith("gateway DID: did:key:z6Mk"), did_line
-        self.did = did_line.split(": ", 1)[1].strip()
-
-    def _stderr(self) -> str:
-        if self.proc.poll() is None:
-            return ""
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read()
-
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 10) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream is not None:
-                    stream.close()
 
 
 @pytest.fixture
@@ -62,6 +27,15 @@ def gateway_process() -> Iterator[GatewayProcess]:
     process = GatewayProcess()
     yield process
     process.stop(signal.SIGKILL)
+
+
+def test_startup_prints_where_it_listens_then_its_did(gateway_process: GatewayProcess) -> None:
+    gateway_process.wait_for_output("^gateway DID: ")
+    assert gateway_process.stdout[:2] == [
+        f"AIConexus Gateway {__version__} listening on {gateway_process.ws_url} and "
+        f"{gateway_process.http_url}",
+        f"gateway DID: {gateway_process.did}"]
+    assert gateway_process.did.startswith("did:key:z6Mk")
 
 
 def run_command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -147,7 +121,8 @@ async def test_json_logs_to_a_file_record_registration_and_disconnection(tmp_pat
         client = GatewayClient(process.ws_url, DIDKey.generate())
         await client.connect()
         await client.close()
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: "agent disconnected" in log_file.read_text(), 10,
+                         "the disconnection in the log file")
     finally:
         assert process.stop() == 0
     entries = [json.loads(line) for line in log_file.read_text().splitlines()]
