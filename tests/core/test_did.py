@@ -8,8 +8,10 @@ import base58
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.signing import SigningKey
 
+from aiconexus_gateway.clock import ManualClock
 from aiconexus_gateway.did import (
     ED25519_MULTICODEC,
     EXPECTED_FORM,
@@ -18,8 +20,10 @@ from aiconexus_gateway.did import (
     public_key_from_did,
 )
 from aiconexus_gateway.errors import ErrorCode, ProtocolError
+from aiconexus_gateway.messages import MessageFactory, parse
+from aiconexus_gateway.session import Close, Register, Reply, Session, SessionSettings
 
-from .support import DATA, load_json
+from .support import ALICE, DATA, GATEWAY, NONCE, NONCE_B64URL, envelope_fields, frame, load_json, signed_by
 
 VECTORS: dict[str, dict] = load_json(DATA / "did-key" / "ed25519-x25519.json")
 VALID = next(iter(VECTORS))
@@ -65,12 +69,98 @@ def test_did_of_a_jwk_public_key_matches_the_vector(did: str, jwk: dict) -> None
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=32, max_size=32))
-def test_any_32_byte_key_round_trips(public_key: bytes) -> None:
+def test_the_key_of_any_seed_round_trips(seed: bytes) -> None:
+    public_key = bytes(SigningKey(seed).verify_key)
     did = did_from_public_key(public_key)
     assert did.startswith("did:key:z6Mk")
     assert len(did) == 56
     assert public_key_from_did(did) == public_key
     assert is_valid_did(did)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=32, max_size=32))
+def test_any_32_bytes_encode_and_are_accepted_only_as_a_valid_point(public_key: bytes) -> None:
+    """Most random 32-byte strings are not Ed25519 public keys: about 7 in 8 of the points that
+    exist have a torsion component, and half the y values have no point at all."""
+    did = did_from_public_key(public_key)
+    assert len(did) == 56
+    assert is_valid_did(did) is crypto_core_ed25519_is_valid_point(public_key)
+
+
+# -- 32 bytes that are not an Ed25519 public key (W3C did:key: invalidPublicKey) -----------------
+
+INVALID_POINTS: list[dict[str, str]] = load_json(DATA / "did-key" / "invalid-ed25519.json")["vectors"]
+
+
+def test_invalid_point_vectors_cover_every_kind() -> None:
+    kinds = [vector["kind"] for vector in INVALID_POINTS]
+    assert {kind: kinds.count(kind) for kind in set(kinds)} == {
+        "small-order": 9, "off-curve": 3, "non-canonical": 5, "mixed-order": 4}
+    small = {vector["publicKeyHex"][:62] + f"{int(vector['publicKeyHex'][62:], 16) & 0x7F:02x}"
+             for vector in INVALID_POINTS if vector["kind"] == "small-order"}
+    # the 8 points of order 1, 2, 4 or 8 have 5 y values: 1 and -1 (x = 0), 0 and the 2 of order 8
+    assert len(small) == 5
+
+
+@pytest.mark.parametrize("vector", INVALID_POINTS, ids=[f"{v['kind']}: {v['why']}" for v in INVALID_POINTS])
+def test_did_of_32_bytes_that_are_not_a_valid_ed25519_key_is_invalid_did(vector: dict[str, str]) -> None:
+    did = vector["did"]
+    assert did_from_public_key(bytes.fromhex(vector["publicKeyHex"])) == did  # the data is what it says
+    with pytest.raises(ProtocolError) as caught:
+        public_key_from_did(did)
+    error = caught.value
+    assert error.code is ErrorCode.INVALID_DID
+    assert "not a valid Ed25519 public key" in error.message
+    assert error.details == {"expected": EXPECTED_FORM}
+    assert not is_valid_did(did)
+
+
+def test_refused_dids_are_not_cached_and_valid_ones_are() -> None:
+    """An attacker cycling through invalid DIDs neither fills the cache nor gets one served."""
+    fresh = did_from_public_key(bytes(SigningKey(b"\x42" * 32).verify_key))
+    public_key_from_did(fresh)
+    before = public_key_from_did.cache_info()
+    assert public_key_from_did(fresh) == bytes(SigningKey(b"\x42" * 32).verify_key)
+    assert public_key_from_did.cache_info().hits == before.hits + 1
+    for vector in INVALID_POINTS * 3:
+        assert not is_valid_did(vector["did"])
+    after = public_key_from_did.cache_info()
+    assert after.currsize == before.currsize
+    assert after.misses == before.misses + 3 * len(INVALID_POINTS)  # each refusal checked afresh
+
+
+def _session() -> tuple[Session, ManualClock]:
+    clock = ManualClock()
+    session = Session(MessageFactory(GATEWAY, clock.wall), SessionSettings(30.0, 300.0, 20.0),
+                      nonce=NONCE, session_id="session-1", now=clock.monotonic())
+    return session, clock
+
+
+SMALL_ORDER_DID = INVALID_POINTS[0]["did"]  # the identity point
+MIXED_ORDER_DID = next(v["did"] for v in INVALID_POINTS if v["kind"] == "mixed-order")
+
+
+@pytest.mark.parametrize("did", [SMALL_ORDER_DID, MIXED_ORDER_DID])
+def test_the_gateway_refuses_a_register_from_an_invalid_point_as_invalid_did(did: str) -> None:
+    session, clock = _session()
+    text = signed_by(ALICE, envelope_fields(did, "REGISTER", GATEWAY.did, {"nonce": NONCE_B64URL},
+                                            id="reg-1"))
+    action = session.receive(text, clock.monotonic())
+    assert isinstance(action, Close) and action.code == 4400
+    error = parse(action.text or "").payload
+    assert error["code"] == "INVALID_DID"
+
+
+@pytest.mark.parametrize("did", [SMALL_ORDER_DID, MIXED_ORDER_DID])
+def test_the_gateway_refuses_a_message_to_an_invalid_point_as_invalid_did(did: str) -> None:
+    session, clock = _session()
+    register = frame(ALICE, "REGISTER", GATEWAY.did, {"nonce": NONCE_B64URL})[0]
+    assert isinstance(session.receive(register, clock.monotonic()), Register)
+    action = session.receive(frame(ALICE, "OFFER", did, message_id="m-1")[0], clock.monotonic())
+    assert isinstance(action, Reply)
+    error = parse(action.text)
+    assert (error.payload["code"], error.correlation_id) == ("INVALID_DID", "m-1")
 
 
 @pytest.mark.parametrize("length", [0, 31, 33, 64])
