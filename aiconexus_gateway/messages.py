@@ -13,6 +13,7 @@ import math
 import os
 import re
 import time
+from binascii import a2b_base64, b2a_base64
 from collections.abc import Callable
 from typing import Any
 
@@ -40,22 +41,30 @@ ALL_TYPES = ROUTABLE_TYPES | CONTROL_TYPES
 
 _REQUIRED = ("id", "type", "from", "to", "timestamp", "version", "payload", "signature")
 _REQUIRED_SET = frozenset(_REQUIRED)
+# [0-9], never \d: in a str pattern \d also matches other scripts' digits ("١٢" is \d).
 _TIMESTAMP = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
-_VERSION = re.compile(r"(\d{1,9})(\.\d{1,9}){0,2}\Z")
+_VERSION = re.compile(r"([0-9]{1,9})(\.[0-9]{1,9}){0,2}\Z")
 _SIGNATURE_LENGTH = 88  # base64 of 64 bytes, padded
+_BAD_SIGNATURE_TEXT = ("signature must be the canonical padded base64 (RFC 4648 section 4, "
+                       "alphabet A-Z a-z 0-9 + /) of a 64-byte Ed25519 signature")
 
 
 class Envelope:
     """A received message that passed structural validation (not yet its signature)."""
 
     __slots__ = ("correlation_id", "fields", "id", "needs_full_jcs", "payload", "recipient",
-                 "sender", "signature", "type")
+                 "sender", "signature", "signature_bytes", "type")
 
-    def __init__(self, fields: dict[str, Any], signature: str, needs_full_jcs: bool) -> None:
+    def __init__(self, fields: dict[str, Any], signature: str, needs_full_jcs: bool,
+                 signature_bytes: bytes | None = None) -> None:
         self.fields = fields  # the object minus `signature`: exactly what the signature covers
         self.signature = signature
+        # parse() decodes it while checking the text; decoded here when built some other way
+        self.signature_bytes = (signature_bytes if signature_bytes is not None
+                                else _signature_bytes(signature, fields.get("id")))
         self.needs_full_jcs = needs_full_jcs
         self.id: str = fields["id"]
         self.type: str = fields["type"]
@@ -70,18 +79,8 @@ class Envelope:
     def verify(self, verify_key: VerifyKey) -> None:
         """Raise INVALID_SIGNATURE unless `verify_key` signed this envelope."""
         try:
-            signature = base64.b64decode(self.signature, validate=True)
-        except (binascii.Error, ValueError):
-            signature = b""
-        if len(signature) != 64:
-            raise ProtocolError(
-                ErrorCode.INVALID_SIGNATURE,
-                "signature must be padded base64 (RFC 4648) of a 64-byte Ed25519 signature",
-                correlation_id=self.id,
-            )
-        try:
             # VerifyKey.verify minus its wrapping: the same libsodium call, one frame fewer
-            crypto_sign_open(signature + self.signing_input(), bytes(verify_key))
+            crypto_sign_open(self.signature_bytes + self.signing_input(), bytes(verify_key))
         except BadSignatureError:
             raise ProtocolError(
                 ErrorCode.INVALID_SIGNATURE,
@@ -137,13 +136,25 @@ def parse(text: str) -> Envelope:
         _check_version(obj["version"], message_id)
     if _TIMESTAMP.match(obj["timestamp"]) is None:
         raise _malformed("'timestamp' must be RFC 3339, e.g. 2026-11-26T10:00:00.123Z", message_id)
-    if len(signature) != _SIGNATURE_LENGTH:
-        raise ProtocolError(
-            ErrorCode.INVALID_SIGNATURE,
-            "signature must be padded base64 (RFC 4648) of a 64-byte Ed25519 signature",
-            correlation_id=message_id,
-        )
-    return Envelope(obj, signature, needs_full_jcs)
+    return Envelope(obj, signature, needs_full_jcs, _signature_bytes(signature, message_id))
+
+
+def _signature_bytes(signature: str, message_id: str | None) -> bytes:
+    """The 64 bytes `signature` encodes, when it is their one canonical base64 text.
+
+    RFC 4648 section 3.5: exactly one text per byte string, so no whitespace, no base64url
+    characters, `==` padding and zero padding bits. Strict decoders (Go's and Rust's defaults)
+    refuse anything else, so a frame the gateway forwarded could not be read by its recipient.
+    """
+    if len(signature) == _SIGNATURE_LENGTH:
+        try:
+            raw = a2b_base64(signature)  # lenient: skips stray characters, ignores padding bits
+        except (binascii.Error, ValueError):  # ValueError: not ASCII
+            pass
+        else:  # so the text must be exactly what encoding the bytes gives back
+            if len(raw) == 64 and b2a_base64(raw, newline=False) == signature.encode("ascii"):
+                return raw
+    raise ProtocolError(ErrorCode.INVALID_SIGNATURE, _BAD_SIGNATURE_TEXT, correlation_id=message_id)
 
 
 def _check_version(version: str, message_id: str) -> None:

@@ -172,6 +172,14 @@ MISTYPED = [
     ("timestamp", "2026-11-26 10:00:00Z", "'timestamp' must be RFC 3339"),
     ("timestamp", "2026-11-26T10:00:00", "'timestamp' must be RFC 3339"),
     ("timestamp", "2026-11-26T10:00:00Z\n", "'timestamp' must be RFC 3339"),
+    # [0-9] means the ASCII digits: other scripts' digits are Unicode "decimal digits" (\d)
+    ("timestamp", "\u0662\u0660\u0662\u0666-11-26T10:00:00Z", "'timestamp' must be RFC 3339"),
+    ("timestamp", "2026-11-26T10:00:00.\uff11\uff12\uff13Z", "'timestamp' must be RFC 3339"),
+    ("timestamp", "2026-11-26T10:00:00+0\u0967:00", "'timestamp' must be RFC 3339"),
+    ("version", "\u0661.0", "'version' must look like '1.0'"),
+    ("version", "1.\u0660", "'version' must look like '1.0'"),
+    ("version", "\uff11.0", "'version' must look like '1.0'"),
+    ("version", "1.0.\U0001d7ce", "'version' must look like '1.0'"),
 ]
 
 
@@ -201,19 +209,68 @@ def test_a_signature_of_the_wrong_length_is_an_invalid_signature(signature: str)
     assert error.correlation_id == "m-1"
 
 
-@pytest.mark.parametrize("signature", [
-    "!" * 86 + "==",  # not base64
-    "A" * 88,  # base64 of 66 bytes, not 64
-    base64.urlsafe_b64encode(b"\xff" * 64).decode(),  # base64url alphabet, not RFC 4648 base64
-    base64.b64encode(b"\x00" * 64).decode()[:-2] + "\n\n",  # whitespace is not base64
-])
-def test_a_signature_that_is_not_padded_base64_of_64_bytes_fails_verification(signature: str) -> None:
-    envelope = parse(json.dumps({**_valid(), "signature": signature}))
+def _with_padding_bits(signature: str, bits: int) -> str:
+    """`signature` with the 4 padding bits of its last base64 character set to `bits`."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = alphabet.index(signature[85])
+    assert last & 0x0F == 0
+    return signature[:85] + alphabet[last | bits] + "=="
+
+
+VALID_SIGNATURE = _valid()["signature"]
+NOT_CANONICAL_BASE64 = {
+    "not base64": "!" * 86 + "==",
+    "base64 of 66 bytes, no padding": "A" * 88,
+    "base64url alphabet": base64.urlsafe_b64encode(b"\xff" * 64).decode(),
+    "base64url alphabet, one character": "-" + VALID_SIGNATURE[1:],
+    "line feeds for padding": VALID_SIGNATURE[:-2] + "\n\n",
+    "a space inside": VALID_SIGNATURE[:40] + " " + VALID_SIGNATURE[41:],
+    "a line feed inside": VALID_SIGNATURE[:40] + "\n" + VALID_SIGNATURE[41:],
+    "one '=' and a letter": VALID_SIGNATURE[:86] + "=A",
+    "padding inside": VALID_SIGNATURE[:40] + "==" + VALID_SIGNATURE[42:],
+    "non-ASCII": VALID_SIGNATURE[:40] + "\u00e9" + VALID_SIGNATURE[41:],
+    "padding bit 1": _with_padding_bits(VALID_SIGNATURE, 1),
+    "padding bit 2": _with_padding_bits(VALID_SIGNATURE, 2),
+    "padding bits 15": _with_padding_bits(VALID_SIGNATURE, 15),
+}
+
+
+@pytest.mark.parametrize("signature", NOT_CANONICAL_BASE64.values(), ids=NOT_CANONICAL_BASE64.keys())
+def test_a_signature_that_is_not_the_canonical_base64_of_64_bytes_is_refused_when_parsed(
+        signature: str) -> None:
+    """Refused before any routing decision, so also when VERIFY_SIGNATURES=handshake forwards
+    frames unverified: a strict decoder at the recipient would refuse them (RFC 4648 3.5)."""
+    assert len(signature) == 88
+    error = _refused({**_valid(), "signature": signature})
+    assert error.code is ErrorCode.INVALID_SIGNATURE
+    assert "canonical padded base64" in error.message
+    assert error.correlation_id == "m-1"
+
+
+@pytest.mark.parametrize("bits", range(1, 16))
+def test_padding_bits_are_refused_although_the_bytes_would_verify(bits: int) -> None:
+    """A lenient decoder reads the same 64 bytes, which verify; one text per signature only."""
+    obj = _valid()
+    assert base64.b64decode(_with_padding_bits(obj["signature"], bits)) == base64.b64decode(
+        obj["signature"])
+    parse(json.dumps(obj)).verify(ALICE.verify_key)
+    error = _refused({**obj, "signature": _with_padding_bits(obj["signature"], bits)})
+    assert error.code is ErrorCode.INVALID_SIGNATURE
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=64, max_size=64))
+def test_the_canonical_base64_of_any_64_bytes_is_accepted(raw: bytes) -> None:
+    envelope = parse(json.dumps({**_valid(), "signature": base64.b64encode(raw).decode()}))
+    assert envelope.signature_bytes == raw
+
+
+def test_an_envelope_built_with_a_non_canonical_signature_is_refused() -> None:
+    fields = envelope_fields(ALICE.did, "OFFER", BOB.did)
     with pytest.raises(ProtocolError) as caught:
-        envelope.verify(ALICE.verify_key)
+        Envelope(fields, _with_padding_bits(VALID_SIGNATURE, 3), False)
     assert caught.value.code is ErrorCode.INVALID_SIGNATURE
-    assert "padded base64" in caught.value.message
-    assert caught.value.correlation_id == "m-1"
+    assert caught.value.correlation_id == "msg-1"
 
 
 # -- readable_id ---------------------------------------------------------------------------------
