@@ -12,12 +12,9 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -28,6 +25,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.process import GatewayProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile.gateway"
@@ -177,13 +176,6 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
 
 # --- the gateway as a process -------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
     """Status and JSON body of GET url (https: the test's self-signed certificate is accepted)."""
     context = ssl.create_default_context()
@@ -194,29 +186,6 @@ def get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
-
-
-@dataclass
-class GatewayProcess:
-    process: subprocess.Popen[str]
-    port: int
-    workdir: Path
-    tls: bool = False
-
-    @property
-    def http_url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM, as `docker stop` sends it; the exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
 
 def image_process_env(port: int, **extra: str) -> dict[str, str]:
@@ -234,35 +203,14 @@ def image_process_env(port: int, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def run_image_cmd(workdir: Path, **extra_env: str) -> Iterator[GatewayProcess]:
-    """The image's CMD with the image's ENV (port overridden), in `workdir` as WORKDIR; it is
-    running and answering /health when this yields, and always stopped afterwards."""
-    instructions = dockerfile()
-    cmd = [ins for ins in final_stage(instructions) if ins.keyword == "CMD"]
-    argv = exec_form(cmd[-1].args)
+    """The image's CMD with the image's ENV (port overridden), in `workdir` as WORKDIR; it has
+    announced where it listens when this yields, and is always stopped afterwards."""
+    cmd = [ins for ins in final_stage(dockerfile()) if ins.keyword == "CMD"]
     port = free_port()
-    env = image_process_env(port, **extra_env)
-    process = subprocess.Popen(
-        argv, cwd=workdir, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    gateway = GatewayProcess(process, port, workdir, tls=bool(env.get("TLS_CERT")))
+    gateway = GatewayProcess(command=exec_form(cmd[-1].args), port=port, cwd=workdir,
+                             env=image_process_env(port, **extra_env), inherit_env=False,
+                             startup_timeout=STARTUP_TIMEOUT)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"{argv} exited with {process.returncode}:\n{output}")
-            try:
-                status, _ = get_json(f"{gateway.http_url}/health", timeout=1.0)
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{argv} did not answer /health within {STARTUP_TIMEOUT}s")
-            time.sleep(0.05)
         yield gateway
     finally:
         gateway.stop()
-        if process.stdout:
-            process.stdout.close()

@@ -44,9 +44,8 @@ def test_cmd_with_the_image_env_serves_health_on_all_interfaces(
     assert body["status"] == "healthy"
     assert body["gateway_did"].startswith("did:key:z6Mk")
     assert image_gateway.stop() == 0  # SIGTERM, as `docker stop` sends it: a clean exit
-    assert image_gateway.process.stdout
-    lines = image_gateway.process.stdout.read().splitlines()
-    assert any("listening on" in line and f":{image_gateway.port}/ws" in line for line in lines)
+    assert any("listening on" in line and f":{image_gateway.port}/ws" in line
+               for line in image_gateway.stdout)
 
 
 def test_gateway_writes_nothing_outside_the_log_directory(tmp_path: Path) -> None:
