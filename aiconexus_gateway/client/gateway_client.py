@@ -1,9 +1,18 @@
-"""GatewayClient: the agent side of ioap.v1 over Tornado's WebSocket client.
+"""GatewayClient: the agent side of ioap.v1, a Tornado pump around the pure `ClientSession`.
+
+The session (client/session.py) decides everything about the protocol; this module owns the
+socket and the tasks: it opens WebSockets, reads frames and feeds them in with the time, writes
+what the session says to send, sleeps for pacing and backoff, and hands messages to the
+application.
 
 Every received message is verified before the application sees it: gateway messages against the
 gateway DID announced in the CHALLENGE (or pinned with `expected_gateway_did`), agents' messages
 against their sender's did:key. A message that fails is reported to `on_invalid` handlers and
 logged, never passed on.
+
+Messages go to the `on_message` handlers when there are any, else to `receive()` (and async
+iteration): one consumer, so a client that only uses handlers never fills a queue nobody reads
+and keeps reading, as the gateway expects of it.
 """
 
 from __future__ import annotations
@@ -14,68 +23,43 @@ import inspect
 import logging
 import ssl
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nacl.signing import VerifyKey
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
 from .. import PROTOCOL
-from ..did import public_key_from_did
-from ..errors import ProtocolError
 from ..keys import DIDKey
-from ..limits import TokenBucket
-from ..messages import Envelope, build, parse
-from .errors import (
-    ConnectionClosed,
-    GatewayConnectionError,
-    GatewayError,
-    InvalidMessageError,
-    SendQueueFull,
+from .errors import ConnectionClosed, GatewayConnectionError, InvalidMessageError
+from .reconnect import ConnectionEvent, ReconnectPolicy
+from .session import (
+    PACING_MARGIN,
+    ClientSession,
+    ClientSettings,
+    Decision,
+    Deliver,
+    Fail,
+    Finish,
+    Message,
+    PingAnswered,
+    Reconnect,
+    Refused,
+    Registered,
+    Report,
+    Send,
+    State,
 )
-from .reconnect import (
-    FINAL_CLOSE_CODES,
-    FINAL_REGISTRATION_ERRORS,
-    ConnectionEvent,
-    ReconnectPolicy,
-    backoff_delay,
-)
+from .url import check_key, gateway_url_for
 
 log = logging.getLogger("aiconexus.client")
 
-MessageHandler = Callable[["Message"], Awaitable[None] | None]
+MessageHandler = Callable[[Message], Awaitable[None] | None]
 InvalidHandler = Callable[[InvalidMessageError], Awaitable[None] | None]
 ConnectionHandler = Callable[[ConnectionEvent], Awaitable[None] | None]
 _CLOSED = object()
-PACING_MARGIN = 0.9  # pace at 90% of the gateway's announced rate, so jitter never trips it
 
-
-class Message:
-    """A verified message received from the gateway or another agent."""
-
-    __slots__ = ("correlation_id", "fields", "id", "payload", "raw", "recipient", "sender",
-                 "timestamp", "type")
-
-    def __init__(self, envelope: Envelope, raw: str) -> None:
-        self.id = envelope.id
-        self.type = envelope.type
-        self.sender = envelope.sender
-        self.recipient = envelope.recipient
-        self.payload = envelope.payload
-        self.correlation_id = envelope.correlation_id
-        self.timestamp: str = envelope.fields["timestamp"]
-        self.fields = envelope.fields
-        self.raw = raw  # the frame exactly as received
-
-    @property
-    def error_code(self) -> str | None:
-        """The code of an ERROR message, else None."""
-        return str(self.payload.get("code")) if self.type == "ERROR" else None
-
-    def __repr__(self) -> str:
-        return f"Message({self.type} {self.id} from {self.sender})"
+__all__ = ["PACING_MARGIN", "GatewayClient", "Message"]
 
 
 class GatewayClient:
@@ -99,69 +83,129 @@ class GatewayClient:
         close_timeout: float = 2.0,
         ping_interval: float | None = 20.0,
     ) -> None:
-        """`reconnect`: come back by itself after losing the connection (True: the default
+        """`gateway_url`: the gateway's WebSocket URL, `ws://HOST:PORT/ws` (`wss://` with TLS);
+        `http(s)://...` and a bare `HOST:PORT` are understood too. `did_key`: this agent's key
+        (a `DIDKey`: `DIDKey.generate()`, or `DIDKey.load(path)` for a key file); a new one when
+        omitted. ValueError/TypeError at once when either cannot be used.
+
+        `reconnect`: come back by itself after losing the connection (True: the default
         ReconnectPolicy); meanwhile `send` queues up to `send_queue_size` messages.
-        `ssl_options`: the TLS context for wss:// (a private CA, a client certificate for mutual
-        TLS). `pace`: keep under the rate limit the gateway announces in REGISTERED.
-        `ping_interval`: WebSocket ping period (None: off); a gateway that does not answer within
-        it counts as gone (then reconnection starts, when enabled).
+        `queue_size`: messages waiting for `receive()` before the client stops reading (the
+        gateway then closes it as a slow consumer). `ssl_options`: the TLS context for wss://
+        (a private CA, a client certificate for mutual TLS). `pace`: keep under the rate limit
+        the gateway announces in REGISTERED. `ping_interval`: WebSocket ping period (None: off);
+        a gateway that does not answer within it counts as gone (then reconnection starts, when
+        enabled).
         """
-        self.gateway_url = gateway_url
-        self.key = did_key or DIDKey.generate()
-        self.metadata = metadata or {}
-        self.expected_gateway_did = expected_gateway_did
+        self.gateway_url = gateway_url_for(gateway_url)
+        self.key = check_key(did_key) if did_key is not None else DIDKey.generate()
+        if reconnect is True:
+            reconnect = ReconnectPolicy()
+        elif reconnect is not False and not isinstance(reconnect, ReconnectPolicy):
+            raise TypeError("reconnect must be True, False or a ReconnectPolicy, "
+                            f"not {type(reconnect).__name__}")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
+        if queue_size < 1 or send_queue_size < 0:
+            raise ValueError("queue_size must be at least 1 and send_queue_size 0 or more")
+        self._session = ClientSession(self.key, ClientSettings(
+            metadata=dict(metadata or {}), expected_gateway_did=expected_gateway_did,
+            reconnect=reconnect or None, send_queue_size=send_queue_size, pace=pace,
+            keepalive=keepalive))
         self.connect_timeout = connect_timeout
-        self.keepalive = keepalive
         self.max_message_size = max_message_size
-        self.gateway_did: str | None = None
-        self.session_id: str | None = None
-        self.agent_timeout: float | None = None
-        self.invalid_messages = 0
-        self.close_code: int | None = None
-        self.close_reason: str | None = None
+        self.ssl_options = ssl_options
+        self.close_timeout = close_timeout
+        self.ping_interval = ping_interval  # WebSocket pings: a vanished gateway is noticed
         self._ws: WebSocketClientConnection | None = None
-        self._gateway_key: VerifyKey | None = None
+        self._queue_size = queue_size
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
         self._handlers: list[MessageHandler] = []
         self._invalid_handlers: list[InvalidHandler] = []
-        self._pings: dict[str, asyncio.Future[float]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._keepalive_ids: set[str] = set()
-        self._last_send = 0.0
-        self._closed = False
-        self._finished = False
-        self.reconnect_policy = ReconnectPolicy() if reconnect is True else (reconnect or None)
-        self.ssl_options = ssl_options
-        self.pace = pace
-        self.close_timeout = close_timeout
-        self.ping_interval = ping_interval  # WebSocket pings: a vanished gateway is noticed
-        self.reconnects = 0  # successful reconnections so far
-        self._send_queue_size = send_queue_size
-        self._outbox: deque[str] = deque()  # signed frames waiting for a connection, in order
-        self._flushing = False
-        self._pacer: TokenBucket | None = None
         self._connection_handlers: list[ConnectionHandler] = []
-        self._reconnect_task: asyncio.Task[None] | None = None
+        self._pings: dict[str, asyncio.Future[None]] = {}
         self._read_task: asyncio.Task[None] | None = None
-        self._closing = False  # close() was called
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._flushing = False
+        self._finished: Finish | None = None
+        self._done = asyncio.Event()
         self._background: set[asyncio.Future[Any]] = set()
+
+    # -- what the session knows ------------------------------------------------------------------
 
     @property
     def did(self) -> str:
         return self.key.did
 
     @property
+    def state(self) -> State:
+        """Where the protocol is (client/session.py's State)."""
+        return self._session.state
+
+    @property
     def connected(self) -> bool:
-        return self._ws is not None and not self._closed and self.session_id is not None
+        """Registered on an open connection: `send` writes at once."""
+        return self._session.registered
 
     @property
     def reconnecting(self) -> bool:
-        return self._reconnect_task is not None and not self._reconnect_task.done()
+        """The connection was lost and the client is coming back by itself."""
+        return self._session.reconnecting
 
     @property
     def queued(self) -> int:
         """Messages waiting in the send queue for a connection."""
-        return len(self._outbox)
+        return len(self._session.outbox)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._session.settings.metadata
+
+    @property
+    def expected_gateway_did(self) -> str | None:
+        return self._session.settings.expected_gateway_did
+
+    @property
+    def reconnect_policy(self) -> ReconnectPolicy | None:
+        return self._session.settings.reconnect
+
+    @property
+    def pace(self) -> bool:
+        return self._session.settings.pace
+
+    @property
+    def keepalive(self) -> bool:
+        return self._session.settings.keepalive
+
+    @property
+    def gateway_did(self) -> str | None:
+        return self._session.gateway_did
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session.session_id
+
+    @property
+    def agent_timeout(self) -> float | None:
+        return self._session.agent_timeout
+
+    @property
+    def invalid_messages(self) -> int:
+        return self._session.invalid_messages
+
+    @property
+    def reconnects(self) -> int:
+        """Successful reconnections so far."""
+        return self._session.reconnects
+
+    @property
+    def close_code(self) -> int | None:
+        return self._session.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        return self._session.close_reason
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -171,85 +215,82 @@ class GatewayClient:
         One attempt: GatewayConnectionError when the gateway cannot be reached or refuses the
         handshake (its `status` and `retry_after` say why and when to retry).
         """
-        self._closing = False
-        await self._open()
+        try:
+            await self._open()
+        except BaseException:
+            self._session.connect_failed()
+            raise
 
-    async def _open(self) -> None:
+    async def _open(self) -> Registered:
+        """One attempt: open a WebSocket, register on it, start its reader and keepalive."""
+        self._session.connecting()
+        ws = await self._websocket()
+        self._ws = ws
+        try:
+            registered = await asyncio.wait_for(self._handshake(ws), self.connect_timeout)
+        except asyncio.TimeoutError:
+            ws.close()
+            raise GatewayConnectionError(
+                f"no registration at {self.gateway_url} within {self.connect_timeout:g} s "
+                "(connect_timeout)") from None
+        except BaseException:
+            ws.close()
+            raise
+        self._read_task = asyncio.create_task(self._read_loop(ws))
+        period = self._session.keepalive_period
+        if period:
+            self._keepalive_task = asyncio.create_task(self._keepalive_loop(ws, period))
+        return registered
+
+    async def _websocket(self) -> WebSocketClientConnection:
         request = HTTPRequest(self.gateway_url, connect_timeout=self.connect_timeout,
                               request_timeout=self.connect_timeout, ssl_options=self.ssl_options)
         try:
-            ws = await websocket_connect(request, subprotocols=[PROTOCOL],
-                                         max_message_size=self.max_message_size,
-                                         ping_interval=self.ping_interval,
-                                         ping_timeout=self.ping_interval)
+            return await websocket_connect(request, subprotocols=[PROTOCOL],
+                                           max_message_size=self.max_message_size,
+                                           ping_interval=self.ping_interval,
+                                           ping_timeout=self.ping_interval)
         except HTTPClientError as exc:
             body = exc.response.body.decode("utf-8", "replace") if exc.response else ""
             raise GatewayConnectionError(
                 f"gateway at {self.gateway_url} refused the WebSocket handshake: {exc.code} {body}",
                 status=exc.code, retry_after=_retry_after(exc),
             ) from None
+        except ssl.SSLError as exc:
+            hint = (" (is the gateway serving plain ws:// rather than TLS?)"
+                    if self.gateway_url.startswith("wss:") else "")
+            raise GatewayConnectionError(
+                f"cannot connect to {self.gateway_url}: TLS handshake failed: "
+                f"{exc.reason or exc}{hint}") from None
         except (OSError, asyncio.TimeoutError) as exc:
             raise GatewayConnectionError(
-                f"cannot connect to {self.gateway_url}: {exc}") from None
-        self._ws = ws
-        self._closed = self._finished = False
-        self.close_code = self.close_reason = None
-        self.session_id = None  # `connected` only once this connection's REGISTERED arrives
-        try:
-            await asyncio.wait_for(self._handshake(), self.connect_timeout)
-        except BaseException:
-            ws.close()
-            self._closed = True
-            raise
-        self._tasks = [task for task in self._tasks if not task.done()]
-        self._read_task = asyncio.create_task(self._read_loop(ws))
-        self._tasks.append(self._read_task)
-        if self.keepalive and self.agent_timeout:
-            self._tasks.append(asyncio.create_task(self._keepalive_loop(ws, self.agent_timeout / 3)))
+                f"cannot connect to {self.gateway_url}: {exc or type(exc).__name__}") from None
 
-    async def _handshake(self) -> None:
-        challenge = await self._read_raw()
-        envelope = parse(challenge)
-        if envelope.type != "CHALLENGE":
-            raise GatewayConnectionError(f"expected CHALLENGE, got {envelope.type}")
-        if self.expected_gateway_did and envelope.sender != self.expected_gateway_did:
-            raise GatewayConnectionError(
-                f"the gateway is {envelope.sender}, not the expected {self.expected_gateway_did}")
-        self._gateway_key = VerifyKey(public_key_from_did(envelope.sender))
-        envelope.verify(self._gateway_key)
-        self.gateway_did = envelope.sender
-        payload: dict[str, Any] = {"nonce": envelope.payload.get("nonce")}
-        if self.metadata:
-            payload["metadata"] = self.metadata
-        register_id = await self._send_frame(self.gateway_did, "REGISTER", payload)
-        reply = self._verified(await self._read_raw())
-        if reply.type == "ERROR":
-            await self._wait_closed()
-            raise GatewayError(str(reply.payload.get("code")), str(reply.payload.get("message")),
-                               reply.payload.get("details"), self.close_code)
-        if reply.type != "REGISTERED" or reply.correlation_id != register_id:
-            raise GatewayConnectionError(f"expected REGISTERED, got {reply.type}")
-        self.session_id = reply.payload.get("session_id")
-        self.agent_timeout = reply.payload.get("agent_timeout")
-        self._pacer = _pacer(reply.payload.get("rate_limit")) if self.pace else None
+    async def _handshake(self, ws: WebSocketClientConnection) -> Registered:
+        """Feed frames to the session until it registers, fails, or is refused."""
+        while True:
+            decision = self._session_receive(await self._read_frame(ws))
+            if isinstance(decision, Registered):
+                return decision
+            if isinstance(decision, Send):
+                await self._write(ws, decision.text)
+            elif isinstance(decision, Fail):
+                raise decision.error
+            elif isinstance(decision, Refused):
+                await _read_until_closed(ws)
+                decision.error.close_code = ws.close_code
+                raise decision.error
 
-    async def _read_raw(self) -> str:
-        assert self._ws is not None
-        text = await self._ws.read_message()
-        if text is None:
-            self.close_code, self.close_reason = self._ws.close_code, self._ws.close_reason
-            raise ConnectionClosed(self.close_code, self.close_reason)
-        if not isinstance(text, str):
-            raise GatewayConnectionError("the gateway sent a binary frame")
-        return text
+    async def _read_frame(self, ws: WebSocketClientConnection) -> str | bytes:
+        message = await ws.read_message()
+        if message is None:
+            raise ConnectionClosed(ws.close_code, ws.close_reason)
+        return message
 
-    async def _wait_closed(self) -> None:
-        """After a refusal, read until the close frame so its code is known."""
-        try:
-            while True:
-                await asyncio.wait_for(self._read_raw(), 2.0)
-        except (ConnectionClosed, asyncio.TimeoutError, GatewayConnectionError):
-            pass
+    def _session_receive(self, frame: str | bytes) -> Decision:
+        if isinstance(frame, str):
+            return self._session.receive(frame, time.monotonic())
+        return self._session.receive_binary()
 
     async def close(self, code: int = 1000, reason: str = "client closing") -> None:
         """Close the connection; pending receivers see the end of the stream.
@@ -257,29 +298,29 @@ class GatewayClient:
         Messages already on their way to us are still received (up to `close_timeout` seconds
         for the gateway's close frame), so a graceful close loses nothing addressed to us.
         """
-        self._closing = True
-        if self._reconnect_task is not None and not self._reconnect_task.done():
-            self._reconnect_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reconnect_task
-        if self._outbox:
-            log.warning("closing with %d queued messages unsent", len(self._outbox))
-            self._outbox.clear()
-        if self._ws is not None and not self._closed:
-            self._ws.close(code, reason)
-            read_task = self._read_task
-            if read_task is not None and read_task is not asyncio.current_task():
+        unsent = self._session.close()
+        if unsent:
+            log.warning("closing with %d queued messages unsent", unsent)
+        await _cancel(self._reconnect_task)
+        ws, read_task = self._ws, self._read_task
+        if ws is not None and read_task is not None and not read_task.done():
+            ws.close(code, reason)
+            if read_task is not asyncio.current_task():
                 await asyncio.wait({read_task}, timeout=self.close_timeout)
-            self._closed = True
-        for task in self._tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
-        for task in self._tasks:
-            if task is not asyncio.current_task():
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._tasks.clear()
-        self._finish()
+        await _cancel(self._keepalive_task)
+        await _cancel(self._read_task)
+        self._finish(self._session.finish(*(_close_of(ws))))
+
+    async def wait_closed(self) -> None:
+        """Wait until the client is finished (closed, or gave up reconnecting)."""
+        await self._done.wait()
+
+    async def __aenter__(self) -> GatewayClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     def on_connection_change(self, handler: ConnectionHandler) -> ConnectionHandler:
         """Call `handler(event)` (plain or async) on disconnection, reconnection and final close."""
@@ -298,57 +339,71 @@ class GatewayClient:
                 self._background.add(future)
                 future.add_done_callback(self._background.discard)
 
-    async def _reconnect(self) -> None:
-        """Come back after a lost connection: jittered exponential backoff, then re-register."""
-        policy = self.reconnect_policy
-        assert policy is not None
-        attempt = 0
-        retry_after: float | None = None
-        while not self._closing:
-            delay = backoff_delay(policy, attempt, retry_after=retry_after)
-            attempt += 1
-            self._emit(ConnectionEvent("reconnecting", attempt=attempt, delay=delay))
-            await asyncio.sleep(delay)
-            if self._closing:
-                return
+    def _connection_lost(self, ws: WebSocketClientConnection) -> None:
+        """The registered connection ended: finish, or reconnect when the session says so."""
+        decision = self._session.connection_lost(ws.close_code, ws.close_reason)
+        ws.close()  # release our side (a no-op once closed)
+        self._fail_pings()
+        self._stop_keepalive()
+        if isinstance(decision, Finish):
+            self._finish(decision)
+            return
+        log.warning("connection to %s lost (close code %s, %s); reconnecting", self.gateway_url,
+                    self.close_code, self.close_reason)
+        self._emit(ConnectionEvent("disconnected", code=self.close_code, reason=self.close_reason))
+        self._reconnect_task = asyncio.create_task(self._reconnect(decision))
+
+    async def _reconnect(self, decision: Reconnect) -> None:
+        """Come back after a lost connection: wait as the session says, then re-register."""
+        while True:
+            self._emit(ConnectionEvent("reconnecting", attempt=decision.attempt,
+                                       delay=decision.delay))
+            await asyncio.sleep(decision.delay)
             try:
-                await self._open()
-            except GatewayError as exc:
-                if exc.code in FINAL_REGISTRATION_ERRORS:
-                    log.warning("gateway refused to register us again (%s); giving up", exc.code)
-                    self._give_up(f"registration refused: {exc.code}")
-                    return
-                retry_after = None
+                registered = await self._open()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                retry_after = getattr(exc, "retry_after", None)
-                log.info("reconnection attempt %d failed: %s", attempt, exc)
-            else:
-                self.reconnects += 1
-                log.info("reconnected to %s after %d attempt(s)", self.gateway_url, attempt)
-                self._emit(ConnectionEvent("reconnected", attempt=attempt))
-                if self._outbox:
-                    await self._flush_outbox()
-                return
-            if policy.max_attempts is not None and attempt >= policy.max_attempts:
-                self._give_up(f"no connection after {attempt} attempts")
-                return
+                log.info("reconnection attempt %d failed: %s", decision.attempt, exc)
+                following = self._session.attempt_failed(exc)
+                if isinstance(following, Finish):
+                    log.warning("giving up reconnecting to %s: %s", self.gateway_url,
+                                following.reason)
+                    self._finish(following)
+                    return
+                decision = following
+                continue
+            log.info("reconnected to %s after %d attempt(s)", self.gateway_url, registered.attempt)
+            self._emit(ConnectionEvent("reconnected", attempt=registered.attempt))
+            await self._flush_outbox()
+            return
 
-    def _give_up(self, reason: str) -> None:
-        self.close_reason = reason
-        self._closing = True
-        if self._outbox:
-            log.warning("giving up with %d queued messages unsent", len(self._outbox))
-            self._outbox.clear()
-        self._finish()
+    def _finish(self, decision: Finish) -> None:
+        """The client is finished: release the socket, end receive(), tell handlers (once)."""
+        if self._finished is not None:
+            return
+        self._finished = decision
+        if decision.unsent:
+            log.warning("finished with %d queued messages unsent", decision.unsent)
+        if self._ws is not None:
+            self._ws.close()  # release our side (a no-op once closed)
+        self._fail_pings()
+        self._stop_keepalive()
+        self._emit(ConnectionEvent("closed", code=decision.code, reason=decision.reason))
+        self._done.set()
+        if not self._queue.full():  # else receive() adds the end once the queue has room
+            self._queue.put_nowait(_CLOSED)
 
-    async def __aenter__(self) -> GatewayClient:
-        await self.connect()
-        return self
+    def _stop_keepalive(self) -> None:
+        task = self._keepalive_task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    def _fail_pings(self) -> None:
+        for future in self._pings.values():
+            if not future.done():
+                future.set_exception(ConnectionClosed(self.close_code, self.close_reason))
+        self._pings.clear()
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -359,85 +414,93 @@ class GatewayClient:
         While reconnecting, the message waits in the send queue (in order); SendQueueFull when
         that is full, ConnectionClosed when there is no connection and none is coming.
         """
-        if self.connected and not self._outbox:
-            return await self._send_frame(to, type, payload, correlation_id)
-        if not (self.reconnecting or (self.connected and self._outbox)):
-            raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
-        if len(self._outbox) >= self._send_queue_size:
-            raise SendQueueFull(f"disconnected, and {len(self._outbox)} messages already wait to "
-                                "be sent (send_queue_size)")
-        text, message_id = build(self.key, type, to, payload, correlation_id=correlation_id,
-                                 now=time.time())
-        self._outbox.append(text)
-        if self.connected and not self._flushing:
+        if self.connected and not self.queued:
+            await self._paced()
+        message_id, text = self._session.send(to, type, payload, correlation_id,
+                                              time.monotonic())
+        if text is not None:
+            ws = self._ws
+            assert ws is not None
+            try:
+                await ws.write_message(text)
+            except WebSocketClosedError:
+                raise ConnectionClosed(self.close_code, self.close_reason) from None
+        elif self.connected:
             await self._flush_outbox()
         return message_id
 
     async def _flush_outbox(self) -> None:
         """Send the queued frames in order; stop (keeping the rest) if the connection drops."""
+        if self._flushing:
+            return
         self._flushing = True
         try:
-            while self._outbox and self.connected:
-                ws = self._ws
-                assert ws is not None
+            while self._session.next_queued() is not None:
                 await self._paced()
+                text, ws = self._session.next_queued(), self._ws
+                if text is None or ws is None:
+                    return
                 try:
-                    await ws.write_message(self._outbox[0])
+                    await ws.write_message(text)
                 except WebSocketClosedError:
                     return
-                self._outbox.popleft()
-                self._last_send = time.monotonic()
+                self._session.sent_queued(time.monotonic())
         finally:
             self._flushing = False
 
     async def _paced(self) -> None:
         """Wait until the gateway's announced rate limit allows one more frame."""
-        pacer = self._pacer
-        if pacer is None:
-            return
-        while True:
-            wait = pacer.take(time.monotonic())
-            if not wait:
-                return
+        while wait := self._session.pace(time.monotonic()):
             await asyncio.sleep(wait)
+
+    async def _write(self, ws: WebSocketClientConnection, text: str) -> None:
+        try:
+            await ws.write_message(text)
+        except WebSocketClosedError:
+            raise ConnectionClosed(ws.close_code, ws.close_reason) from None
 
     async def send_raw(self, text: str) -> None:
         """Send a frame exactly as given (tests and tools; no signing, no checks)."""
-        assert self._ws is not None
-        await self._ws.write_message(text)
-
-    async def _send_frame(self, to: str | None, type: str, payload: dict[str, Any],
-                          correlation_id: str | None = None) -> str:
-        assert self._ws is not None
-        await self._paced()
-        text, message_id = build(self.key, type, to, payload, correlation_id=correlation_id,
-                                 now=time.time())
-        try:
-            await self._ws.write_message(text)
-        except WebSocketClosedError:
-            raise ConnectionClosed(self.close_code, self.close_reason) from None
-        self._last_send = time.monotonic()
-        return message_id
+        if self._ws is None:
+            raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
+        await self._write(self._ws, text)
 
     async def ping(self, timeout: float = 5.0) -> float:
         """PING the gateway; the round-trip time in seconds."""
-        if not self.connected:
-            raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
-        assert self.gateway_did is not None
+        await self._paced()
+        ping_id, text = self._session.ping(time.monotonic())
+        ws = self._ws
+        assert ws is not None
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pings[ping_id] = future
         started = time.perf_counter()
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        message_id = await self.send(self.gateway_did, "PING", {})
-        self._pings[message_id] = future
         try:
+            await self._write(ws, text)
             await asyncio.wait_for(future, timeout)
         finally:
-            self._pings.pop(message_id, None)
+            self._pings.pop(ping_id, None)
+            self._session.forget_ping(ping_id)
         return time.perf_counter() - started
+
+    async def _keepalive_loop(self, ws: WebSocketClientConnection, period: float) -> None:
+        """Keep an idle agent registered: PING the gateway when nothing was sent for `period`."""
+        while self._ws is ws:
+            await asyncio.sleep(period)
+            decision = self._session.keepalive(time.monotonic())
+            if decision is None:
+                continue
+            try:
+                await ws.write_message(decision.text)
+            except WebSocketClosedError:
+                return
 
     # -- receiving ------------------------------------------------------------------------------
 
     def on_message(self, handler: MessageHandler) -> MessageHandler:
-        """Call `handler(message)` (plain or async) for every verified message."""
+        """Call `handler(message)` (plain or async) for every verified message.
+
+        With handlers registered, messages go to them and not to `receive()`; an async handler
+        is awaited before the next frame is read (order and back-pressure, as in Tornado)."""
         self._handlers.append(handler)
         return handler
 
@@ -447,11 +510,18 @@ class GatewayClient:
         return handler
 
     async def receive(self, timeout: float | None = None) -> Message:
-        """The next verified message; ConnectionClosed when the connection ended."""
+        """The next verified message (gateway ERRORs included); ConnectionClosed at the end.
+
+        RuntimeError when on_message handlers are registered: they get every message."""
+        if self._handlers and self._queue.empty():
+            raise RuntimeError("this client hands every message to its on_message handlers; "
+                               "use receive() (or async iteration) or handlers, not both "
+                               "(wait_closed() waits for the end)")
         item = await asyncio.wait_for(self._queue.get(), timeout)
-        if item is _CLOSED:
+        if item is _CLOSED or (self._finished is not None and self._queue.empty()):
             self._queue.put_nowait(_CLOSED)  # every later receive sees the end too
-            raise ConnectionClosed(self.close_code, self.close_reason)
+            if item is _CLOSED:
+                raise ConnectionClosed(self.close_code, self.close_reason)
         return item  # type: ignore[no-any-return,unused-ignore]
 
     def __aiter__(self) -> GatewayClient:
@@ -463,104 +533,33 @@ class GatewayClient:
         except ConnectionClosed:
             raise StopAsyncIteration from None
 
-    def _verified(self, text: str) -> Message:
-        try:
-            envelope = parse(text)
-            if envelope.sender == self.gateway_did:
-                assert self._gateway_key is not None
-                envelope.verify(self._gateway_key)
-            else:
-                envelope.verify(VerifyKey(public_key_from_did(envelope.sender)))
-        except ProtocolError as exc:
-            raise InvalidMessageError(f"{exc.code.value}: {exc.message}", text) from None
-        return Message(envelope, text)
-
     async def _read_loop(self, ws: WebSocketClientConnection) -> None:
         try:
             while True:
-                text = await self._read_raw()
-                try:
-                    message = self._verified(text)
-                except InvalidMessageError as exc:
-                    self.invalid_messages += 1
-                    log.warning("dropped an invalid message: %s", exc.reason)
-                    for invalid_handler in self._invalid_handlers:
-                        await _call(invalid_handler, exc)
-                    continue
-                if message.type == "PONG" and message.correlation_id in self._keepalive_ids:
-                    self._keepalive_ids.discard(message.correlation_id)
-                    continue
-                if message.type == "PONG" and message.correlation_id in self._pings:
-                    future = self._pings.pop(message.correlation_id)
-                    if not future.done():
-                        future.set_result(time.perf_counter())
-                    continue
-                for handler in self._handlers:
-                    await _call(handler, message)
-                await self._queue.put(message)
-        except (ConnectionClosed, GatewayConnectionError):
-            pass
+                frame = await ws.read_message()
+                if frame is None:
+                    break
+                await self._carry_out(self._session_receive(frame))
         finally:
             if self._ws is ws:
-                self._closed = True
                 self._connection_lost(ws)
 
-    def _connection_lost(self, ws: WebSocketClientConnection) -> None:
-        """The connection ended: finish, or reconnect when enabled and the close allows it."""
-        if self.close_code is None:
-            self.close_code, self.close_reason = ws.close_code, ws.close_reason
-        code = self.close_code
-        if self._closing or self.reconnect_policy is None or code in FINAL_CLOSE_CODES:
-            self._finish()
-            return
-        ws.close()  # release our side (a no-op once closed)
-        self._fail_pings()
-        self._cancel_tasks()
-        log.warning("connection to %s lost (close code %s, %s); reconnecting", self.gateway_url,
-                    code, self.close_reason)
-        self._emit(ConnectionEvent("disconnected", code=code, reason=self.close_reason))
-        self._reconnect_task = asyncio.create_task(self._reconnect())
-
-    def _cancel_tasks(self) -> None:
-        """Stop the lost connection's tasks (its keepalive), except the one running this."""
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current and not task.done():
-                task.cancel()
-
-    def _fail_pings(self) -> None:
-        for future in self._pings.values():
-            if not future.done():
-                future.set_exception(ConnectionClosed(self.close_code, self.close_reason))
-        self._pings.clear()
-
-    def _finish(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        if self._ws is not None:
-            if self.close_code is None:
-                self.close_code, self.close_reason = self._ws.close_code, self._ws.close_reason
-            self._ws.close()  # release our side (a no-op once closed)
-        self._fail_pings()
-        self._cancel_tasks()
-        self._emit(ConnectionEvent("closed", code=self.close_code, reason=self.close_reason))
-        if self._queue.full():
-            return  # the reader will see the end once it drains the queue
-        self._queue.put_nowait(_CLOSED)
-
-    async def _keepalive_loop(self, ws: WebSocketClientConnection, period: float) -> None:
-        """Keep an idle agent registered: PING the gateway when nothing was sent for `period`."""
-        while not self._closed and self._ws is ws:
-            await asyncio.sleep(period)
-            if self._closed or self._ws is not ws or self.gateway_did is None:
+    async def _carry_out(self, decision: Decision) -> None:
+        """Do what the session decided about one frame received after registration."""
+        if isinstance(decision, Deliver):
+            if not self._handlers:
+                await self._queue.put(decision.message)
                 return
-            if time.monotonic() - self._last_send >= period:
-                try:
-                    self._keepalive_ids.add(
-                        await self._send_frame(self.gateway_did, "PING", {}))
-                except ConnectionClosed:
-                    return
+            for handler in self._handlers:
+                await _call(handler, decision.message, "on_message")
+        elif isinstance(decision, PingAnswered):
+            future = self._pings.get(decision.ping_id)
+            if future is not None and not future.done():
+                future.set_result(None)
+        elif isinstance(decision, Report):
+            log.warning("dropped an invalid message: %s", decision.error.reason)
+            for invalid_handler in self._invalid_handlers:
+                await _call(invalid_handler, decision.error, "on_invalid")
 
 
 def _retry_after(error: HTTPClientError) -> float | None:
@@ -574,17 +573,30 @@ def _retry_after(error: HTTPClientError) -> float | None:
         return None
 
 
-def _pacer(announced: Any) -> TokenBucket | None:
-    """A token bucket a little under the rate limit the gateway announced in REGISTERED."""
-    if not isinstance(announced, dict):
-        return None
-    rate, burst = announced.get("messages_per_second"), announced.get("burst")
-    if not isinstance(rate, (int, float)) or not isinstance(burst, (int, float)) or rate <= 0:
-        return None
-    return TokenBucket(rate * PACING_MARGIN, max(1.0, burst * PACING_MARGIN), time.monotonic())
+def _close_of(ws: WebSocketClientConnection | None) -> tuple[int | None, str | None]:
+    return (ws.close_code, ws.close_reason) if ws is not None else (None, None)
 
 
-async def _call(handler: Callable[[Any], Any], argument: Any) -> None:
-    result = handler(argument)
-    if inspect.isawaitable(result):
-        await result
+async def _read_until_closed(ws: WebSocketClientConnection) -> None:
+    """After a refusal, read until the close frame so its code is known."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        while await asyncio.wait_for(ws.read_message(), 2.0) is not None:
+            pass
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is None or task.done() or task is asyncio.current_task():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def _call(handler: Callable[[Any], Any], argument: Any, kind: str) -> None:
+    """Run an application handler; its exception is logged, and the client reads on."""
+    try:
+        result = handler(argument)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.exception("%s handler %r failed", kind, handler)
