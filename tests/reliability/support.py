@@ -8,14 +8,10 @@ import base64
 import contextlib
 import json
 import os
-import re
-import signal
 import socket
 import ssl
 import struct
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,9 +22,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from aiconexus_gateway import PROTOCOL
 from aiconexus_gateway.keys import DIDKey
 from aiconexus_gateway.messages import build
-
-COMMAND = [sys.executable, "-m", "aiconexus_gateway"]
-LISTENING = re.compile(r"listening on (wss?://\S+) and (https?://\S+)")
 
 TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -235,56 +228,6 @@ def metric(exposition: str | bytes, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
-
-
-# -- a gateway subprocess ------------------------------------------------------------------------
-
-
-class GatewayProcess:
-    """`python -m aiconexus_gateway` with its log in a file (a full stderr pipe would stall it)."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None, port: int = 0) -> None:
-        self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
-            prefix="gateway-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(
-            [*COMMAND, "--port", str(port), *args], stdout=subprocess.PIPE,
-            stderr=self.log_file, text=True, env={**os.environ, **(env or {})})
-        assert self.proc.stdout is not None
-        first = self.proc.stdout.readline()
-        match = LISTENING.search(first)
-        assert match, f"unexpected first line {first!r}; log: {self.log()}"
-        self.ws_url, self.http_url = match.groups()
-        self.port = int(urlsplit(self.http_url).port or 0)
-        did_line = self.proc.stdout.readline()
-        assert did_line.startswith("gateway DID: "), did_line
-        self.did = did_line.split(": ", 1)[1].strip()
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def rss(self) -> int:
-        """Resident set size in bytes, from /proc."""
-        status = Path(f"/proc/{self.pid}/status").read_text()
-        kilobytes = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
-        return kilobytes * 1024
-
-    def log(self) -> str:
-        return Path(self.log_file.name).read_text(errors="replace")
-
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-            self.log_file.close()
-            Path(self.log_file.name).unlink(missing_ok=True)
 
 
 # -- certificates (openssl CLI) ------------------------------------------------------------------

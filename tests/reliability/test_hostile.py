@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from aiconexus_gateway.client import DIDKey, GatewayClient, Message
-from tests.reliability.support import GatewayProcess, metric, metrics_of
+from tests.reliability.support import metric, metrics_of
+from tests.support.process import GatewayProcess
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = int(os.environ.get("HOSTILE_ROUNDS", "40"))  # x 18 kinds x 4 connections
@@ -66,7 +68,7 @@ class Honest:
                 self.unexpected.append(f"alice got {reply.type} from {reply.sender}")
                 continue
             rtts.append(time.perf_counter() - started)
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # paces the honest traffic; not a wait for an event
         self.rtts += rtts
         return rtts
 
@@ -99,15 +101,12 @@ async def test_hostile_frames_get_documented_answers_and_honest_agents_lose_noth
         under_attack.set()
         attacked = await asyncio.wait_for(talking, 10)
 
-        exposition = ""
-        for _ in range(200):  # every hostile connection is gone
+        async def only_honest_left() -> bool:
             exposition = await metrics_of(process.http_url)
-            if metric(exposition, "aiconexus_open_connections") == 2:
-                break
-            await asyncio.sleep(0.05)
-        assert metric(exposition, "aiconexus_open_connections") == 2
-        await asyncio.sleep(0.5)
+            return metric(exposition, "aiconexus_open_connections") == 2
+        await wait_until(only_honest_left, 10, "every hostile connection to be gone")
         rss_after = process.rss()
+        exposition = await metrics_of(process.http_url)
 
         figures = {
             "bad_frames": result["frames"] + warm_up["frames"], "attack_seconds": result["seconds"],

@@ -4,20 +4,16 @@ SIGKILL, then SDK clients with reconnect enabled come back by themselves and re-
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient
 from aiconexus_gateway.client.reconnect import ConnectionEvent, ReconnectPolicy
 from tests.reliability.support import (
-    GatewayProcess,
     HandshakeRefused,
     RawWebSocket,
     fetch,
@@ -25,22 +21,10 @@ from tests.reliability.support import (
     metrics_of,
     raw_registered,
 )
+from tests.support.process import GatewayProcess
+from tests.support.waiting import wait_until
 
 DRAIN_TIMEOUT = 3.0
-
-
-async def wait_for(condition: Callable[[], Any], timeout: float,
-                   what: str | Callable[[], str]) -> None:
-    """Poll `condition` (plain or async) until true; AssertionError naming `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 @pytest.mark.gen_test(timeout=40)
@@ -65,7 +49,7 @@ async def drain(process: GatewayProcess) -> None:
     async def all_routed() -> bool:
         return metric(await metrics_of(process.http_url), "aiconexus_messages_routed_total",
                       type="EXEC_REQUEST") == 50
-    await wait_for(all_routed, 10, "the gateway to take the 50 messages")
+    await wait_until(all_routed, 10, "the gateway to take the 50 messages")
 
     started = time.monotonic()
     process.proc.send_signal(signal.SIGTERM)
@@ -73,7 +57,7 @@ async def drain(process: GatewayProcess) -> None:
     async def draining() -> bool:
         status, _, body = await fetch(f"{process.http_url}/health")
         return status == 503 and json.loads(body)["status"] == "draining"
-    await wait_for(draining, 1.0, "/health to say draining")
+    await wait_until(draining, 1.0, "/health to say draining")
     with pytest.raises(HandshakeRefused) as refusal:
         await RawWebSocket.connect(process.ws_url)
     assert refusal.value.status == 503 and refusal.value.json()["error"] == "DRAINING"
@@ -113,13 +97,14 @@ async def test_after_sigkill_sdk_clients_reconnect_with_jittered_backoff_and_rer
         assert (await bob.receive(timeout=5)).payload == {"before": "the crash"}
 
         first.stop(signal.SIGKILL)
-        await wait_for(lambda: all(c.reconnecting for c in clients), 5, "every client to notice")
+        await wait_until(lambda: all(c.reconnecting for c in clients), 5, "every client to notice")
         queued = await alice.send(bob.did, "OFFER", {"during": "the outage"})  # waits in the queue
         assert alice.queued == 1
-        await asyncio.sleep(1.0)  # a few failed attempts against the dead port
+        await wait_until(lambda: all(any(e.attempt >= 2 for e in events[c.did]) for c in clients),
+                         10, "every client to fail an attempt against the dead port")
         second = GatewayProcess("--key-file", key_file, port=first.port, env={"LOG_LEVEL": "WARNING"})
         assert second.did == first.did
-        await wait_for(lambda: all(c.connected for c in clients), 20,
+        await wait_until(lambda: all(c.connected for c in clients), 20,
                        lambda: "every client to come back: " + repr(
                            [(c.connected, c.reconnecting, [(e.state, e.attempt, round(e.delay, 2))
                                                            for e in events[c.did]])
@@ -172,9 +157,9 @@ async def test_a_frozen_gateway_is_noticed_by_the_sdk_ping_and_the_sdk_comes_bac
         await client.connect()
         first_session = client.session_id
         process.proc.send_signal(signal.SIGSTOP)
-        await wait_for(lambda: client.reconnecting, 10, "the SDK to notice the silence")
+        await wait_until(lambda: client.reconnecting, 10, "the SDK to notice the silence")
         process.proc.send_signal(signal.SIGCONT)
-        await wait_for(lambda: client.connected, 15, "the SDK to come back")
+        await wait_until(lambda: client.connected, 15, "the SDK to come back")
         assert client.session_id != first_session and client.reconnects == 1
         status, _, body = await fetch(f"{process.http_url}/agents")
         assert status == 200 and [a["did"] for a in json.loads(body)["agents"]] == [client.did]

@@ -6,6 +6,7 @@ is back within a small margin of where it was after the warm-up."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient
-from tests.reliability.support import GatewayProcess, fetch, metric, metrics_of
+from tests.reliability.support import fetch, metric, metrics_of
+from tests.support.process import GatewayProcess
+from tests.support.waiting import wait_until
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "50"))
 SLOTS = 16  # agents online at any time
@@ -64,17 +67,17 @@ async def agent_life(url: str, ledger: Ledger, rng: random.Random, deadline: flo
             elif others:
                 to = rng.choice(others)
             else:
-                await asyncio.sleep(SEND_INTERVAL)
+                await asyncio.sleep(SEND_INTERVAL)  # paces the load: nobody to talk to yet
                 continue
             message_id = await client.send(to, "ICE_CANDIDATE", {"candidate": "x" * rng.randint(10, 600)})
             ledger.sent[message_id] = to
             mine.append(message_id)
-            await asyncio.sleep(rng.uniform(0, 2 * SEND_INTERVAL))
+            await asyncio.sleep(rng.uniform(0, 2 * SEND_INTERVAL))  # paces the load
     finally:
         ledger.online.pop(client.did, None)
-        settle_by = time.monotonic() + 5
-        while not ledger.settled(mine) and time.monotonic() < settle_by:
-            await asyncio.sleep(0.02)  # our answers (or errors) are still on their way
+        with contextlib.suppress(AssertionError):  # what never settles is counted lost below
+            await wait_until(lambda: ledger.settled(mine), 5,
+                             "our answers (or errors), still on their way")
         ledger.departed.append(client.did)
         await client.close()  # graceful: what is already on its way to us is still read
         await asyncio.wait_for(consumer, 5)
@@ -99,17 +102,16 @@ async def test_soak_every_message_is_accounted_for_and_memory_comes_back() -> No
         started = time.monotonic()
         deadline = started + SOAK_SECONDS
         slots = asyncio.gather(*(slot(process.ws_url, ledger, seed, deadline) for seed in range(SLOTS)))
-        await asyncio.sleep(WARM_UP)
+        await asyncio.sleep(WARM_UP)  # the load runs this long before the first RSS reading
         rss_warm = process.rss()
         await asyncio.wait_for(slots, SOAK_SECONDS + 30)
 
-        for _ in range(100):
+        async def all_gone() -> bool:
             exposition = await metrics_of(process.http_url)
-            if metric(exposition, "aiconexus_open_connections") == 0:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)
+            return metric(exposition, "aiconexus_open_connections") == 0
+        await wait_until(all_gone, 5, "every agent's connection to be gone")
         rss_end = process.rss()
+        exposition = await metrics_of(process.http_url)
         status, _, body = await fetch(f"{process.http_url}/agents")
         assert status == 200 and json.loads(body)["count"] == 0
 

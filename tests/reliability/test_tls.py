@@ -15,7 +15,8 @@ import pytest
 from aiconexus_gateway.client import DIDKey, GatewayClient, GatewayConnectionError
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import gateway_config, require_tool
-from tests.reliability.support import COMMAND, GatewayProcess, client_context, fetch, issue, make_ca
+from tests.reliability.support import client_context, fetch, issue, make_ca
+from tests.support.process import COMMAND, GatewayProcess
 
 Pair = tuple[Path, Path]
 
