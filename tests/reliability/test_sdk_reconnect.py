@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -12,15 +11,9 @@ from aiconexus_gateway.client.errors import SendQueueFull
 from aiconexus_gateway.client.reconnect import ConnectionEvent, ReconnectPolicy
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent
+from tests.support.waiting import wait_until
 
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
-
-
-async def until(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def drop(gateway: Gateway, did: str, code: int = 1001) -> None:
@@ -39,14 +32,15 @@ async def test_while_reconnecting_sends_wait_in_a_bounded_queue_and_go_out_in_or
     await alice.connect()
     gateway.hub.draining = True  # new handshakes get 503 + Retry-After: Alice stays out
     drop(gateway, alice.did)
-    await until(lambda: alice.reconnecting)
+    await wait_until(lambda: alice.reconnecting, 5, "alice to notice the drop")
     queued = [await alice.send(bob.did, "ICE_CANDIDATE", {"seq": i}) for i in range(3)]
     with pytest.raises(SendQueueFull):
         await alice.send(bob.did, "ICE_CANDIDATE", {"seq": 3})
     assert alice.queued == 3
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: sum(e.state == "reconnecting" for e in events) >= 2, 5,
+                     "an attempt refused with Retry-After")
     gateway.hub.draining = False
-    await until(lambda: alice.connected, timeout=5)
+    await wait_until(lambda: alice.connected, 5, "alice back")
     received = [await bob.receive(timeout=5) for _ in range(3)]
     assert [m.id for m in received] == queued and alice.queued == 0
     after = await alice.send(bob.did, "ICE_CANDIDATE", {"seq": "after"})
@@ -74,7 +68,7 @@ async def test_session_replaced_is_final_and_does_not_fight_back(gateway: Gatewa
         await first.receive(timeout=5)
     assert first.close_code == 4409 and not first.reconnecting
     assert [e.state for e in events] == ["closed"]
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # on purpose: longer than FAST's backoff, had it tried to come back
     assert gateway.hub.registry.get(key.did).peer.session.session_id == second.session_id  # type: ignore[union-attr]
     await second.close()
 
@@ -115,10 +109,10 @@ async def test_close_during_reconnection_stops_it_and_drops_the_queue(gateway: G
     await alice.connect()
     gateway.hub.draining = True
     drop(gateway, alice.did)
-    await until(lambda: alice.reconnecting)
+    await wait_until(lambda: alice.reconnecting, 5, "alice to notice the drop")
     await alice.send(DIDKey.generate().did, "OFFER", {})
     await alice.close()
     assert not alice.reconnecting and alice.queued == 0
     gateway.hub.draining = False
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # on purpose: longer than FAST's backoff, had it gone on trying
     assert gateway.hub.agent(alice.did) is None
