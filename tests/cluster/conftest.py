@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 
 from aiconexus_gateway.keys import DIDKey
 from tests.conftest import require_tool
+from tests.support.process import GatewayProcess
 
-from .processes import REDIS_SERVER, ClusterGateway, RedisServer
+from .processes import REDIS_SERVER, RedisServer, cluster_gateway
 
 
 @pytest.fixture
@@ -23,7 +25,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.kill()
 
 
-StartGateways = Callable[..., list[ClusterGateway]]
+StartGateways = Callable[..., list[GatewayProcess]]
 
 
 @pytest.fixture
@@ -31,11 +33,10 @@ def start_gateways(redis_server: RedisServer, tmp_path: Path) -> Iterator[StartG
     """start_gateways("gw-a", "gw-b", ...) -> started instances sharing one Redis and one key."""
     key_file = tmp_path / "gateway.key"
     DIDKey.generate().save(key_file)  # one gateway DID for the whole cluster
-    started: list[ClusterGateway] = []
+    started: list[GatewayProcess] = []
 
-    def start(*names: str, extra: tuple[str, ...] = ()) -> list[ClusterGateway]:
-        batch = [ClusterGateway(name, redis_server.url, key_file, tmp_path / f"{name}.log", extra)
-                 for name in names]
+    def start(*names: str, extra: tuple[str, ...] = ()) -> list[GatewayProcess]:
+        batch = [cluster_gateway(name, redis_server.url, key_file, extra) for name in names]
         started.extend(batch)
         for gateway in batch:  # they start in parallel; read their lines in turn
             gateway.wait_ready()
@@ -43,5 +44,6 @@ def start_gateways(redis_server: RedisServer, tmp_path: Path) -> Iterator[StartG
 
     yield start
     for gateway in started:
-        gateway.stop()
-        print(f"--- {gateway.name} log (tail) ---\n{gateway.log_tail()}")
+        gateway.stop(signal.SIGKILL)
+        tail = "\n".join(gateway.lines[-25:])
+        print(f"--- {gateway.name} output (tail) ---\n{tail}")

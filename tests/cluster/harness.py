@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from tornado.httpclient import AsyncHTTPClient
 
 from aiconexus_gateway import messages
 from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient, Message
+from tests.support.waiting import wait_until
 
 
 class Endpoint(Protocol):
-    """A gateway's addresses: a ClusterGateway process or an in-process Gateway."""
+    """A gateway's addresses: a GatewayProcess or an in-process Gateway."""
 
     @property
     def ws_url(self) -> str: ...
@@ -39,18 +40,6 @@ async def get_json(url: str) -> tuple[int, dict[str, Any]]:
 async def get_text(url: str) -> tuple[int, str]:
     response = await AsyncHTTPClient().fetch(url, raise_error=False, request_timeout=5)
     return response.code, response.body.decode()
-
-
-async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float, what: str,
-                   interval: float = 0.05) -> float:
-    """Poll `condition` until true; the seconds it took. AssertionError names `what` on timeout."""
-    started = time.monotonic()
-    while True:
-        if await condition():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(interval)
 
 
 async def listed(gateway: Endpoint, did: str) -> str | None:
@@ -91,9 +80,7 @@ class Inbox:
         return [m.raw for m in self.messages if m.sender == sender]
 
     async def wait(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
-        async def check() -> bool:
-            return condition()
-        return await wait_for(check, timeout, what, interval=0.01)
+        return await wait_until(condition, timeout, what, interval=0.01)
 
     async def close(self) -> None:
         await self.client.close()

@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from functools import partial
 
 import pytest
 
 from aiconexus_gateway.client import ConnectionClosed, GatewayClient
+from tests.support.process import GatewayProcess
+from tests.support.waiting import wait_until
 
 from .conftest import StartGateways
-from .harness import Inbox, agent, get_json, listed, wait_for
-from .processes import DELIVERY_TIMEOUT, HEARTBEAT, TTL, ClusterGateway, RedisServer
+from .harness import Inbox, agent, get_json, listed
+from .processes import DELIVERY_TIMEOUT, HEARTBEAT, TTL, RedisServer
 
 # An instance that stops heartbeating is noticed by the others' next heartbeat after its TTL.
 DEAD_BOUND = TTL + 2 * HEARTBEAT + 1.0
 
 
-async def _absent(gateway: ClusterGateway, did: str) -> bool:
+async def _absent(gateway: GatewayProcess, did: str) -> bool:
     return await listed(gateway, did) is None
 
 
@@ -39,8 +42,8 @@ async def test_sigkill_of_an_instance_answers_its_frames_with_error_and_forgets_
     took = await alice.wait(lambda: set(ids) <= set(alice.errors()), DELIVERY_TIMEOUT + 1.0,
                             "an ERROR for every frame sent to the killed instance")
     assert {alice.errors()[i] for i in ids} == {"DELIVERY_FAILED"}
-    gone = [await wait_for(lambda g=g: _absent(g, bob.client.did), DEAD_BOUND,
-                           f"bob gone from {g.name}'s view") for g in (a, c)]
+    gone = [await wait_until(partial(_absent, g, bob.client.did), DEAD_BOUND,
+                             f"bob gone from {g.name}'s view") for g in (a, c)]
     since_kill = time.monotonic() - killed
     for gateway in (a, c):
         _, health = await get_json(f"{gateway.http_url}/health")
@@ -70,9 +73,9 @@ async def test_a_paused_instance_never_delivers_frames_whose_senders_got_an_erro
     await alice.wait(lambda: set(ids) <= set(alice.errors()), DELIVERY_TIMEOUT + 1.0,
                      "an ERROR for every frame sent to the paused instance")
     assert {alice.errors()[i] for i in ids} == {"DELIVERY_FAILED"}
-    await wait_for(lambda: _absent(a, bob.client.did), DEAD_BOUND, "bob reaped while paused")
+    await wait_until(lambda: _absent(a, bob.client.did), DEAD_BOUND, "bob reaped while paused")
     b.signal(signal.SIGCONT)
-    await wait_for(lambda: _is(a, bob.client.did, "gw-b"), 5, "bob re-published after resuming")
+    await wait_until(lambda: _is(a, bob.client.did, "gw-b"), 5, "bob re-published after resuming")
     again = await alice.client.send(bob.client.did, "OFFER", {"n": "again"})
     await bob.wait(lambda: again in bob.ids(), 5, "routing to the resumed instance")
     assert not set(ids) & set(bob.ids()), "a frame was delivered after its sender got ERROR"
@@ -80,7 +83,7 @@ async def test_a_paused_instance_never_delivers_frames_whose_senders_got_an_erro
         await inbox.close()
 
 
-async def _is(gateway: ClusterGateway, did: str, instance: str) -> bool:
+async def _is(gateway: GatewayProcess, did: str, instance: str) -> bool:
     return await listed(gateway, did) == instance
 
 
@@ -115,7 +118,7 @@ async def test_redis_killed_and_restarted_mid_traffic_loses_nothing_silently(
         _, health = await get_json(f"{a.http_url}/health")
         return health["status"] == "degraded" and health["redis"]["state"] == "disconnected"
 
-    await wait_for(degraded, 3, "gw-a reports degraded")
+    await wait_until(degraded, 3, "gw-a reports degraded")
     _, health = await get_json(f"{a.http_url}/health")
     assert health["redis"]["error"]
     late = Inbox(await agent(a, "registered-during-outage"))  # registrations go on
@@ -132,7 +135,7 @@ async def test_redis_killed_and_restarted_mid_traffic_loses_nothing_silently(
         return await listed(b, late.client.did) == "gw-a" and await listed(
             a, remote.client.did) == "gw-b"
 
-    heal = await wait_for(healed, 10, "both instances healthy with the full registry again")
+    heal = await wait_until(healed, 10, "both instances healthy with the full registry again")
     await remote.wait(lambda: bool(set(remote_by_phase["after"]) & set(remote.ids())), 5,
                       "cross-instance delivery resumed")
     await asyncio.sleep(0.5)
@@ -190,7 +193,7 @@ async def test_sigterm_drains_one_instance_while_agents_talk_through_the_others(
     assert await asyncio.get_running_loop().run_in_executor(None, c.wait, 10) == 0
     carol = Inbox(GatewayClient(a.ws_url, carol_key, metadata={"name": "carol"}))
     await carol.client.connect()  # it reconnects to another instance
-    await wait_for(lambda: _is(b, carol_key.did, "gw-a"), 5, "carol listed on gw-a")
+    await wait_until(lambda: _is(b, carol_key.did, "gw-a"), 5, "carol listed on gw-a")
     hello = await bob.client.send(carol_key.did, "ANSWER", {})
     await carol.wait(lambda: hello in carol.ids(), 5, "bob reaches carol on her new instance")
     await asyncio.sleep(0.2)

@@ -18,8 +18,9 @@ import pytest
 from aiconexus_gateway.client import DIDKey
 from aiconexus_gateway.config import Config
 from aiconexus_gateway.server.app import Gateway
+from tests.support.waiting import wait_until
 
-from .harness import Inbox, agent, get_json, listed, wait_for
+from .harness import Inbox, agent, get_json, listed
 from .processes import DELIVERY_TIMEOUT, HEARTBEAT, TTL, RedisServer
 
 GATEWAY_KEY = DIDKey.generate()
@@ -124,7 +125,7 @@ async def test_an_instance_started_before_redis_serves_locally_then_joins(tmp_pa
                 _, health = await get_json(f"{early.http_url}/health")
                 return health["status"] == "healthy" and health["connected_agents"] == 2
 
-            await wait_for(joined, 5, "healthy once Redis is up, with its agents published")
+            await wait_until(joined, 5, "healthy once Redis is up, with its agents published")
             async with running(_config(redis_server.url, "late")) as (late,):
                 assert await listed(late, alice.client.did) == "early"
             for inbox in (alice, bob):

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
 import pytest
 
 from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient
 from aiconexus_gateway.messages import ROUTABLE_TYPES
+from tests.support.process import GatewayProcess
+from tests.support.waiting import wait_until
 
 from .conftest import StartGateways
-from .harness import Inbox, agent, get_json, get_text, listed, signed, wait_for
-from .processes import HEARTBEAT, ClusterGateway
+from .harness import Inbox, agent, get_json, get_text, listed, signed
+from .processes import HEARTBEAT
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -77,7 +80,7 @@ async def test_health_and_agents_agree_on_every_instance(start_gateways: StartGa
                 return False
         return True
 
-    await wait_for(all_listed, 5, "6 agents in every /health")
+    await wait_until(all_listed, 5, "6 agents in every /health")
     views = []
     for gateway in gateways:
         code, health = await get_json(f"{gateway.http_url}/health")
@@ -107,13 +110,13 @@ async def test_health_and_agents_agree_on_every_instance(start_gateways: StartGa
     # a quiet heartbeat or two, every instance shows the same numbers.
     for client in clients:
         await client.send(clients[0].did, "INTENT", {"hello": client.did[-6:]})
-    await wait_for(lambda: _counters_settled(gateways), 5, "identical counters everywhere",
-                   interval=HEARTBEAT)
+    await wait_until(lambda: _counters_settled(gateways), 5, "identical counters everywhere",
+                     interval=HEARTBEAT)
     for client in clients:
         await client.close()
 
 
-async def _counters_settled(gateways: list[ClusterGateway]) -> bool:
+async def _counters_settled(gateways: list[GatewayProcess]) -> bool:
     pages = [(await get_json(f"{g.http_url}/agents"))[1]["agents"] for g in gateways]
     first = pages[0]
     return (sum(a["messages_received"] for a in first) == 6
@@ -145,7 +148,7 @@ async def test_registering_on_another_instance_replaces_the_session_cluster_wide
     key = DIDKey.generate()
     first = Inbox(await agent(a, "first", key))
     carol = Inbox(await agent(c, "carol"))
-    await wait_for(lambda: _is_listed(c, key.did, "gw-a"), 5, "the DID on gw-a")
+    await wait_until(lambda: _is_listed(c, key.did, "gw-a"), 5, "the DID on gw-a")
     second = Inbox(await agent(b, "second", key))
     # The close code can be known before the Inbox task has collected the ERROR: wait for both.
     await first.wait(lambda: first.client.close_code is not None
@@ -153,8 +156,8 @@ async def test_registering_on_another_instance_replaces_the_session_cluster_wide
     assert first.client.close_code == 4409
     assert [m.payload["code"] for m in first.messages if m.type == "ERROR"] == ["SESSION_REPLACED"]
     for gateway in (a, b, c):
-        await wait_for(lambda g=gateway: _is_listed(g, key.did, "gw-b"), 5,
-                       f"{gateway.name} sees the DID on gw-b")
+        await wait_until(partial(_is_listed, gateway, key.did, "gw-b"), 5,
+                         f"{gateway.name} sees the DID on gw-b")
     message_id = await carol.client.send(key.did, "OFFER", {"to": "the new session"})
     await second.wait(lambda: message_id in second.ids(), 5, "delivery to the new session")
     assert message_id not in first.ids()
@@ -168,7 +171,7 @@ async def test_registering_on_another_instance_replaces_the_session_cluster_wide
         await inbox.close()
 
 
-async def _is_listed(gateway: ClusterGateway, did: str, instance: str) -> bool:
+async def _is_listed(gateway: GatewayProcess, did: str, instance: str) -> bool:
     return await listed(gateway, did) == instance
 
 
@@ -186,8 +189,8 @@ async def test_replaced_sessions_do_not_linger_after_closing(start_gateways: Sta
     await asyncio.sleep(3 * HEARTBEAT)
     assert await listed(a, key.did) == "gw-b"
     await second.close()
-    await wait_for(lambda: _gone(a, key.did), 5, "gone after the last session closed")
+    await wait_until(lambda: _gone(a, key.did), 5, "gone after the last session closed")
 
 
-async def _gone(gateway: ClusterGateway, did: str) -> bool:
+async def _gone(gateway: GatewayProcess, did: str) -> bool:
     return await listed(gateway, did) is None
