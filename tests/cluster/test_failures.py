@@ -106,10 +106,11 @@ async def test_redis_killed_and_restarted_mid_traffic_loses_nothing_silently(
             message_id = await sender.client.send(remote.client.did, "OFFER", {})
             remote_sent.append(message_id)
             remote_by_phase[phase["name"]].append(message_id)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # paces the traffic
 
     task = asyncio.create_task(traffic())
-    await asyncio.sleep(0.5)
+    await remote.wait(lambda: len(set(remote_by_phase["before"]) & set(remote.ids())) >= 10, 5,
+                      "cross-instance traffic flowing before the outage")
     redis_server.kill()
     phase["name"] = "outage"
     outage_started = time.monotonic()
@@ -122,7 +123,8 @@ async def test_redis_killed_and_restarted_mid_traffic_loses_nothing_silently(
     _, health = await get_json(f"{a.http_url}/health")
     assert health["redis"]["error"]
     late = Inbox(await agent(a, "registered-during-outage"))  # registrations go on
-    await asyncio.sleep(1.0)
+    await sender.wait(lambda: len(remote_by_phase["outage"]) >= 20, 5,
+                      "20 cross-instance frames sent during the outage")
     redis_server.start()  # same port, empty: nothing was saved
     phase["name"] = "after"
     restarted = time.monotonic()
@@ -138,7 +140,8 @@ async def test_redis_killed_and_restarted_mid_traffic_loses_nothing_silently(
     heal = await wait_until(healed, 10, "both instances healthy with the full registry again")
     await remote.wait(lambda: bool(set(remote_by_phase["after"]) & set(remote.ids())), 5,
                       "cross-instance delivery resumed")
-    await asyncio.sleep(0.5)
+    await remote.wait(lambda: len(set(remote_by_phase["after"]) & set(remote.ids())) >= 20, 5,
+                      "20 cross-instance frames delivered after the restart")
     stop.set()
     await asyncio.wait_for(task, 5)
 
@@ -180,10 +183,10 @@ async def test_sigterm_drains_one_instance_while_agents_talk_through_the_others(
         while not stop.is_set():
             sent.append(await alice.client.send(bob.client.did, "ICE_CANDIDATE", {}))
             sent.append(await bob.client.send(alice.client.did, "ICE_CANDIDATE", {}))
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # paces the traffic
 
     task = asyncio.create_task(talk())
-    await asyncio.sleep(0.3)
+    await alice.wait(lambda: len(alice.ids()) >= 10, 5, "alice and bob talking")
     c.signal(signal.SIGTERM)
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(carol_client.receive(), 5)
@@ -196,7 +199,8 @@ async def test_sigterm_drains_one_instance_while_agents_talk_through_the_others(
     await wait_until(lambda: _is(b, carol_key.did, "gw-a"), 5, "carol listed on gw-a")
     hello = await bob.client.send(carol_key.did, "ANSWER", {})
     await carol.wait(lambda: hello in carol.ids(), 5, "bob reaches carol on her new instance")
-    await asyncio.sleep(0.2)
+    talked = len(sent)
+    await alice.wait(lambda: len(sent) >= talked + 20, 5, "alice and bob still talking after")
     stop.set()
     await asyncio.wait_for(task, 5)
     received = set(alice.ids()) | set(bob.ids())

@@ -186,7 +186,7 @@ async def test_replaced_sessions_do_not_linger_after_closing(start_gateways: Sta
     assert replaced.error_code == "SESSION_REPLACED"
     with pytest.raises(ConnectionClosed):
         await first.receive(timeout=5)
-    await asyncio.sleep(3 * HEARTBEAT)
+    await asyncio.sleep(3 * HEARTBEAT)  # on purpose: heartbeats in which a wrong removal would show
     assert await listed(a, key.did) == "gw-b"
     await second.close()
     await wait_until(lambda: _gone(a, key.did), 5, "gone after the last session closed")
