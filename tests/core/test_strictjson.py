@@ -132,6 +132,14 @@ def test_json_whitespace_around_and_inside_the_value_is_fine(text: str) -> None:
     assert loads(text)[0] == json.loads(text)
 
 
+@pytest.mark.parametrize("text", ["[\u0661]", "[1\u0661]", "[1.\u0665]", "[1e\u0662]", '{"a":\uff11}',
+                                  "[-\u0661]", "\U0001d7cf"])
+def test_numbers_are_ascii_digits_only(text: str) -> None:
+    """RFC 8259 numbers are DIGIT = %x30-39; Unicode decimal digits of other scripts are not."""
+    with pytest.raises(StrictJSONError, match="not JSON"):
+        loads(text)
+
+
 @pytest.mark.parametrize("text", ["", " ", "nope", "{", '{"a" 1}', "[1,]", "{'a': 1}", "\x0c{}", "tru"])
 def test_text_that_is_not_json_is_refused_saying_where(text: str) -> None:
     with pytest.raises(StrictJSONError, match="not JSON"):
