@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import re
 
 import pytest
 from nacl.signing import VerifyKey
-from tornado.httpclient import HTTPClientError
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.websocket import websocket_connect
 
 from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient, GatewayError
@@ -16,6 +16,7 @@ from aiconexus_gateway.messages import parse
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent, raw_connect, read_json
 from tests.e2e.wire import challenged, expect_close, expect_error, registered, signed
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.gen_test
@@ -203,7 +204,11 @@ async def test_second_register_for_a_did_replaces_the_first_session(gateway: Gat
     sender = await connect_agent(gateway)
     await sender.send(key.did, "OFFER", {"n": 1})
     assert (await new.receive(timeout=5)).payload == {"n": 1}
-    await asyncio.sleep(0.05)
+
+    async def replaced_connection_gone() -> bool:  # its close ran: it did not take the new one
+        metrics = (await AsyncHTTPClient().fetch(f"{gateway.http_url}/metrics")).body.decode()
+        return re.search(r"^aiconexus_open_connections 2\.0$", metrics, re.MULTILINE) is not None
+    await wait_until(replaced_connection_gone, 5, "the replaced connection closed on the gateway")
     assert gateway.hub.registry.get(key.did).peer.session.session_id == new.session_id  # type: ignore[union-attr]
     for client in (new, sender):
         await client.close()
