@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .app import run
+from .cli import run
 
 if __name__ == "__main__":
     run()

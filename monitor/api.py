@@ -1,7 +1,7 @@
-"""The gateway's HTTP API as seen by the monitor: a thin httpx wrapper around `models`.
+"""The gateway's HTTP API as seen by the monitor: a thin httpx wrapper around `contract`.
 
 Every way a poll can fail (refused, timed out, dropped, an HTTP error, JSON that is not what
-the contract says) comes out as one `GatewayError` carrying a short reason for the status bar,
+the contract says) comes out as one `PollFailed` carrying a short reason for the status bar,
 so the app has a single thing to catch. The httpx client can be passed in (tests, proxies).
 """
 
@@ -16,25 +16,24 @@ from typing import Any, ClassVar
 
 import httpx
 
-from .models import (
+from .address import http_base_url
+from .cli import DEFAULT_MAX_AGENTS, DEFAULT_TIMEOUT
+from .contract import (
     AgentPage,
     Health,
     MalformedResponse,
     Snapshot,
-    format_seconds,
-    http_base_url,
     merge_pages,
     parse_agent_page,
     parse_health,
 )
+from .formatting import format_seconds
 
-DEFAULT_TIMEOUT = 5.0
 PAGE_SIZE = 100  # the gateway's default page; its maximum is 1000
-DEFAULT_MAX_AGENTS = 200
 _NOT_JSON = object()
 
 
-class GatewayError(Exception):
+class PollFailed(Exception):
     """A poll that did not produce data; `reason` is what the status bar shows."""
 
     state: ClassVar[str] = "error"
@@ -44,13 +43,13 @@ class GatewayError(Exception):
         self.reason = reason
 
 
-class Unreachable(GatewayError):
+class Unreachable(PollFailed):
     """No HTTP answer at all: refused, unknown host, timed out, connection dropped."""
 
     state = "unreachable"
 
 
-class BadAnswer(GatewayError):
+class BadAnswer(PollFailed):
     """An HTTP answer the monitor cannot use: an error status or malformed JSON."""
 
     state = "error"

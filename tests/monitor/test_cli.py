@@ -10,7 +10,8 @@ import pytest
 
 import aiconexus_gateway
 import monitor
-from monitor.app import MonitorApp, Options, parse_args
+from monitor.app import MonitorApp
+from monitor.cli import Options, parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +79,7 @@ def test_python_dash_m_monitor_help_runs_without_touching_the_gateway_package() 
         "    assert exit.code == 0, exit.code\n"
         "loaded = sorted(m for m in sys.modules if m.startswith('aiconexus_gateway'))\n"
         "assert not loaded, loaded\n"
-        "import monitor.app, monitor.widgets, monitor.api, monitor.models\n"
+        "import monitor.app, monitor.screens, monitor.view, monitor.api\n"
         "assert not [m for m in sys.modules if m.startswith('aiconexus_gateway')]\n"
     )
     result = subprocess.run(

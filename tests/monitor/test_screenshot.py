@@ -14,7 +14,7 @@ import pytest
 
 from aiconexus_gateway.server.app import Gateway
 
-from .helpers import agents, exchange, monitoring, next_polls, table, until
+from .helpers import agents, exchange, monitoring, next_polls, shown_dids, until
 
 TARGET = os.environ.get("MONITOR_SCREENSHOT", "")
 WIDTH, HEIGHT = (int(n) for n in os.environ.get("MONITOR_SCREENSHOT_SIZE", "100x30").split("x"))
@@ -27,7 +27,7 @@ async def test_save_screenshot(gateway: Gateway) -> None:
     async with monitoring(gateway.http_url, interval=0.25, size=(WIDTH, HEIGHT)) as (app, pilot):
         await next_polls(pilot, app, 2)
         async with agents(gateway, "alice", "bob") as (alice, bob):
-            await until(pilot, lambda: len(table(app).dids) == 2, "two rows")
+            await until(pilot, lambda: len(shown_dids(app)) == 2, "two rows")
             for burst in (2, 5, 9, 14, 10, 6, 12, 18, 8, 4, 7, 11, 15, 9):
                 await exchange(alice, bob, burst)
                 await exchange(bob, alice, burst // 2)
