@@ -50,7 +50,7 @@ from .session import (
     Send,
     State,
 )
-from .url import check_key, gateway_url_for
+from .url import check_did, check_key, gateway_url_for
 
 log = logging.getLogger("aiconexus.client")
 
@@ -104,6 +104,8 @@ class GatewayClient:
         elif reconnect is not False and not isinstance(reconnect, ReconnectPolicy):
             raise TypeError("reconnect must be True, False or a ReconnectPolicy, "
                             f"not {type(reconnect).__name__}")
+        if expected_gateway_did is not None:
+            check_did(expected_gateway_did, "expected_gateway_did")
         if metadata is not None and not isinstance(metadata, dict):
             raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
         if queue_size < 1 or send_queue_size < 0:
@@ -251,20 +253,31 @@ class GatewayClient:
                                            ping_interval=self.ping_interval,
                                            ping_timeout=self.ping_interval)
         except HTTPClientError as exc:
-            body = exc.response.body.decode("utf-8", "replace") if exc.response else ""
+            if exc.response is None:  # 599: no HTTP answer at all (timeout, closed, TLS)
+                raise GatewayConnectionError(
+                    f"cannot connect to {self.gateway_url}: {exc.message}{self._tls_hint(exc.message)}"
+                ) from None
+            body = exc.response.body.decode("utf-8", "replace")
             raise GatewayConnectionError(
                 f"gateway at {self.gateway_url} refused the WebSocket handshake: {exc.code} {body}",
                 status=exc.code, retry_after=_retry_after(exc),
             ) from None
         except ssl.SSLError as exc:
-            hint = (" (is the gateway serving plain ws:// rather than TLS?)"
-                    if self.gateway_url.startswith("wss:") else "")
             raise GatewayConnectionError(
                 f"cannot connect to {self.gateway_url}: TLS handshake failed: "
-                f"{exc.reason or exc}{hint}") from None
+                f"{exc.reason or exc}{self._tls_hint('TLS')}") from None
         except (OSError, asyncio.TimeoutError) as exc:
             raise GatewayConnectionError(
                 f"cannot connect to {self.gateway_url}: {exc or type(exc).__name__}") from None
+
+    def _tls_hint(self, failure: str | None) -> str:
+        """A hint when a failure without an HTTP answer may be TLS on one side only."""
+        if self.gateway_url.startswith("wss:"):
+            return (". Is the gateway serving plain WebSocket (no TLS_CERT)? Then use ws:// "
+                    "instead of wss://")
+        if failure and ("closed" in failure.lower() or "tls" in failure.lower()):
+            return ". If the gateway has TLS (TLS_CERT), use wss:// instead of ws://"
+        return ""
 
     async def _handshake(self, ws: WebSocketClientConnection) -> Registered:
         """Feed frames to the session until it registers, fails, or is refused."""
@@ -412,8 +425,10 @@ class GatewayClient:
         """Sign and send a message to the agent `to`; returns its id.
 
         While reconnecting, the message waits in the send queue (in order); SendQueueFull when
-        that is full, ConnectionClosed when there is no connection and none is coming.
+        that is full, ConnectionClosed when there is no connection and none is coming;
+        ValueError at once when `to` is not a valid did:key.
         """
+        check_did(to, "the recipient ('to')")
         if self.connected and not self.queued:
             await self._paced()
         message_id, text = self._session.send(to, type, payload, correlation_id,
