@@ -9,6 +9,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 EXAMPLE = "http://127.0.0.1:8000"
+ENDPOINTS = ("/health", "/agents", "/metrics", "/ws")
+"""The gateway's own paths: given at the end of the URL, they are taken off (the operator
+copied the address of `curl .../health`, or the agents' `ws://.../ws`)."""
 
 
 class BadURL(ValueError):
@@ -19,9 +22,10 @@ def http_base_url(url: str) -> str:
     """The gateway's HTTP base URL from what the user typed.
 
     `http://host:8000` is kept (a path prefix too, for a gateway behind a reverse proxy); a
-    bare `host:8000` gets `http://`; the WebSocket address `ws://host:8000/ws`, an easy
-    mistake since agents are given that one, becomes `http://host:8000`. Anything else is
-    refused with a message saying what is expected.
+    bare `host:8000` gets `http://`; `ws://` becomes `http://` and `wss://` `https://`; one of
+    the gateway's endpoints at the end (`/health`, `/agents`, `/metrics`, `/ws`) is taken
+    off, so the agents' address `ws://host:8000/ws`, an easy mistake, becomes
+    `http://host:8000`. Anything else is refused with a message saying what is expected.
     """
     text = url.strip()
     if not text:
@@ -31,10 +35,12 @@ def http_base_url(url: str) -> str:
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     path = parts.path.rstrip("/")
+    for endpoint in ENDPOINTS:
+        if path.endswith(endpoint):
+            path = path[: -len(endpoint)].rstrip("/")
+            break
     if scheme in ("ws", "wss"):
         scheme = "http" if scheme == "ws" else "https"
-        if path.endswith("/ws"):
-            path = path[: -len("/ws")]
     elif scheme not in ("http", "https"):
         raise BadURL(
             f"unsupported URL scheme {parts.scheme!r} in {url!r}; "

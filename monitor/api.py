@@ -138,6 +138,11 @@ class GatewayAPI:
             data = response.json()
         except ValueError:  # json.JSONDecodeError and UnicodeDecodeError both are
             data = _NOT_JSON
+        if response.status_code == 404:
+            # the gateway has these paths: a 404 means the address is not the gateway's
+            raise BadAnswer(
+                f"HTTP 404 from {url}; is {self.base_url} the gateway's HTTP address?"
+            )
         if response.status_code not in ok:
             detail = ""
             if isinstance(data, dict) and isinstance(data.get("error"), str):

@@ -63,7 +63,7 @@ def parse_args(
     parser.add_argument(
         "--url",
         default=env.get("GATEWAY_URL", DEFAULT_URL),
-        help="the gateway's HTTP address; a ws://host:port/ws address is accepted too "
+        help="the gateway's HTTP address; ws://host:port/ws or .../health are accepted too "
         f"(env GATEWAY_URL, default {DEFAULT_URL})",
     )
     parser.add_argument(

@@ -39,3 +39,20 @@ def test_unusable_gateway_address_is_refused_with_a_clear_message(given: str, sa
     with pytest.raises(BadURL, match=says) as caught:
         http_base_url(given)
     assert "http://127.0.0.1:8000" in str(caught.value) or "base URL" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("http://127.0.0.1:8000/health", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/ws", "http://127.0.0.1:8000"),
+        ("127.0.0.1:8000/agents", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/metrics/", "http://127.0.0.1:8000"),
+        ("https://gw.example.com/aiconexus/health", "https://gw.example.com/aiconexus"),
+        ("ws://127.0.0.1:8000/health", "http://127.0.0.1:8000"),
+        ("WSS://gw.example.com/", "https://gw.example.com"),
+    ],
+)
+def test_an_endpoint_given_instead_of_the_base_url_is_taken_off(given: str, expected: str) -> None:
+    # the operator copies the address they just curl-ed, or the agents' WebSocket address
+    assert http_base_url(given) == expected

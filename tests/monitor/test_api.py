@@ -7,6 +7,7 @@ import socket
 import httpx
 import pytest
 
+from aiconexus_gateway.server.app import Gateway
 from monitor.api import BadAnswer, GatewayAPI, Unreachable
 
 from .fake_gateway import GATEWAY_DID, FakeGateway, fake_did
@@ -59,11 +60,26 @@ async def test_bad_answers_say_what_was_wrong(
 
 
 @pytest.mark.gen_test
-async def test_an_http_error_without_json_is_a_bad_answer(fake_url: str) -> None:
-    # a web server that is not the gateway: /nothing/health answers 404 HTML
+async def test_a_404_names_the_whole_url_and_asks_whether_it_is_the_gateway(fake_url: str) -> None:
+    # a web server that is not the gateway (here: a path prefix it does not serve) answers 404
     async with GatewayAPI(fake_url + "/nothing") as api:
-        with pytest.raises(BadAnswer, match=r"^HTTP 404 from /health$"):
+        with pytest.raises(BadAnswer) as caught:
             await api.health()
+    assert caught.value.reason == (
+        f"HTTP 404 from {fake_url}/nothing/health; "
+        f"is {fake_url}/nothing the gateway's HTTP address?"
+    )
+
+
+@pytest.mark.parametrize("endpoint", ["/health", "/ws", "/agents"])
+@pytest.mark.gen_test
+async def test_a_real_gateway_is_read_when_given_one_of_its_endpoints(
+    gateway: Gateway, endpoint: str
+) -> None:
+    async with GatewayAPI(gateway.http_url + endpoint) as api:
+        assert api.base_url == gateway.http_url
+        snapshot = await api.snapshot()
+    assert snapshot.health.gateway_did == gateway.did
 
 
 @pytest.mark.gen_test
