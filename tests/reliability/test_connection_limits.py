@@ -11,6 +11,7 @@ from aiconexus_gateway.client import GatewayConnectionError
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent
 from tests.reliability.support import HandshakeRefused, RawWebSocket, metric, metrics_of
+from tests.support.waiting import wait_until
 
 
 async def refused(url: str, **kwargs: object) -> HandshakeRefused:
@@ -41,11 +42,8 @@ async def test_over_the_per_ip_limit_the_handshake_is_refused_429_with_a_json_re
 
 
 async def first_closed(gateway: Gateway, remaining: int) -> None:
-    for _ in range(200):
-        if gateway.hub.admission.total == remaining:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{gateway.hub.admission.total} connections open, expected {remaining}")
+    await wait_until(lambda: gateway.hub.admission.total == remaining, 5,
+                     lambda: f"{gateway.hub.admission.total} connections open, not {remaining}")
 
 
 @pytest.mark.gen_test(timeout=20)

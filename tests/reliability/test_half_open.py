@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -12,6 +11,7 @@ import pytest
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent
 from tests.reliability.support import fetch, raw_registered
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -31,8 +31,7 @@ async def vanished_peer_is_found(gateway: Gateway, ghost: str) -> None:
     record = gateway.hub.registry.get(ghost)
     assert record is not None
     protocol = record.peer.connection.ws_connection  # type: ignore[attr-defined,unused-ignore]
-    while not protocol.is_closing() and time.monotonic() - started < 5:
-        await asyncio.sleep(0.05)
+    await wait_until(protocol.is_closing, 5, "the ping timeout to give up on the peer")
     detected = time.monotonic() - started
     assert detected < 2.5, f"the ping timeout took {detected:.1f} s (ping interval 0.5 s)"
 
@@ -40,8 +39,7 @@ async def vanished_peer_is_found(gateway: Gateway, ghost: str) -> None:
     error = await sender.receive(timeout=5)
     assert error.error_code == "DELIVERY_FAILED" and error.correlation_id == message_id
 
-    while gateway.hub.agent(ghost) is not None and time.monotonic() - started < 15:
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: gateway.hub.agent(ghost) is None, 15, "the peer removed")
     status, _, body = await fetch(f"{gateway.http_url}/agents")
     assert status == 200 and ghost not in body.decode()
     assert json.loads(body)["count"] == 1  # the sender only

@@ -30,11 +30,10 @@ async def test_over_the_limit_a_message_is_answered_rate_limited_with_a_retry_hi
     assert 0 < retry_after <= 0.2
     delivered = [(await bob.receive(timeout=5)).payload["seq"] for _ in range(4)]
     assert delivered == [0, 1, 2, 3]
-    await asyncio.sleep(retry_after)
+    await asyncio.sleep(retry_after)  # on purpose: the hint says when a token is back
     await sender.send_text(signed(key, "OFFER", bob.did, {"seq": "after the hint"}))
+    # one sender, order kept: a refused frame that had been routed would have come before this
     assert (await bob.receive(timeout=5)).payload["seq"] == "after the hint"
-    with pytest.raises(asyncio.TimeoutError):
-        await bob.receive(timeout=0.2)  # none of the refused ones was routed
     exposition = await metrics_of(gateway.http_url)
     assert metric(exposition, "aiconexus_rate_limited_frames_total") == 4
     assert metric(exposition, "aiconexus_errors_total", code="RATE_LIMITED") == 4

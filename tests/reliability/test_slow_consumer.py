@@ -5,6 +5,7 @@ answered to its sender with ERROR DELIVERY_FAILED; never both, never neither."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from aiconexus_gateway.server.app import Gateway
 from aiconexus_gateway.server.websocket import AgentSocketHandler
 from tests.conftest import connect_agent
 from tests.reliability.support import metric, metrics_of, raw_registered
+from tests.support.waiting import wait_until
 
 LIMIT = 64 * 1024
 PAYLOAD = {"blob": "x" * 4000}
@@ -62,21 +64,18 @@ async def test_a_recipient_that_stops_reading_is_closed_and_every_message_is_acc
     assert LIMIT / 2 < peak <= LIMIT + 5000, f"{peak} bytes queued; the limit is {LIMIT}"
 
     if resumes == "after_the_connection_is_gone":
-        for _ in range(1000):  # Tornado waits 5 s for the close handshake, then drops the socket
-            if gateway.hub.agent(slow_key.did) is None:
-                break
-            await asyncio.sleep(0.01)
-        assert gateway.hub.agent(slow_key.did) is None
+        # Tornado waits 5 s for the close handshake, then drops the socket
+        await wait_until(lambda: gateway.hub.agent(slow_key.did) is None, 10,
+                         "the slow consumer's connection gone")
     slow.resume_reading()
     code, texts = await slow.until_closed(timeout=20)
     delivered = {json.loads(text)["id"] for text in texts}
     if resumes == "before_the_close_completes":
         assert code == 4008 and slow.close_reason == "slow consumer"
 
-    for _ in range(500):  # the last ERRORs are sent when the connection ends
-        if len(delivered) + len(errors) >= len(sent):
-            break
-        await asyncio.sleep(0.01)
+    with contextlib.suppress(AssertionError):  # what is missing is reported below
+        await wait_until(lambda: len(delivered) + len(errors) >= len(sent), 5,
+                         "the last ERRORs, sent when the connection ends")
     print("slow consumer figures:", {"sent": len(sent), "delivered": len(delivered),
                                      "errors": len(errors), "peak_backlog": peak, "limit": LIMIT})
     assert delivered.isdisjoint(errors), "a message both delivered and reported undelivered"
