@@ -124,15 +124,16 @@ async def test_after_sigkill_sdk_clients_reconnect_with_jittered_backoff_and_rer
 
         # The queued message went out when Alice came back: delivered if Bob was back first,
         # else answered UNKNOWN_AGENT. Either way it is accounted for.
-        outcome = alice_view = None
-        try:
-            outcome = await asyncio.wait_for(bob.receive(), 2)
-        except asyncio.TimeoutError:
-            alice_view = await alice.receive(timeout=2)
-        if outcome is not None:
-            assert outcome.id == queued
+        to_bob = asyncio.ensure_future(bob.receive(timeout=5))
+        to_alice = asyncio.ensure_future(alice.receive(timeout=5))
+        await asyncio.wait({to_bob, to_alice}, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in (to_bob, to_alice):
+            waiting.cancel()
+        if to_bob.done() and not to_bob.cancelled():
+            assert to_bob.result().id == queued
         else:
-            assert alice_view is not None and alice_view.correlation_id == queued
+            alice_view = to_alice.result()
+            assert alice_view.correlation_id == queued
             assert alice_view.error_code == "UNKNOWN_AGENT"
 
         message_id = await alice.send(bob.did, "OFFER", {"after": "the restart"})
