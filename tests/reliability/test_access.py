@@ -93,5 +93,6 @@ async def test_a_listed_browser_origin_is_accepted(gateway: Gateway) -> None:
 @pytest.mark.gateway_config(allowed_origins=("*",))
 async def test_star_accepts_any_browser_origin(gateway: Gateway) -> None:
     ws = await RawWebSocket.connect(gateway.ws_url, headers={"Origin": "https://anywhere.example"})
-    assert (await ws.recv_json()) is not None
+    challenge = await ws.recv_json()
+    assert challenge is not None and challenge["type"] == "CHALLENGE"
     await ws.close()
