@@ -26,6 +26,7 @@ from aiconexus_gateway.client import (
     GatewayError,
     InvalidMessageError,
     Message,
+    gateway_url_for,
 )
 from aiconexus_gateway.did import public_key_from_did
 from aiconexus_gateway.errors import ProtocolError
@@ -116,6 +117,13 @@ async def run(url: str, timeout: float, linger: float = 0.0) -> None:
     print(f"OK: {delivered} of {delivered} messages arrived and verified")
 
 
+def running_hint(error: GatewayConnectionError) -> str:
+    """Where nothing answered, the likely cause (a refusal or the SDK's TLS hint says enough)."""
+    if error.status is not None or "instead of" in str(error):
+        return ""
+    return " (is it running? Start one with `make run` or `aiconexus-gateway`)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=DEFAULT_URL,
@@ -127,10 +135,14 @@ def main(argv: list[str] | None = None) -> int:
                              "(to watch the agents in aiconexus-monitor; default 0)")
     args = parser.parse_args(argv)
     try:
+        args.url = gateway_url_for(args.url)  # http://, HOST:PORT... understood; else one line
+    except ValueError as exc:
+        print(f"error: --url: {exc}", file=sys.stderr)
+        return 2
+    try:
         asyncio.run(run(args.url, args.timeout, args.linger))
     except GatewayConnectionError as exc:
-        print(f"error: cannot reach the gateway: {exc}\n"
-              "Is it running? Start one with `make run` or `aiconexus-gateway`.", file=sys.stderr)
+        print(f"error: cannot reach the gateway: {exc}{running_hint(exc)}", file=sys.stderr)
         return 1
     except GatewayError as exc:
         print(f"error: the gateway refused registration: {exc}", file=sys.stderr)

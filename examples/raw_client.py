@@ -22,6 +22,7 @@ import sys
 import uuid
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import base58
 from nacl.exceptions import BadSignatureError
@@ -266,6 +267,26 @@ async def run(url: str, timeout: float) -> None:
                 agent.ws.close()
 
 
+def websocket_url(text: str) -> str:
+    """The gateway's WebSocket URL (protocol.md section 1: ws://HOST:PORT/ws) from what was given.
+
+    http:// and https:// name the same host and port (-> ws://, wss://), HOST:PORT gets ws://,
+    an empty path /ws; anything else is a ValueError saying what is expected."""
+    expected = "expected ws://HOST:PORT/ws (wss:// with TLS)"
+    text = text.strip()
+    parts = urlsplit(text if "://" in text else f"ws://{text}")
+    scheme = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}.get(parts.scheme.lower())
+    if scheme is None:
+        raise ValueError(f"{text!r}: unsupported scheme '{parts.scheme}'; {expected}")
+    try:
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ValueError(f"{text!r}: the port is not a number from 0 to 65535; {expected}") from None
+    if not parts.hostname or parts.fragment:
+        raise ValueError(f"{text!r} is not a WebSocket URL; {expected}")
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") or "/ws", parts.query, ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=DEFAULT_URL,
@@ -274,9 +295,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds to wait for each step (default 10)")
     args = parser.parse_args(argv)
     try:
+        args.url = websocket_url(args.url)
+    except ValueError as exc:
+        print(f"error: --url: {exc}", file=sys.stderr)
+        return 2
+    try:
         asyncio.run(run(args.url, args.timeout))
     except HTTPClientError as exc:
-        body = exc.response.body.decode("utf-8", "replace") if exc.response else ""
+        if exc.response is None:  # no HTTP answer: a timeout, a closed stream, TLS on one side
+            hint = (" (is the gateway serving plain ws://? then use ws:// instead of wss://)"
+                    if args.url.startswith("wss:") else "")
+            print(f"error: cannot reach the gateway at {args.url}: {exc.message}{hint}",
+                  file=sys.stderr)
+            return 1
+        body = exc.response.body.decode("utf-8", "replace")
         print(f"error: the gateway refused the WebSocket upgrade: {exc.code} {body}", file=sys.stderr)
         return 1
     except (asyncio.TimeoutError, TimeoutError):

@@ -1,10 +1,13 @@
 """Python SDK: connect to an AIConexus Gateway as a did:key agent and exchange signed messages.
 
-    key = DIDKey.generate()
+    key = DIDKey.generate()                      # or DIDKey.load("alice.key")
     async with GatewayClient("ws://127.0.0.1:8000/ws", key) as client:
         await client.send(peer_did, "OFFER", {"sdp": "..."})
         async for message in client:
             print(message.type, message.sender, message.payload)
+
+GatewayClient (gateway_client.py) is the Tornado pump; ClientSession (session.py) is the pure
+protocol state machine it drives. docs/sdk.md is the reference.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from .errors import (
     InvalidMessageError,
     SendQueueFull,
 )
-from .gateway_client import GatewayClient, Message
+from .gateway_client import GatewayClient
 from .reconnect import ConnectionEvent, ReconnectPolicy
+from .session import ClientSession, Message, State
+from .url import gateway_url_for
 
 __all__ = [
+    "ClientSession",
     "ConnectionClosed",
     "ConnectionEvent",
     "DIDKey",
@@ -31,4 +37,6 @@ __all__ = [
     "Message",
     "ReconnectPolicy",
     "SendQueueFull",
+    "State",
+    "gateway_url_for",
 ]

@@ -203,3 +203,39 @@ def test_example_help_documents_the_url_option(script: str) -> None:
     assert result.returncode == 0
     assert "--url" in result.stdout
     assert "ws://127.0.0.1:8000/ws" in result.stdout
+
+
+# -- a new user's URLs: understood, or one clear line ----------------------------------------------
+
+URL_FORMS = {"two_clients.py": "http://{}/ws", "message_exchange.py": "{}",
+             "raw_client.py": "http://{}"}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_example_understands_http_and_host_port_urls(script: str, gateway_url: str) -> None:
+    """Regression: http://HOST:PORT/ws and HOST:PORT ended in a KeyError traceback."""
+    host_port = gateway_url.split("://", 1)[1].rsplit("/", 1)[0]
+    result = run_example(script, "--url", URL_FORMS[script].format(host_port),
+                         block_package=script == "raw_client.py")
+    assert result.returncode == 0, result.stderr
+    assert "OK:" in result.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:8000/ws", "ws://127.0.0.1:99999/ws"])
+def test_example_refuses_a_url_it_cannot_use_in_one_line(script: str, url: str) -> None:
+    result = run_example(script, "--url", url)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: --url:") and len(result.stderr.splitlines()) == 1
+    assert "expected ws://HOST:PORT/ws" in result.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_example_says_wss_against_a_plain_gateway_in_one_line(script: str,
+                                                              gateway_url: str) -> None:
+    url = gateway_url.replace("ws://", "wss://", 1)
+    result = run_example(script, "--url", url, "--timeout", "1")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert "use ws:// instead of wss://" in result.stderr
