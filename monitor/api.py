@@ -27,6 +27,7 @@ from .contract import (
     parse_agent_page,
     parse_health,
 )
+from .credentials import AdminToken
 from .formatting import format_seconds
 
 PAGE_SIZE = 100  # the gateway's default page; its maximum is 1000
@@ -47,6 +48,15 @@ class Unreachable(PollFailed):
     """No HTTP answer at all: refused, unknown host, timed out, connection dropped."""
 
     state = "unreachable"
+
+
+class Unauthorized(PollFailed):
+    """401: the gateway wants its admin token (`ADMIN_TOKEN`) and did not get it.
+
+    Polling again would not help: the token does not change by itself.
+    """
+
+    state = "unauthorized"
 
 
 class BadAnswer(PollFailed):
@@ -90,6 +100,7 @@ class GatewayAPI:
         max_agents: int = DEFAULT_MAX_AGENTS,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        token: AdminToken | None = None,
     ) -> None:
         if page_size < 1 or max_agents < 1:
             raise ValueError("page_size and max_agents must be at least 1")
@@ -98,6 +109,11 @@ class GatewayAPI:
         self.page_size = page_size
         self.max_agents = max_agents
         self._clock = clock
+        self._token = token
+        # httpx.Headers hides Authorization in its repr (a traceback's locals, a debugger)
+        self._headers = httpx.Headers(
+            {} if token is None else {"Authorization": token.authorization}
+        )
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient(trust_env=False)
 
@@ -123,11 +139,15 @@ class GatewayAPI:
         url = self.base_url + path
         try:
             try:
-                response = await self._client.get(url, params=params, timeout=self.timeout)
+                response = await self._client.get(
+                    url, params=params, headers=self._headers, timeout=self.timeout
+                )
             except httpx.RemoteProtocolError:
                 # a kept-alive connection the server (or a proxy) closed meanwhile: a GET can
                 # safely be tried once more, on a new connection
-                response = await self._client.get(url, params=params, timeout=self.timeout)
+                response = await self._client.get(
+                    url, params=params, headers=self._headers, timeout=self.timeout
+                )
         except httpx.TimeoutException:
             raise Unreachable(f"no answer within {format_seconds(self.timeout)}") from None
         except httpx.ConnectError as exc:
@@ -138,6 +158,15 @@ class GatewayAPI:
             data = response.json()
         except ValueError:  # json.JSONDecodeError and UnicodeDecodeError both are
             data = _NOT_JSON
+        if response.status_code == 401:
+            if self._token is None:
+                raise Unauthorized(
+                    "the gateway requires its admin token, none was sent "
+                    "(set ADMIN_TOKEN or use --token-file)"
+                )
+            raise Unauthorized(
+                "the gateway refused the admin token sent (check ADMIN_TOKEN or --token-file)"
+            )
         if response.status_code == 404:
             # the gateway has these paths: a 404 means the address is not the gateway's
             raise BadAnswer(

@@ -56,7 +56,7 @@ class MonitorApp(App[None]):
 async def run_monitor(options: Options) -> int:
     """Run the app full screen until the operator quits; the exit status."""
     async with GatewayAPI(
-        options.url, timeout=options.timeout, max_agents=options.max_agents
+        options.url, timeout=options.timeout, max_agents=options.max_agents, token=options.token
     ) as api:
         app = MonitorApp(api, interval=options.interval)
         await app.run_async()

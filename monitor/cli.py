@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .address import BadURL, http_base_url
+from .credentials import AdminToken, BadToken
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_INTERVAL = 1.0
@@ -28,6 +29,7 @@ class Options:
     interval: float
     timeout: float
     max_agents: int
+    token: AdminToken | None = None  # hides itself in repr and str
 
 
 def _positive(text: str) -> float:
@@ -53,7 +55,7 @@ def _count(text: str) -> int:
 def parse_args(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Options:
-    """Flags win over `GATEWAY_URL` / `MONITOR_INTERVAL`, which win over the defaults."""
+    """Flags win over `GATEWAY_URL` / `MONITOR_INTERVAL` / `ADMIN_TOKEN`, then the defaults."""
     env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(
         prog="aiconexus-monitor",
@@ -85,14 +87,38 @@ def parse_args(
         default=str(DEFAULT_MAX_AGENTS),
         help=f"fetch at most this many agents per poll (default {DEFAULT_MAX_AGENTS})",
     )
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="the gateway's ADMIN_TOKEN, sent as Authorization: Bearer (env ADMIN_TOKEN, "
+        "preferred: a flag is visible to other users in the process list)",
+    )
+    secret.add_argument(
+        "--token-file", metavar="PATH", help="read the admin token from this file"
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
     try:
         url = http_base_url(args.url)
     except BadURL as exc:
         parser.error(str(exc))
+    token: AdminToken | None = None
+    try:
+        if args.token_file is not None:
+            token = AdminToken.from_file(args.token_file)
+        elif args.token is not None:
+            token = AdminToken(args.token)
+        elif env.get("ADMIN_TOKEN") is not None:
+            token = AdminToken(env["ADMIN_TOKEN"])
+    except BadToken as exc:
+        parser.error(str(exc))
     return Options(
-        url=url, interval=args.interval, timeout=args.timeout, max_agents=args.max_agents
+        url=url,
+        interval=args.interval,
+        timeout=args.timeout,
+        max_agents=args.max_agents,
+        token=token,
     )
 
 

@@ -95,7 +95,7 @@ class MainScreen(Screen[None]):
         finds the previous poll running skips instead of replacing it.
         """
         self.ticks += 1
-        if not self.paused and not self.polling:
+        if not self.paused and not self.status.stopped and not self.polling:
             self.poll()
 
     @property

@@ -12,8 +12,10 @@ from datetime import datetime
 from .contract import Health
 from .formatting import format_duration, format_seconds, shorten_did
 
-STATES = ("connecting", "healthy", "draining", "degraded", "unreachable", "error")
-FAILED_STATES = frozenset({"unreachable", "error"})
+STATES = ("connecting", "healthy", "draining", "degraded", "unreachable", "error", "unauthorized")
+FAILED_STATES = frozenset({"unreachable", "error", "unauthorized"})
+STOPPED_STATES = frozenset({"unauthorized"})
+"""Failures that polling again cannot cure: polling stops until the operator presses `r`."""
 STATE_ICONS = {"healthy": "●", "draining": "◐", "degraded": "◐", "connecting": "…"}
 
 
@@ -23,7 +25,8 @@ class Status:
 
     `state` is the gateway's own health status ("healthy", "draining", "degraded") after a
     successful poll, "unreachable" when it could not be reached, "error" when it answered
-    wrongly (HTTP error, malformed JSON), and "connecting" before the first answer. `health`
+    wrongly (HTTP error, malformed JSON), "unauthorized" when it wants its admin token, and
+    "connecting" before the first answer. `health`
     and `last_ok` (local wall time) are from the last successful poll and survive failures.
     """
 
@@ -40,6 +43,11 @@ class Status:
         return self.state in FAILED_STATES
 
     @property
+    def stopped(self) -> bool:
+        """Polling waits for the operator (`r`): polling again would fail the same way."""
+        return self.state in STOPPED_STATES
+
+    @property
     def stale(self) -> bool:
         """The data on screen is from an earlier poll than the last attempt."""
         return self.failed and self.last_ok is not None
@@ -51,7 +59,9 @@ def status_lines(status: Status) -> tuple[str, str]:
     state = f"{icon} {status.state}"
     if status.reason:
         state += f": {status.reason}"
-    if status.failed and not status.paused:
+    if status.stopped:
+        state += " · polling stopped, r retries"
+    elif status.failed and not status.paused:
         state += f", retrying every {format_seconds(status.interval)}"
     if status.paused:
         state += " · paused (p resumes)"

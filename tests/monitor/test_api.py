@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from aiconexus_gateway.server.app import Gateway
-from monitor.api import BadAnswer, GatewayAPI, Unreachable
+from monitor.api import BadAnswer, GatewayAPI, Unauthorized, Unreachable
+from monitor.credentials import AdminToken
 
 from .fake_gateway import GATEWAY_DID, FakeGateway, fake_did
 
@@ -148,3 +149,40 @@ async def test_a_lent_http_client_is_left_open(fake_url: str) -> None:
 def test_nonsense_paging_options_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GatewayAPI("http://127.0.0.1:8000", max_agents=0)
+
+
+TOKEN = "s3cret-admin-token-0123456789"
+
+
+@pytest.mark.gateway_config(admin_token=TOKEN)
+@pytest.mark.gen_test
+async def test_the_admin_token_is_sent_as_a_bearer_token(gateway: Gateway) -> None:
+    async with GatewayAPI(gateway.http_url, token=AdminToken(TOKEN)) as api:
+        snapshot = await api.snapshot()
+    assert snapshot.health.gateway_did == gateway.did
+
+
+@pytest.mark.gateway_config(admin_token=TOKEN)
+@pytest.mark.gen_test
+async def test_a_gateway_that_wants_a_token_says_so_when_none_was_sent(gateway: Gateway) -> None:
+    async with GatewayAPI(gateway.http_url) as api:
+        with pytest.raises(Unauthorized) as caught:
+            await api.snapshot()
+    assert caught.value.state == "unauthorized"
+    assert caught.value.reason == (
+        "the gateway requires its admin token, none was sent "
+        "(set ADMIN_TOKEN or use --token-file)"
+    )
+
+
+@pytest.mark.gateway_config(admin_token=TOKEN)
+@pytest.mark.gen_test
+async def test_a_wrong_token_is_said_to_be_refused_without_showing_it(gateway: Gateway) -> None:
+    wrong = "wrong-admin-token-0123456789"
+    async with GatewayAPI(gateway.http_url, token=AdminToken(wrong)) as api:
+        with pytest.raises(Unauthorized) as caught:
+            await api.snapshot()
+        assert wrong not in repr(api.__dict__)
+    assert caught.value.reason == (
+        "the gateway refused the admin token sent (check ADMIN_TOKEN or --token-file)"
+    )

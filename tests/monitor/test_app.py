@@ -11,6 +11,7 @@ import pytest
 from aiconexus_gateway.config import Config
 from aiconexus_gateway.server.app import Gateway
 from monitor.app import MonitorApp
+from monitor.credentials import AdminToken
 from monitor.formatting import shorten_did
 from monitor.screens import AgentScreen, HelpScreen
 from monitor.selection import SortKey, sort_agents
@@ -27,6 +28,7 @@ from .helpers import (
     shown_dids,
     shows,
     status_text,
+    terminal_output,
     total_text,
     until,
     widget_text,
@@ -400,3 +402,40 @@ async def test_agent_metadata_is_shown_as_text_never_as_markup(gateway: Gateway)
         assert f"{shorten_did(odd.did)}  [/]" in text
         assert f"{shorten_did(bold.did)}  [b]x" in text
         assert any(line.endswith("2 agents connected") for line in log_lines(app))
+
+
+TOKEN = "s3cret-admin-token-0123456789"
+
+
+@pytest.mark.gateway_config(admin_token=TOKEN)
+@UI
+async def test_a_gateway_wanting_a_token_is_said_so_and_not_polled_until_r(
+    gateway: Gateway,
+) -> None:
+    wrong = AdminToken("wrong-admin-token-0123456789")
+    async with monitoring(gateway.http_url, token=wrong) as (app, pilot):
+        await until(pilot, lambda: "unauthorized" in status_text(app), "unauthorized")
+        status = " ".join(status_text(app).split())  # the long line wraps
+        assert status.startswith(
+            "✖ unauthorized: the gateway refused the admin token sent "
+            "(check ADMIN_TOKEN or --token-file) · polling stopped, r retries"
+        )
+        # retrying would not help: the token does not change by itself
+        polls, ticks = app.main.polls, app.main.ticks
+        await until(pilot, lambda: app.main.ticks >= ticks + 3, "three timer ticks")
+        assert app.main.polls == polls
+        assert "wrong-admin-token" not in terminal_output(app, colors=True)
+        await pilot.press("r")
+        await until(pilot, lambda: app.main.polls > polls, "a poll on r")
+        assert any("gateway unauthorized: the gateway refused" in line for line in log_lines(app))
+
+
+@pytest.mark.gateway_config(admin_token=TOKEN)
+@UI
+async def test_a_gateway_wanting_a_token_is_watched_with_it(gateway: Gateway) -> None:
+    async with (
+        agents(gateway, "alice") as (alice,),
+        monitoring(gateway.http_url, token=AdminToken(TOKEN)) as (app, pilot),
+    ):
+        await until(pilot, lambda: shows(app, alice.did), "alice's row")
+        assert TOKEN not in terminal_output(app, colors=True)

@@ -95,3 +95,72 @@ def test_stylesheet_ships_with_the_package() -> None:
     css = Path(monitor.__file__).parent / str(MonitorApp.CSS_PATH)
     assert css.is_file()
     assert '"monitor": ["*.tcss"]' in (ROOT / "setup.py").read_text(encoding="utf-8")
+
+
+# -------------------------------------------------------------------- the admin token
+
+TOKEN = "s3cret-admin-token-0123456789"
+
+
+def token_of(options: Options) -> str | None:
+    return None if options.token is None else options.token.authorization
+
+
+def test_no_token_by_default() -> None:
+    assert parse_args([], {}).token is None
+
+
+def test_the_token_comes_from_admin_token_the_variable_the_gateway_reads() -> None:
+    assert token_of(parse_args([], {"ADMIN_TOKEN": TOKEN})) == f"Bearer {TOKEN}"
+
+
+def test_token_flag_wins_over_the_environment() -> None:
+    options = parse_args(["--token", TOKEN], {"ADMIN_TOKEN": "another-token-0123456789"})
+    assert token_of(options) == f"Bearer {TOKEN}"
+
+
+def test_token_file_is_read_without_its_final_newline(tmp_path: Path) -> None:
+    path = tmp_path / "admin-token"
+    path.write_text(TOKEN + "\n", encoding="utf-8")
+    options = parse_args(["--token-file", str(path)], {"ADMIN_TOKEN": "other-token-0123456789"})
+    assert token_of(options) == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--token", TOKEN, "--token-file", "x"], {}, "not allowed with argument"),
+        (["--token-file", "/nonexistent/admin-token"], {}, "cannot read the token file"),
+        (["--token", "  "], {}, "the admin token is empty"),
+        ([], {"ADMIN_TOKEN": ""}, "the admin token is empty"),
+        (["--token", TOKEN + "\x1b[2J"], {}, "printable ASCII"),
+        (["--token", TOKEN + "é"], {}, "printable ASCII"),
+    ],
+)
+def test_unusable_tokens_are_refused_without_showing_them(
+    argv: list[str], env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        parse_args(argv, env)
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert TOKEN not in err
+
+
+def test_empty_token_file_is_refused_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "admin-token"
+    path.write_text("\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        parse_args(["--token-file", str(path)], {})
+    assert f"the token file {path} is empty" in capsys.readouterr().err
+
+
+def test_the_token_is_never_in_the_options_text() -> None:
+    options = parse_args(["--token", TOKEN], {})
+    assert options.token is not None
+    for text in (repr(options), str(options), repr(options.token), str(options.token)):
+        assert TOKEN not in text
+    assert "hidden" in repr(options.token)

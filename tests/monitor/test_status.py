@@ -64,3 +64,13 @@ def test_log_lines_for_gateway_state_changes() -> None:
     assert status_change(connecting, replace(connecting, state="unreachable")) == (
         "gateway unreachable"
     )
+
+
+def test_unauthorized_says_polling_stopped_and_how_to_retry() -> None:
+    status = Status(URL, 1.0, state="unauthorized", reason="the gateway refused the admin token")
+    first, _ = status_lines(status)
+    assert first == (
+        f"✖ unauthorized: the gateway refused the admin token · polling stopped, r retries · {URL}"
+    )
+    assert status.stopped and status.failed
+    assert not replace(status, state="unreachable").stopped
