@@ -41,7 +41,7 @@ setup(
     packages=find_packages(include=["aiconexus_gateway", "aiconexus_gateway.*", "monitor", "monitor.*"]),
     package_data={"monitor": ["*.tcss"], "aiconexus_gateway": ["py.typed"]},
     install_requires=[
-        "tornado>=6.4",
+        "tornado>=6.6,<6.7",  # 6.6: bounded under floods; <6.7: server/tornado_internals.py
         "pynacl>=1.5",
         "base58>=2.1",
         "ujson>=5.8",
