@@ -1,6 +1,6 @@
 """The example scripts work against a real gateway process, and fail clearly without one.
 
-The gateway runs as a subprocess (`python -m aiconexus_gateway --port 0`) because each example is
+The gateway runs as a subprocess (tests.support.process.GatewayProcess) because each example is
 itself a subprocess that needs the gateway served while the test waits for it.
 """
 
@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import ast
 import os
-import re
-import select
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.process import GatewayProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -29,57 +27,27 @@ ADMIN_TOKEN = "example-admin-token-0123456789"
 
 
 @pytest.fixture(scope="module")
-def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def gateway_url() -> Iterator[str]:
     """The ws:// URL of a real `aiconexus-gateway` process on an ephemeral port."""
-    yield from serve_gateway(tmp_path_factory, {})
+    yield from serve_gateway({})
 
 
 @pytest.fixture(scope="module")
-def protected_gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def protected_gateway_url() -> Iterator[str]:
     """Like `gateway_url`, with ADMIN_TOKEN protecting /agents."""
-    yield from serve_gateway(tmp_path_factory, {"ADMIN_TOKEN": ADMIN_TOKEN})
+    yield from serve_gateway({"ADMIN_TOKEN": ADMIN_TOKEN})
 
 
-def serve_gateway(tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str]
-                  ) -> Iterator[str]:
+def serve_gateway(extra_env: dict[str, str]) -> Iterator[str]:
     """Run the gateway process with `extra_env`; yield its ws:// URL; SIGTERM it afterwards."""
-    log = tmp_path_factory.mktemp("gateway") / "stderr.log"
     inherited = {name: value for name, value in os.environ.items() if name != "ADMIN_TOKEN"}
-    env = {**inherited, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **extra_env}
-    with log.open("w") as stderr, subprocess.Popen(
-        [sys.executable, "-m", "aiconexus_gateway", "--host", "127.0.0.1", "--port", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
-    ) as process:
-        try:
-            yield read_ws_url(process, log)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-def read_ws_url(process: subprocess.Popen[str], log: Path) -> str:
-    """The URL from the gateway's `... listening on ws://HOST:PORT/ws and http://...` line."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    seen = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.1)
-        if not ready:
-            if process.poll() is not None:
-                break
-            continue
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = re.search(r"listening on (ws://\S+/ws) and http://", line)
-        if match:
-            return match.group(1)
-    pytest.fail(f"the gateway did not print its URL: {seen} {log.read_text()}")
+    process = GatewayProcess("--host", "127.0.0.1", env={**inherited, "LOG_LEVEL": "WARNING",
+                                                         **extra_env},
+                             inherit_env=False, cwd=ROOT, startup_timeout=STARTUP_TIMEOUT)
+    try:
+        yield process.ws_url
+    finally:
+        process.stop()
 
 
 def run_example(script: str, *args: str, block_package: bool = False,
