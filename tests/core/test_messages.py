@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiconexus_gateway import messages
+from aiconexus_gateway.clock import ManualClock
 from aiconexus_gateway.errors import ErrorCode, ProtocolError
 from aiconexus_gateway.messages import (
     ALL_TYPES,
@@ -27,8 +28,19 @@ from aiconexus_gateway.messages import (
     readable_id,
     utc_timestamp,
 )
+from aiconexus_gateway.session import Forward, Register, Reply, Session, SessionSettings, VerifyMode
 
-from .support import ALICE, BOB, GATEWAY, WALL, envelope_fields, frame, signed_by
+from .support import (
+    ALICE,
+    BOB,
+    GATEWAY,
+    NONCE,
+    NONCE_B64URL,
+    WALL,
+    envelope_fields,
+    frame,
+    signed_by,
+)
 
 REQUIRED = ("id", "type", "from", "to", "timestamp", "version", "payload", "signature")
 
@@ -463,3 +475,19 @@ def test_new_ids_are_unique_uuid4s() -> None:
     ids = {messages.new_id() for _ in range(100)}
     assert len(ids) == 100
     assert all(uuid.UUID(i).version == 4 for i in ids)
+
+
+def test_a_gateway_that_does_not_verify_routed_frames_still_refuses_a_non_canonical_signature(
+        ) -> None:
+    """VERIFY_SIGNATURES=handshake forwards frames unverified; never one a strict decoder refuses."""
+    clock = ManualClock()
+    session = Session(MessageFactory(GATEWAY, clock.wall),
+                      SessionSettings(30.0, 300.0, 20.0, VerifyMode.HANDSHAKE),
+                      nonce=NONCE, session_id="s-1", now=clock.monotonic())
+    register = frame(ALICE, "REGISTER", GATEWAY.did, {"nonce": NONCE_B64URL})[0]
+    assert isinstance(session.receive(register, clock.monotonic()), Register)
+    obj = _valid()
+    assert isinstance(session.receive(json.dumps(obj), clock.monotonic()), Forward)
+    obj["signature"] = _with_padding_bits(obj["signature"], 5)
+    action = session.receive(json.dumps(obj), clock.monotonic())
+    assert isinstance(action, Reply) and action.error is ErrorCode.INVALID_SIGNATURE
