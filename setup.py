@@ -57,7 +57,7 @@ setup(
     entry_points={
         "console_scripts": [
             "aiconexus-gateway=aiconexus_gateway.__main__:main",
-            "aiconexus-monitor=monitor.app:run",
+            "aiconexus-monitor=monitor.cli:run",
         ]
     },
     classifiers=[

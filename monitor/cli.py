@@ -122,9 +122,30 @@ def parse_args(
     )
 
 
-def run(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point: `aiconexus-monitor`."""
-    options = parse_args(argv)
-    from .app import run_monitor
+EXTRA_MODULES = frozenset({"textual", "httpx", "rich"})
+"""What `pip install 'aiconexus-gateway[monitor]'` adds (rich comes with textual)."""
 
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one line to print when the monitor's extra is not installed, else None."""
+    module = (exc.name or "").partition(".")[0]
+    if module not in EXTRA_MODULES:
+        return None
+    return (
+        f"aiconexus-monitor: {module} is not installed; the monitor needs the 'monitor' extra: "
+        "pip install 'aiconexus-gateway[monitor]'"
+    )
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: `aiconexus-monitor` (setup.py: `monitor.cli:run`)."""
+    options = parse_args(argv)
+    try:
+        from .app import run_monitor
+    except ModuleNotFoundError as exc:
+        message = missing_extra(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        sys.exit(1)
     sys.exit(asyncio.run(run_monitor(options)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,60 @@ def test_the_token_is_never_in_the_options_text() -> None:
     for text in (repr(options), str(options), repr(options.token), str(options.token)):
         assert TOKEN not in text
     assert "hidden" in repr(options.token)
+
+
+# -------------------------------------------------------------------- without the extra
+
+BLOCK_IMPORT = """\
+import importlib.abc, os, sys
+
+class _Missing(importlib.abc.MetaPathFinder):
+    # as if `pip install aiconexus-gateway` had been run without the [monitor] extra
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == os.environ["BLOCKED_MODULE"]:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _Missing())
+"""
+
+
+def run_without(module: str, tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`argv` run with a Python in which importing `module` fails."""
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_IMPORT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "BLOCKED_MODULE": module}
+    return subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
+
+
+@pytest.mark.parametrize("missing", ["textual", "httpx"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "monitor"],
+        # what the installed console script does (setup.py: aiconexus-monitor=monitor.cli:run)
+        ["-c", "import sys; from monitor.cli import run; sys.exit(run())"],
+    ],
+)
+def test_without_the_monitor_extra_it_says_which_to_install_and_exits_1(
+    missing: str, command: list[str], tmp_path: Path
+) -> None:
+    result = run_without(missing, tmp_path, *command, "--url", "http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"aiconexus-monitor: {missing} is not installed; the monitor needs the 'monitor' "
+        "extra: pip install 'aiconexus-gateway[monitor]'"
+    )
+
+
+def test_help_needs_no_extra(tmp_path: Path) -> None:
+    result = run_without("textual", tmp_path, "-m", "monitor", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: aiconexus-monitor" in result.stdout
+
+
+def test_the_console_script_is_the_module_that_needs_no_extra() -> None:
+    setup = (ROOT / "setup.py").read_text(encoding="utf-8")
+    assert '"aiconexus-monitor=monitor.cli:run"' in setup
