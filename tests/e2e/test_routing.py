@@ -66,14 +66,16 @@ async def test_recipient_not_connected_is_unknown_agent(gateway: Gateway) -> Non
 
 @pytest.mark.gen_test
 async def test_spoofed_from_is_sender_mismatch_and_nothing_is_forwarded(gateway: Gateway) -> None:
-    attacker_ws, _ = await registered(gateway)
+    attacker_ws, attacker_key = await registered(gateway)
     victim = DIDKey.generate()
     target = await connect_agent(gateway)
     frame = signed(victim, "INTENT", target.did, {"do": "transfer"})  # validly signed by the victim
     await attacker_ws.write_message(frame)
     await expect_error(attacker_ws, "SENDER_MISMATCH", json.loads(frame)["id"])
-    with pytest.raises(asyncio.TimeoutError):
-        await target.receive(timeout=0.3)
+    honest = signed(attacker_key, "OFFER", target.did, {"n": 1})
+    await attacker_ws.write_message(honest)
+    # the target's next message is the honest one: a forwarded spoof would have come before it
+    assert (await target.receive(timeout=5)).id == json.loads(honest)["id"]
     attacker_ws.close()
     await target.close()
 
@@ -175,8 +177,10 @@ async def test_sdk_reports_a_forged_message_instead_of_passing_it_on(gateway: Ga
     target = gateway.hub.registry.get(bob.did)
     assert target is not None
     target.peer.connection.send(json.dumps(frame))
-    with pytest.raises(asyncio.TimeoutError):
-        await bob.receive(timeout=0.3)
+    after = signed(forger_key, "OFFER", bob.did, {"a": 3})
+    await forger_ws.write_message(after)
+    # Bob's next message is the one sent after the forgery: the forged one was not passed on
+    assert (await bob.receive(timeout=5)).id == json.loads(after)["id"]
     assert invalid and "INVALID_SIGNATURE" in invalid[0]
     assert bob.invalid_messages == 1
     forger_ws.close()
