@@ -66,7 +66,7 @@ def public_key_from_did(did: str) -> bytes:
 
 
 def is_valid_did(did: object) -> bool:
-    """True when `did` is a well-formed Ed25519 did:key."""
+    """True when `did` is a well-formed Ed25519 did:key of a valid public key."""
     try:
         public_key_from_did(did)  # type: ignore[arg-type,unused-ignore]
     except (ProtocolError, TypeError):
