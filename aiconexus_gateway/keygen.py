@@ -1,4 +1,6 @@
-"""`python -m aiconexus_gateway.keygen PATH`: make the key file a gateway cluster shares.
+"""`python -m aiconexus_gateway.keygen PATH`: make an Ed25519 key file, a gateway's or an agent's.
+
+An agent loads its file with `DIDKey.load(PATH)` and keeps its DID across runs (docs/sdk.md).
 
 Every instance of a cluster loads the same GATEWAY_KEY_FILE, so the cluster has one gateway DID:
 agents check the DID that signs the CHALLENGE and may reconnect to any instance. The file is made
@@ -36,9 +38,10 @@ class KeyExistsError(KeygenError):
 
     def __init__(self, path: Path) -> None:
         super().__init__(
-            f"{path} already exists: not overwritten. Keep it (every gateway of the cluster must "
-            f"use the same key), or replace it with --force: the gateway DID then changes, and "
-            f"agents that check it must be told the new one.")
+            f"{path} already exists: not overwritten. Keep it (its DID is the identity of the "
+            f"gateway or agent that uses it, and every gateway of a cluster must use the same "
+            f"key), or replace it with --force: the DID then changes, and whoever checks it must "
+            f"be told the new one.")
 
 
 def create(path: Path, *, force: bool = False) -> DIDKey:
@@ -83,9 +86,10 @@ def show(path: Path) -> DIDKey:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Create the gateway's Ed25519 key file (GATEWAY_KEY_FILE), readable by its "
-                    "owner only, and print its DID. Give every instance of a cluster the same "
-                    "file, so the cluster has one gateway DID.",
+        description="Create an Ed25519 key file, readable by its owner only, and print its "
+                    "DID: the gateway's key (GATEWAY_KEY_FILE; give every instance of a cluster "
+                    "the same file, so the cluster has one gateway DID) or an agent's (the SDK "
+                    "loads it with DIDKey.load(PATH)).",
     )
     parser.add_argument("path", nargs="?", type=Path, metavar="PATH",
                         help="the key file to create")
@@ -112,7 +116,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
             key = show(args.show)
         else:
             key = create(args.path, force=args.force)
-            print(f"wrote {args.path} (mode 0600); gateway DID:", file=err)
+            print(f"wrote {args.path} (mode 0600); its DID:", file=err)
     except KeygenError as exc:
         print(f"error: {exc}", file=err)
         return 1
