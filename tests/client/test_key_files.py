@@ -43,5 +43,5 @@ def test_load_or_create_gives_an_agent_a_stable_did(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_key_is_refused_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello\n")
-    with pytest.raises(ValueError, match="notes.txt: not a readable DID key file"):
+    with pytest.raises(ValueError, match=r"notes\.txt: not a readable DID key file"):
         DIDKey.load(path)
