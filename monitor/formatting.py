@@ -1,7 +1,8 @@
 """How values are written on the screen: DIDs, durations, ages, rates, counters, sparklines.
 
-Pure. Every function returns plain text; the widgets wrap it in `rich.text.Text`, never in
-markup, so nothing an agent chose is interpreted.
+Pure. Every function returns plain text; the widgets pass it through `terminal_safe` and
+wrap it in `rich.text.Text`, never in markup, so nothing an agent chose is interpreted, by
+Textual or by the terminal.
 """
 
 from __future__ import annotations
@@ -13,13 +14,44 @@ from datetime import datetime
 from .contract import Agent
 
 ELLIPSIS = "…"
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every character a terminal could act on written out as an escape.
+
+    Agents choose their metadata, and the gateway passes it on: an ESC or C1 control would
+    let one change the operator's window title, write the clipboard (OSC 52), clear the
+    screen or make the terminal answer a query into the monitor's input. Every character
+    Python does not call printable is shown as `\\x1b`, `\\x9b`, `\\u202e`...: C0 and C1
+    controls, DEL, format characters such as bidi overrides (which reorder what is read),
+    line and paragraph separators, and lone surrogates (which cannot even be encoded).
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
 
 
 def shorten_did(did: str, *, head: int = 8, tail: int = 4) -> str:
-    """`did:key:z6Mkf5rG…Xq9B`: the method stays, the middle of the identifier goes."""
-    prefix, sep, ident = did.rpartition(":")
+    """`did:key:z6Mkf5rG…Xq9B`: the method stays, the middle of the identifier goes.
+
+    Shortened after `terminal_safe`, so an escaped control character counts as what is shown.
+    """
+    shown = terminal_safe(did)
+    prefix, sep, ident = shown.rpartition(":")
     if len(ident) <= head + tail + 1:
-        return did
+        return shown
     return f"{prefix}{sep}{ident[:head]}{ELLIPSIS}{ident[-tail:]}"
 
 

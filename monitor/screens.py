@@ -27,11 +27,11 @@ from textual.worker import Worker, WorkerState
 from .api import GatewayAPI, PollFailed
 from .changes import Observed, history_length, observe
 from .contract import Snapshot
-from .formatting import describe_agent, format_count
+from .formatting import describe_agent, format_count, terminal_safe
 from .selection import SortKey
 from .status import Status, status_change
 from .view import MainView, agent_details, main_view
-from .widgets import AgentTable, StatusBar, TotalBox, plain
+from .widgets import AgentTable, StatusBar, TotalBox, block, plain
 
 LOG_LINES = 1000
 
@@ -152,7 +152,7 @@ class MainScreen(Screen[None]):
 
     def log_event(self, line: str) -> None:
         """Add a timestamped line to the activity log."""
-        self.query_one(Log).write_line(f"{self._now():%H:%M:%S}  {line}")
+        self.query_one(Log).write_line(f"{self._now():%H:%M:%S}  {terminal_safe(line)}")
 
     # ---------------------------------------------------------------- state -> screen
 
@@ -261,7 +261,7 @@ class AgentScreen(Screen[None]):
     def _show(self, view: MainView | None) -> None:
         stale = view is not None and view.stale
         text = agent_details(self.did, self.main.observed, stale=stale)
-        self.query_one("#detail", Static).update(Text(text))
+        self.query_one("#detail", Static).update(block(text))
 
 
 HELP = """\

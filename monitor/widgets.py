@@ -1,9 +1,10 @@
 """The monitor's widgets: each draws one part of a `view` value, held in a reactive attribute.
 
 Setting the reactive is the only way to change what a widget shows; nothing else is kept.
-Text from the gateway (DIDs, agent metadata) is always wrapped in `rich.text.Text`, never
-passed as a `str`: Textual would read a `str` as markup, and an agent named "[/]" must not
-break the screen.
+Text from the gateway (DIDs, agent metadata) goes through `plain` or `block`: control
+characters escaped (`formatting.terminal_safe`: nothing an agent sends may act on the
+operator's terminal), and wrapped in `rich.text.Text`, never passed as a `str`, since Textual
+would read a `str` as markup, and an agent named "[/]" must not break the screen.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Sparkline
 
-from .formatting import sparkline_data
+from .formatting import sparkline_data, terminal_safe
 from .status import STATES, Status, status_lines
 from .view import COLUMNS, AgentRow, Total
 
 
 def plain(text: str) -> Text:
-    """A single-line cell or label that shows `text` as it is."""
-    return Text(text, no_wrap=True, end="")
+    """A single-line cell or label that shows `text` as it is, control characters escaped."""
+    return Text(terminal_safe(text), no_wrap=True, end="")
+
+
+def block(text: str) -> Text:
+    """Lines of text shown as they are; control characters within a line escaped."""
+    return Text("\n".join(terminal_safe(line) for line in text.split("\n")))
 
 
 class StatusBar(Widget):
@@ -34,8 +40,7 @@ class StatusBar(Widget):
     def render(self) -> RenderResult:
         if self.status is None:
             return Text()
-        first, second = status_lines(self.status)
-        return Text(f"{first}\n{second}")
+        return block("\n".join(status_lines(self.status)))
 
     def watch_status(self, status: Status | None) -> None:
         for state in STATES:
@@ -66,7 +71,7 @@ class DidText(Text):
     """The shortened DID shown in the table, remembering the full one (to order rows by)."""
 
     def __init__(self, did: str, short: str) -> None:
-        super().__init__(short, no_wrap=True, end="")
+        super().__init__(terminal_safe(short), no_wrap=True, end="")
         self.did = did
 
 

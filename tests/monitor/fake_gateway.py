@@ -37,14 +37,17 @@ class FakeGateway:
     mode: str = "ok"  # ok | malformed | shape | http500 | draining | slow | html
     requests: list[str] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    # agents served after the numbered ones (e.g. with hostile metadata), and the gateway's DID
+    extra_agents: list[dict[str, Any]] = field(default_factory=list)
+    gateway_did: str = GATEWAY_DID
 
     def health(self, status: str = "healthy") -> dict[str, Any]:
         return {
             "status": status,
-            "connected_agents": self.agent_count,
+            "connected_agents": self.agent_count + len(self.extra_agents),
             "timestamp": "2026-11-26T10:01:00.000Z",
             "version": "0.1.0",
-            "gateway_did": GATEWAY_DID,
+            "gateway_did": self.gateway_did,
             "uptime_seconds": 60.0,
         }
 
@@ -87,11 +90,15 @@ class AgentsHandler(_Handler):
     async def get(self) -> None:
         limit = int(self.get_query_argument("limit", "100"))
         offset = int(self.get_query_argument("offset", "0"))
-        end = min(offset + limit, self.fake.agent_count)
-        agents = [fake_agent(index) for index in range(offset, end)]
-        await self.answer(
-            {"agents": agents, "count": self.fake.agent_count, "limit": limit, "offset": offset}
-        )
+        count = self.fake.agent_count + len(self.fake.extra_agents)
+        end = min(offset + limit, count)
+        agents = [
+            fake_agent(index)
+            if index < self.fake.agent_count
+            else self.fake.extra_agents[index - self.fake.agent_count]
+            for index in range(offset, end)
+        ]
+        await self.answer({"agents": agents, "count": count, "limit": limit, "offset": offset})
 
 
 def make_fake_app(fake: FakeGateway) -> Application:

@@ -12,6 +12,7 @@ from monitor.formatting import (
     format_rate,
     shorten_did,
     sparkline_data,
+    terminal_safe,
 )
 from monitor.view import COLUMNS
 
@@ -110,3 +111,23 @@ def test_sparkline_starts_narrow_at_the_right_then_covers_the_whole_history() ->
 def test_sparkline_always_gets_two_points() -> None:
     assert sparkline_data([], 0) == [0.0, 0.0]
     assert sparkline_data([3.0], 1) == [3.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("alice", "alice"),
+        ("[red]x[/red]", "[red]x[/red]"),  # markup is not read anyway: the widgets use Text
+        ("café 日本 🙂", "café 日本 🙂"),
+        ("\x1b]52;c;SGVsbG8=\x07", "\\x1b]52;c;SGVsbG8=\\x07"),  # OSC 52: clipboard write
+        ("\x1b[2J", "\\x1b[2J"),  # C0 ESC: clear screen
+        ("\x9b6n", "\\x9b6n"),  # C1 CSI: device status query
+        ("a\x7fb", "a\\x7fb"),  # DEL
+        ("\x85", "\\x85"),  # C1 NEL
+        ("a\nb\tc\rd", "a\\nb\\tc\\rd"),
+        ("\u202eevil", "\\u202eevil"),  # bidi override: reorders what the operator reads
+        ("\ud800", "\\ud800"),  # a lone surrogate (JSON allows it) cannot even be encoded
+    ],
+)
+def test_agent_text_is_shown_with_control_characters_escaped(given: str, shown: str) -> None:
+    assert terminal_safe(given) == shown
