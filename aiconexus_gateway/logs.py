@@ -1,10 +1,17 @@
-"""Logging set-up: text for people, JSON lines for log pipelines, optionally a rotated file."""
+"""Logging set-up: text for people, JSON lines for log pipelines, optionally a rotated file.
+
+Log lines carry text agents chose (close reasons, metadata, DIDs of bad frames, origins, paths).
+Both formats escape control characters in it, so an agent can neither forge a line (a newline in
+a close reason) nor drive the operator's terminal (ANSI/OSC sequences, C1 controls, line and
+paragraph separators, bidirectional overrides): see `escape_control`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import logging.handlers
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -13,6 +20,42 @@ from typing import Any
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 LOG_FILE_MAX_BYTES = 10 * 1024 * 1024
 LOG_FILE_BACKUPS = 5
+
+
+# C0 controls and DEL, C1 controls, U+2028/U+2029 (line breaks to some viewers), and the
+# bidirectional embeddings, overrides and isolates (text that reads differently than it is).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_control(text: str) -> str:
+    """`text` with every control character written as a visible escape (\\n, \\x1b, \\u2028)."""
+    return _CONTROL.sub(_escaped, text) if _CONTROL.search(text) else text
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message`, one line per record whatever the message's arguments hold
+    (a traceback, the gateway's own text, keeps its lines)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = escape_control(record.message)
+        return super().formatMessage(record)
+
+
+# What json.dumps(ensure_ascii=False) leaves raw that a terminal or a line-based reader acts on.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 class JSONFormatter(logging.Formatter):
@@ -31,7 +74,8 @@ class JSONFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        line = json.dumps(entry, default=str, ensure_ascii=False)  # escapes C0 controls
+        return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 def setup_logging(level: str, fmt: str = "text", log_file: str | None = None) -> None:
@@ -40,7 +84,7 @@ def setup_logging(level: str, fmt: str = "text", log_file: str | None = None) ->
     if fmt == "json":
         formatter = JSONFormatter()
     else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        formatter = TextFormatter()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         handlers.append(logging.handlers.RotatingFileHandler(
