@@ -49,7 +49,7 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+    def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape_control(record.message)
         return super().formatMessage(record)
 
@@ -80,11 +80,7 @@ class JSONFormatter(logging.Formatter):
 
 def setup_logging(level: str, fmt: str = "text", log_file: str | None = None) -> None:
     """Configure the root logger for the gateway process."""
-    formatter: logging.Formatter
-    if fmt == "json":
-        formatter = JSONFormatter()
-    else:
-        formatter = TextFormatter()
+    formatter: logging.Formatter = JSONFormatter() if fmt == "json" else TextFormatter()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         handlers.append(logging.handlers.RotatingFileHandler(
