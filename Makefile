@@ -3,14 +3,17 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# `make run` passes --host/--port only when HOST/PORT are given to make (`make run PORT=9000`);
+# otherwise the gateway's own configuration applies (GATEWAY_HOST, GATEWAY_PORT, defaults).
+RUN_FLAGS := $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
+	$(if $(filter command line,$(origin PORT)),--port $(PORT))
+MONITOR_URL ?= http://$(or $(filter-out 0.0.0.0 ::,$(or $(HOST),$(GATEWAY_HOST))),127.0.0.1):$(or $(PORT),$(GATEWAY_PORT),8000)
 PYTEST_ARGS ?=
 
 .PHONY: help run test lint bench bench-quick monitor venv clean
 
 help:
-	@echo "make run          start the gateway on $(HOST):$(PORT)"
+	@echo "make run          start the gateway (make run PORT=9000 HOST=0.0.0.0; or GATEWAY_PORT=...)"
 	@echo "make test         install everything the tests need and run them"
 	@echo "make lint         ruff + mypy"
 	@echo "make bench        benchmark (make bench-quick: under 30 s)"
@@ -32,7 +35,7 @@ $(VENV)/.test-deps: setup.py | $(PY)
 venv: $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
-	$(VENV)/bin/aiconexus-gateway --host $(HOST) --port $(PORT)
+	$(VENV)/bin/aiconexus-gateway $(strip $(RUN_FLAGS))
 
 test: $(VENV)/.test-deps
 	@scripts/ensure-test-tools.sh
@@ -49,7 +52,7 @@ bench-quick: $(VENV)/.test-deps
 	$(PY) -m benchmarks --quick $(BENCH_ARGS)
 
 monitor: $(VENV)/.run-deps
-	$(VENV)/bin/aiconexus-monitor --url http://$(HOST):$(PORT)
+	$(VENV)/bin/aiconexus-monitor --url $(MONITOR_URL)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
