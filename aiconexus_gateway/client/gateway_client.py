@@ -533,10 +533,11 @@ class GatewayClient:
                                "use receive() (or async iteration) or handlers, not both "
                                "(wait_closed() waits for the end)")
         item = await asyncio.wait_for(self._queue.get(), timeout)
-        if item is _CLOSED or (self._finished is not None and self._queue.empty()):
+        if item is _CLOSED:
             self._queue.put_nowait(_CLOSED)  # every later receive sees the end too
-            if item is _CLOSED:
-                raise ConnectionClosed(self.close_code, self.close_reason)
+            raise ConnectionClosed(self.close_code, self.close_reason)
+        if self._finished is not None and self._queue.empty():
+            self._queue.put_nowait(_CLOSED)  # the end came while the queue was full
         return item  # type: ignore[no-any-return,unused-ignore]
 
     def __aiter__(self) -> GatewayClient:
