@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
 from aiconexus_gateway.server.app import Gateway
 from monitor.api import BadAnswer, GatewayAPI, Unauthorized, Unreachable
 from monitor.credentials import AdminToken
+from tests.support.process import free_port
 
 from .fake_gateway import GATEWAY_DID, FakeGateway, fake_did
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.mark.gen_test
