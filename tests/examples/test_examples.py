@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.process import GatewayProcess
+from tests.support.process import GatewayProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -66,10 +65,7 @@ def run_example(script: str, *args: str, block_package: bool = False,
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"ws://127.0.0.1:{port}/ws"
+    return f"ws://127.0.0.1:{free_port()}/ws"
 
 
 def assert_in_order(text: str, steps: list[str]) -> None:

@@ -3,7 +3,6 @@ reads the screen."""
 
 from __future__ import annotations
 
-import socket
 from functools import partial
 
 import pytest
@@ -15,6 +14,7 @@ from monitor.credentials import AdminToken
 from monitor.formatting import shorten_did
 from monitor.screens import AgentScreen, HelpScreen
 from monitor.selection import SortKey, sort_agents
+from tests.support.process import free_port
 
 from .helpers import (
     agents,
@@ -322,13 +322,6 @@ async def test_screen_is_readable_at_common_terminal_sizes(
         assert header.rstrip().endswith("msg/s")  # the last column is not cut off
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @UI
 async def test_gateway_stopped_shows_unreachable_with_stale_data_then_recovers() -> None:
     first = await Gateway.start(Config(port=0, drain_timeout=2.0))
@@ -371,7 +364,7 @@ async def test_gateway_stopped_shows_unreachable_with_stale_data_then_recovers()
 
 @UI
 async def test_gateway_down_at_start_is_shown_and_picked_up_when_it_starts() -> None:
-    port = _free_port()
+    port = free_port()
     async with monitoring(f"ws://127.0.0.1:{port}/ws") as (app, pilot):
         await until(pilot, lambda: "unreachable" in status_text(app), "unreachable")
         assert status_text(app).splitlines() == [
