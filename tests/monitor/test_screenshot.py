@@ -31,7 +31,7 @@ async def test_save_screenshot(gateway: Gateway) -> None:
             for burst in (2, 5, 9, 14, 10, 6, 12, 18, 8, 4, 7, 11, 15, 9):
                 await exchange(alice, bob, burst)
                 await exchange(bob, alice, burst // 2)
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(0.25)  # paces the traffic the screenshot shows
             # the screenshot is taken with messages still flowing
             await exchange(alice, bob, 10)
             await next_polls(pilot, app, 1)
