@@ -225,7 +225,11 @@ class ClientSession:
     def connecting(self) -> None:
         """The pump is opening a WebSocket (first connect() or a reconnection attempt)."""
         if self.state in (State.CLOSING, State.CLOSED):
-            raise ConnectionClosed(self.close_code, self.close_reason or "closed")
+            raise ConnectionClosed(self.close_code, "this client was closed; make a new "
+                                   "GatewayClient to connect again")
+        if self.state is not State.IDLE and self.state is not State.RECONNECTING:
+            raise RuntimeError(f"connect() while {self.state.value}: this client is already "
+                               "connected or connecting")
         self.state = State.CONNECTING
         self.session_id = None  # `registered` only once this connection's REGISTERED arrives
         self._register_id = None

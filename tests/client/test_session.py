@@ -133,6 +133,7 @@ def test_a_binary_frame_fails_the_handshake_and_is_reported_afterwards() -> None
     session = new_session()
     session.connecting()
     assert isinstance(session.receive_binary(), Fail)
+    session.connect_failed()  # what the pump does with a Fail in connect()
     register(session)
     assert isinstance(session.receive_binary(), Report) and session.invalid_messages == 1
 
@@ -356,6 +357,16 @@ def test_finish_is_idempotent_and_keeps_the_first_close() -> None:
     register(session)
     first = session.connection_lost(4008, "slow consumer")
     assert session.finish(1000, "later") == first == Finish(4008, "slow consumer")
+
+
+def test_connecting_twice_is_refused_and_after_the_end_says_to_make_a_new_client() -> None:
+    session = new_session()
+    register(session)
+    with pytest.raises(RuntimeError, match="already connected"):
+        session.connecting()
+    session.connection_lost(1000, "unregistered")
+    with pytest.raises(ConnectionClosed, match="make a new GatewayClient"):
+        session.connecting()
 
 
 def test_a_failed_first_connect_returns_to_idle() -> None:
