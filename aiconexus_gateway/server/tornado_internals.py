@@ -225,7 +225,7 @@ EXHAUSTED = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
 
 
 class AcceptGate(Protocol):
-    """What `serve` asks of the gateway about each accepted connection."""
+    """What `add_sockets_guarded` asks of the gateway about each accepted connection."""
 
     def admit_tcp(self, server: HTTPServer) -> bool:
         """True to serve the connection; False to answer 503 and close it at once."""
@@ -239,8 +239,8 @@ def open_http_connections(server: HTTPServer) -> int:
     return len(server._connections)
 
 
-def serve(server: HTTPServer, sockets: list[socket.socket], gate: AcceptGate,
-          refusal: bytes) -> None:
+def add_sockets_guarded(server: HTTPServer, sockets: list[socket.socket], gate: AcceptGate,
+                        refusal: bytes) -> None:
     """`server.add_sockets(sockets)` with an accept loop that survives descriptor exhaustion.
 
     Tornado's loop lets EMFILE escape to asyncio, which logs a traceback and calls it again at
