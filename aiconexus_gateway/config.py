@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import __version__
-from .limits import parse_origins
+from .access import parse_origins
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")

@@ -1,5 +1,9 @@
 """Prometheus metrics of one gateway, in a registry of its own (several gateways per process in tests).
 
+Every series of the gateway is defined here (connections, limits, routing, cluster), and the rest
+of the code counts through methods named for the event (`refused("origin")`, `ended(ending)`), so
+neither the core's other modules nor the I/O layer touch a Prometheus object.
+
 Label children are bound once. The two series every routed message touches (messages routed and
 routing latency) are plain integers bumped in place and turned into Prometheus families only when
 /metrics is scraped: a prometheus-client increment takes a lock and a histogram observation walks
@@ -15,6 +19,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     disable_created_metrics,
     generate_latest,
 )
@@ -23,7 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from .errors import ErrorCode
+from .errors import Ending, ErrorCode
 from .messages import ROUTABLE_TYPES
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -84,36 +89,168 @@ class _HotPathCollector(Collector):
             buckets=buckets, sum_value=self.latency.total)
 
 
-class GatewayMetrics:
-    """The gateway's counters, gauges and histograms."""
+REFUSAL_REASONS = ("max_connections", "max_connections_per_ip", "connection_rate", "origin",
+                   "draining", "address_work")
+UNDELIVERED_REASONS = ("unknown_agent", "not_written", "lost_at_close")
 
-    def __init__(self, connected_agents: Callable[[], float]) -> None:
+
+class GatewayMetrics:
+    """The gateway's counters, gauges and histograms, counted through methods."""
+
+    def __init__(self, connected_agents: Callable[[], float],
+                 open_connections: Callable[[], float] = lambda: 0) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.connected_agents = Gauge("aiconexus_connected_agents",
-                                      "Registered agents connected to this instance", registry=r)
-        self.connected_agents.set_function(connected_agents)
-        self.connections = Counter("aiconexus_connections_total",
-                                   "WebSocket connections by result", ["result"], registry=r)
-        self.registrations = Counter("aiconexus_registrations_total",
-                                     "REGISTER attempts by result (ok or the error code)",
-                                     ["result"], registry=r)
-        self.disconnections = Counter("aiconexus_disconnections_total",
-                                      "Closed agent connections by reason", ["reason"], registry=r)
-        self.errors = Counter("aiconexus_errors_total", "ERROR messages sent, by code", ["code"],
-                              registry=r)
+        gauge = Gauge("aiconexus_connected_agents", "Registered agents connected to this instance",
+                      registry=r)
+        gauge.set_function(connected_agents)
+        gauge = Gauge("aiconexus_open_connections",
+                      "Open WebSocket connections, registered or not (what MAX_CONNECTIONS counts)",
+                      registry=r)
+        gauge.set_function(open_connections)
+        connections = Counter("aiconexus_connections_total", "WebSocket connections by result",
+                              ["result"], registry=r)
+        self._accepted = connections.labels("accepted")
+        self._refused_connection = connections.labels("refused")
+        self._registrations = Counter("aiconexus_registrations_total",
+                                      "REGISTER attempts by result (ok or the error code)",
+                                      ["result"], registry=r)
+        self._disconnections = Counter("aiconexus_disconnections_total",
+                                       "Closed agent connections by reason", ["reason"], registry=r)
+        errors = Counter("aiconexus_errors_total", "ERROR messages sent, by code", ["code"],
+                         registry=r)
+        refused = Counter("aiconexus_connections_refused_total",
+                          "New connections refused at the handshake, by reason", ["reason"],
+                          registry=r)
+        self._rate_limited = Counter("aiconexus_rate_limited_frames_total",
+                                     "Frames refused by the per-connection rate limit (RATE_LIMIT)",
+                                     registry=r)
+        limit_closes = Counter(
+            "aiconexus_limit_disconnects_total",
+            "Connections closed by a limit: rate_limited (4429), slow_consumer (4008), "
+            "invalid_utf8 (1007), too_large (1009)", ["reason"], registry=r)
+        undelivered = Counter(
+            "aiconexus_undelivered_messages_total",
+            "Routable messages not written to their recipient (each sender still connected gets "
+            "an ERROR), by reason", ["reason"], registry=r)
         self.latency = LatencyHistogram(LATENCY_BUCKETS)
         self.routed_by_type = {t: Tally() for t in ROUTABLE_TYPES}
         r.register(_HotPathCollector(self.routed_by_type, self.latency))
-        self.errors_by_code = {c: self.errors.labels(c.value) for c in ErrorCode}
+        self._errors_by_code = {c: errors.labels(c.value) for c in ErrorCode}
+        self._refused_by = {reason: refused.labels(reason) for reason in REFUSAL_REASONS}
+        self._undelivered_by = {reason: undelivered.labels(reason) for reason in UNDELIVERED_REASONS}
+        self._limit_closes = {e: limit_closes.labels(e.label) for e in Ending if e.limit}
         self.observe_latency = self.latency.observe
         for code in ErrorCode:  # every series exists from the start, at zero
-            self.registrations.labels(code.value)
-        self.registrations.labels("ok")
-        self.connections.labels("accepted")
+            self._registrations.labels(code.value)
+        self._registrations.labels("ok")
 
     def exposition(self) -> bytes:
+        """The /metrics body (CONTENT_TYPE)."""
         return bytes(generate_latest(self.registry))
 
+    # -- connections ----------------------------------------------------------------------------
+
+    def accepted(self) -> None:
+        self._accepted.inc()
+
+    def refused(self, reason: str) -> None:
+        """A new connection refused at the handshake (`reason` is one of REFUSAL_REASONS)."""
+        self._refused_by[reason].inc()
+
+    def refused_request(self) -> None:
+        """A /ws request answered with an HTTP error instead of an upgrade."""
+        self._refused_connection.inc()
+
+    def registration(self, result: str) -> None:
+        """A REGISTER attempt: "ok" or the ERROR code that refused it."""
+        self._registrations.labels(result).inc()
+
+    def ended(self, ending: Ending) -> None:
+        """The gateway ended a connection; endings caused by a limit are counted as such."""
+        counter = self._limit_closes.get(ending)
+        if counter is not None:
+            counter.inc()
+
+    def disconnected(self, label: str) -> None:
+        """A registered agent's connection is gone (the ending's label, or the peer's close)."""
+        self._disconnections.labels(label).inc()
+
+    # -- frames ---------------------------------------------------------------------------------
+
     def error(self, code: ErrorCode) -> None:
-        self.errors_by_code[code].inc()
+        self._errors_by_code[code].inc()
+
+    def rate_limited(self) -> None:
+        self._rate_limited.inc()
+
+    def undelivered(self, reason: str) -> None:
+        """A routable frame not written to its recipient (one of UNDELIVERED_REASONS)."""
+        self._undelivered_by[reason].inc()
+
+    def routed(self, type: str, seconds: float | None = None) -> None:
+        """A frame of `type` written to its recipient, `seconds` after it arrived (if known)."""
+        tally = self.routed_by_type.get(type)
+        if tally is not None:
+            tally.value += 1
+        if seconds is not None:
+            self.latency.observe(seconds)
+
+    def cluster(self, pending: Callable[[], float], reasons: tuple[str, ...] = ()) -> ClusterMetrics:
+        """The cluster series, in this gateway's registry (cluster mode only)."""
+        return ClusterMetrics(self.registry, pending, reasons)
+
+
+class ClusterMetrics:
+    """Cluster mode's series: frames to and from other instances, Redis state, delivery time."""
+
+    DELIVERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0)
+
+    def __init__(self, registry: CollectorRegistry, pending: Callable[[], float],
+                 reasons: tuple[str, ...] = ()) -> None:
+        r = registry
+        outbound = Counter("aiconexus_cluster_outbound_total",
+                           "Frames routed to other instances, by outcome", ["result"], registry=r)
+        inbound = Counter("aiconexus_cluster_inbound_total",
+                          "Frames received from other instances, by outcome", ["result"], registry=r)
+        self._redis_up = Gauge("aiconexus_cluster_redis_up", "1 while Redis is reachable",
+                               registry=r)
+        gauge = Gauge("aiconexus_cluster_pending", "Frames waiting for a delivery answer",
+                      registry=r)
+        gauge.set_function(pending)
+        self._reconnects = Counter("aiconexus_cluster_reconnects_total",
+                                   "Successful (re)connections to Redis", registry=r)
+        self._delivery = Histogram("aiconexus_cluster_delivery_seconds",
+                                   "From a frame's hand-off to the cluster to its Delivered answer",
+                                   buckets=self.DELIVERY_BUCKETS, registry=r)
+        self._outbound = outbound
+        self._inbound = inbound
+        self._sent = outbound.labels("sent")
+        self._acked = outbound.labels("delivered")
+        self._inbound_delivered = inbound.labels("delivered")
+        for reason in reasons:  # every failure series exists from the start, at zero
+            outbound.labels(reason)
+            inbound.labels(reason)
+
+    def sent(self) -> None:
+        self._sent.inc()
+
+    def acknowledged(self, seconds: float) -> None:
+        self._acked.inc()
+        self._delivery.observe(seconds)
+
+    def outbound_failed(self, reason: str) -> None:
+        self._outbound.labels(reason).inc()
+
+    def inbound_delivered(self) -> None:
+        self._inbound_delivered.inc()
+
+    def inbound_failed(self, reason: str) -> None:
+        self._inbound.labels(reason).inc()
+
+    def redis_up(self, up: bool) -> None:
+        self._redis_up.set(1 if up else 0)
+
+    def reconnected(self) -> None:
+        self._reconnects.inc()

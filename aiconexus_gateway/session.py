@@ -1,4 +1,4 @@
-"""One connection's protocol state: challenge -> registered -> closed. No I/O.
+"""One connection's protocol state: challenge -> registering -> registered -> closed. No I/O.
 
 Theory of operation: the I/O layer feeds each received frame's text to `Session.receive` and
 carries out the single action it returns: send a frame back, forward a frame to another agent,
@@ -6,20 +6,32 @@ register the agent, or close. Errors are ProtocolErrors turned into ERROR frames
 handshake they also close the connection (4400/4401), afterwards the session stays open so one bad
 message never costs an agent its session.
 
-    state        frame                         action
-    CHALLENGED   valid REGISTER                Register(did, REGISTERED)  -> REGISTERED
+    state        event                         action
+    CHALLENGED   valid REGISTER                Register(did, REGISTERED)  -> REGISTERING
     CHALLENGED   anything else / invalid       Close(4400 | 4401, ERROR)  -> CLOSED
     CHALLENGED   (timer) challenge expired     Close(4408, ERROR TIMEOUT) -> CLOSED
-    REGISTERED   routable type to an agent     Forward(to, text)
-    REGISTERED   PING to the gateway           Reply(PONG)
-    REGISTERED   UNREGISTER to the gateway     Close(1000)                -> CLOSED
-    REGISTERED   invalid                       Reply(ERROR)
+    REGISTERING  the router made it routable   registered()               -> REGISTERED
+    REGISTER*    routable type to an agent     Forward(to, text)
+    REGISTER*    PING to the gateway           Reply(PONG)
+    REGISTER*    UNREGISTER to the gateway     Close(1000)                -> CLOSED
+    REGISTER*    invalid                       Reply(ERROR)
+    any          the gateway ends it           end(ending)                -> CLOSED
+
+REGISTERING lasts while the router makes the agent routable (at once on one instance; one Redis
+round trip in a cluster): the agent has proven its key, so its frames are handled, but it is not
+in the registry yet and only REGISTERED is answered once it is. `end` is the only way into CLOSED
+and records the `Ending` (errors.py), so the hub counts and logs each connection's end once.
+
+Handshake work is bounded and cheap checks come first: a REGISTER frame is at most
+MAX_REGISTER_BYTES, and its type, recipient, nonce, expiry and metadata size are checked before
+the envelope is canonicalized and its signature verified (the expensive part).
 """
 
 from __future__ import annotations
 
 import base64
 import enum
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +41,18 @@ from nacl.signing import VerifyKey
 from . import messages
 from .canonical import CanonicalizationError, canonicalize
 from .did import public_key_from_did
-from .errors import CloseCode, ErrorCode, ProtocolError, handshake_close_code
+from .errors import Ending, ErrorCode, ProtocolError, handshake_ending
 from .messages import Envelope, MessageFactory
 
 MAX_METADATA_BYTES = 4096
+# A REGISTER frame is at most this many bytes of UTF-8: room for the envelope (~500 bytes) and
+# MAX_METADATA_BYTES of metadata even when a client escapes every non-ASCII character (\uXXXX).
+MAX_REGISTER_BYTES = 16384
 
 
 class State(enum.Enum):
     CHALLENGED = "challenged"
+    REGISTERING = "registering"  # key proven; the router is making the agent routable
     REGISTERED = "registered"
     CLOSED = "closed"
 
@@ -58,12 +74,17 @@ class Reply:
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 0.35 us more, once per routed frame
 class Forward:
-    """Deliver the received frame `text`, unchanged, to the agent `to`."""
+    """Deliver the received frame `text`, unchanged, from the agent `sender` to the agent `to`.
+
+    It travels with the frame to the recipient's connection, so a frame that never leaves the
+    gateway can be answered to its sender (`sender`, `id`) without parsing `text` again.
+    """
 
     to: str
     text: str
     type: str
     id: str
+    sender: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +98,20 @@ class Register:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    """Send `text` (if any), then close with `code`."""
+    """Send `text` (if any), then close with `ending`'s code and `reason`."""
 
-    code: int
-    reason: str
+    ending: Ending
     text: str | None = None
     error: ErrorCode | None = None
+
+    @property
+    def code(self) -> int:
+        return int(self.ending.code)
+
+    @property
+    def reason(self) -> str:
+        """A handshake failure's reason is its ERROR code (e.g. "AUTH_FAILED")."""
+        return self.error.value if self.error is not None else self.ending.reason()
 
 
 Action = Reply | Forward | Register | Close
@@ -90,18 +119,20 @@ Action = Reply | Forward | Register | Close
 
 @dataclass(frozen=True, slots=True)
 class SessionSettings:
+    """The settings of one connection; those after `challenge_timeout` are announced in REGISTERED."""
+
     challenge_timeout: float
-    agent_timeout: float
+    agent_timeout: float  # a registered agent silent this long is closed (4408)
     ping_interval: float
     verify: VerifyMode = VerifyMode.ALL
-    rate_limit: float = 0.0  # announced in REGISTERED so clients can pace themselves; 0: none
+    rate_limit: float = 0.0  # frames per second per connection (enforced by the hub); 0: none
     rate_burst: int = 0
 
 
 class Session:
     """The ioap.v1 protocol state of one connection, driven by frames and time."""
 
-    __slots__ = ("_expires_at", "_nonce", "_verify_key", "did", "factory", "session_id",
+    __slots__ = ("_expires_at", "_nonce", "_verify_key", "did", "ending", "factory", "session_id",
                  "settings", "state")
 
     def __init__(self, factory: MessageFactory, settings: SessionSettings, *, nonce: bytes,
@@ -110,7 +141,8 @@ class Session:
         self.settings = settings
         self.session_id = session_id
         self.state = State.CHALLENGED
-        self.did: str | None = None
+        self.did: str | None = None  # set with REGISTERING: the DID whose key the agent proved
+        self.ending: Ending | None = None  # set with CLOSED
         self._nonce = base64.urlsafe_b64encode(nonce).rstrip(b"=").decode("ascii")
         self._expires_at = now + settings.challenge_timeout
         self._verify_key: VerifyKey | None = None
@@ -122,13 +154,13 @@ class Session:
 
     def receive(self, text: str, now: float) -> Action:
         """The action one received text frame calls for."""
-        if self.state is State.CLOSED:
-            return Close(CloseCode.NORMAL, "session closed")
+        state = self.state
+        if state is State.CLOSED:
+            return Close(Ending.SESSION_CLOSED)
         try:
-            envelope = messages.parse(text)
-            if self.state is State.REGISTERED:
-                return self._routed(envelope, text)
-            return self._register(envelope, now)
+            if state is State.CHALLENGED:
+                return self._register(text, now)
+            return self._routed(messages.parse(text), text)
         except ProtocolError as error:
             if error.correlation_id is None:
                 error.correlation_id = messages.readable_id(text)
@@ -141,7 +173,7 @@ class Session:
 
     def reject(self, error: ProtocolError) -> Action:
         """The action for an error found outside `receive` (frame size, rate limit...)."""
-        if self.state is State.REGISTERED:
+        if self.state is State.REGISTERED or self.state is State.REGISTERING:
             return Reply(self.factory.error(self.did, error), error.code)
         return self._fail_handshake(error)
 
@@ -153,23 +185,44 @@ class Session:
             ErrorCode.TIMEOUT,
             f"no valid REGISTER within {self.settings.challenge_timeout:g} s of the CHALLENGE"))
 
-    def close(self) -> None:
+    def registered(self) -> None:
+        """The router made the agent routable: REGISTERING -> REGISTERED."""
+        if self.state is State.REGISTERING:
+            self.state = State.REGISTERED
+
+    def end(self, ending: Ending) -> bool:
+        """Enter CLOSED, recording why; False when the session had already ended."""
+        if self.state is State.CLOSED:
+            return False
         self.state = State.CLOSED
+        self.ending = ending
+        return True
+
+    @property
+    def authenticated(self) -> bool:
+        """True once the agent proved its DID (REGISTERING or REGISTERED)."""
+        return self.state is State.REGISTERED or self.state is State.REGISTERING
 
     # -- handshake ---------------------------------------------------------------------------
 
-    def _register(self, envelope: Envelope, now: float) -> Action:
+    def _register(self, text: str, now: float) -> Action:
+        if len(text) * 4 > MAX_REGISTER_BYTES and (
+                len(text) > MAX_REGISTER_BYTES
+                or len(text.encode("utf-8", "surrogatepass")) > MAX_REGISTER_BYTES):
+            raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
+                                f"a frame before registration is limited to {MAX_REGISTER_BYTES} "
+                                "bytes", details={"max_bytes": MAX_REGISTER_BYTES})
+        envelope = messages.parse(text)
+        # The cheap checks first: only a REGISTER that could succeed is canonicalized and verified.
         if envelope.type != "REGISTER":
             raise ProtocolError(ErrorCode.NOT_REGISTERED,
                                 f"send REGISTER first; got {envelope.type} before registration",
                                 correlation_id=envelope.id)
-        verify_key = _verify_key(envelope.sender, envelope.id)
         if envelope.recipient != self.factory.did:
             raise ProtocolError(ErrorCode.AUTH_FAILED,
                                 "REGISTER must be addressed ('to') to this gateway's DID",
                                 details={"gateway_did": self.factory.did},
                                 correlation_id=envelope.id)
-        envelope.verify(verify_key)
         payload = envelope.payload
         if payload.get("nonce") != self._nonce:
             raise ProtocolError(ErrorCode.AUTH_FAILED,
@@ -181,8 +234,11 @@ class Session:
         metadata = payload.get("metadata", {})
         if metadata is None:
             metadata = {}
+        _check_metadata_roughly(metadata, envelope.id)
+        verify_key = _verify_key(envelope.sender, envelope.id)
+        envelope.verify(verify_key)
         _check_metadata(metadata, envelope.id)
-        self.state = State.REGISTERED
+        self.state = State.REGISTERING
         self.did = envelope.sender
         self._verify_key = verify_key
         self._nonce = ""  # single use: nothing can match it again
@@ -199,9 +255,9 @@ class Session:
         return Register(self.did, metadata, reply)
 
     def _fail_handshake(self, error: ProtocolError) -> Close:
-        self.state = State.CLOSED
-        return Close(handshake_close_code(error.code), error.code.value,
-                     self.factory.error(self.did, error), error.code)
+        ending = handshake_ending(error.code)
+        self.end(ending)
+        return Close(ending, self.factory.error(self.did, error), error.code)
 
     # -- registered --------------------------------------------------------------------------
 
@@ -230,14 +286,14 @@ class Session:
             raise ProtocolError(ErrorCode.MALFORMED_MESSAGE,
                                 f"{envelope.type} is a control type; it cannot be sent to an agent",
                                 correlation_id=envelope.id)
-        return Forward(to, text, envelope.type, envelope.id)
+        return Forward(to, text, envelope.type, envelope.id, envelope.sender)
 
     def _for_gateway(self, envelope: Envelope) -> Action:
         if envelope.type == "PING":
             return Reply(self.factory.make("PONG", self.did, envelope.payload, envelope.id))
         if envelope.type == "UNREGISTER":
-            self.state = State.CLOSED
-            return Close(CloseCode.NORMAL, "unregistered")
+            self.end(Ending.UNREGISTERED)
+            return Close(Ending.UNREGISTERED)
         raise ProtocolError(ErrorCode.MALFORMED_MESSAGE,
                             f"the gateway accepts PING and UNREGISTER; not {envelope.type}",
                             correlation_id=envelope.id)
@@ -259,10 +315,22 @@ def _verify_key(did: str, message_id: str) -> VerifyKey:
                             correlation_id=message_id) from None
 
 
-def _check_metadata(metadata: Any, message_id: str) -> None:
+def _check_metadata_roughly(metadata: Any, message_id: str) -> None:
+    """Refuse metadata that is clearly too large, before any canonicalization (C-speed dumps).
+
+    Its length in characters is within a small factor of the canonical size in bytes (number
+    forms differ), hence the factor 2: only the exact check after verification decides the rest.
+    """
     if type(metadata) is not dict:
         raise ProtocolError(ErrorCode.MALFORMED_MESSAGE, "'metadata' must be an object",
                             correlation_id=message_id)
+    if len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))) > 2 * MAX_METADATA_BYTES:
+        raise ProtocolError(ErrorCode.MALFORMED_MESSAGE,
+                            f"'metadata' is far over {MAX_METADATA_BYTES} bytes",
+                            correlation_id=message_id)
+
+
+def _check_metadata(metadata: Any, message_id: str) -> None:
     try:
         size = len(canonicalize(metadata))
     except CanonicalizationError as exc:

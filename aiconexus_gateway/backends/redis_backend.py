@@ -27,29 +27,29 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         "cluster mode (REDIS_URL) needs the Redis client: "
         "pip install 'aiconexus-gateway[redis]'") from exc
 
-from .base import BusError, ClusterNode, HeartbeatResult, Op, PostOp, PresenceOp, SendOp, WithdrawOp
-from .cluster import (
-    Activity,
-    ClusterMessage,
-    ClusterMessageError,
-    ClusterSettings,
-    Presence,
-    agent_view,
-    decode,
-    encode,
-    generate_instance_id,
-    redact_url,
-    route_from_script,
+from .bus import (
+    BusError,
+    DuplicateInstanceError,
+    HeartbeatResult,
+    Op,
+    PostOp,
+    PresenceOp,
+    Published,
+    Result,
+    Route,
+    RouteKind,
+    SendOp,
 )
+from .presence import Activity, Presence
+from .settings import ClusterSettings, generate_instance_id, redact_url
+from .wire import ClusterMessage, ClusterMessageError, decode, encode
 
 if TYPE_CHECKING:
+    from ..clock import Clock
     from ..config import Config
-    from ..hub import Hub
-    from ..registry import AgentRecord
 
 log = logging.getLogger("aiconexus.gateway.cluster")
 
-VIEW_TIMEOUT = 2.0  # seconds an HTTP view waits for Redis before answering from local state
 RESTORE_CHUNK = 500
 CLOCK_SAMPLE_MAX_RTT = 0.05  # seconds; a TIME round trip slower than this is not a clock sample
 
@@ -187,17 +187,29 @@ def _is_redis_failure(exc: BaseException) -> bool:
     return isinstance(exc, (RedisError, OSError, asyncio.TimeoutError))
 
 
-class RedisCluster(ClusterNode):
-    """A ClusterNode whose bus is one Redis (standalone, or a Sentinel-managed primary's URL)."""
+def route_from_script(answer: bytes | None) -> Route:
+    """The routing script's answer for one frame: b"" unknown, b"!id" gone, b"id" remote."""
+    if not answer:
+        return Route(RouteKind.UNKNOWN)
+    if answer.startswith(b"!"):
+        return Route(RouteKind.GONE, answer[1:].decode())
+    return Route(RouteKind.REMOTE, answer.decode())
 
-    name = "redis"
 
-    def __init__(self, hub: Hub, settings: ClusterSettings, **kwargs: Any) -> None:
-        super().__init__(hub, settings, **kwargs)
+class RedisBus:
+    """The cluster bus (bus.Bus) on one Redis: standalone, or a Sentinel-managed primary's URL."""
+
+    description = "redis"
+
+    def __init__(self, settings: ClusterSettings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.instance_id = settings.instance_id
         self.keys = settings.keys
         self.url = redact_url(settings.redis_url)
         self.cursor = b"0-0"  # id of the last inbox entry processed
         self.epoch: Any = None  # bytes once connected
+        self.clock_offset_ms = 0.0  # Redis clock minus our wall clock
         self._heartbeat_value = f"{os.getpid()}:{secrets.token_hex(8)}".encode()
         common: dict[str, Any] = {
             "protocol": 2,
@@ -223,32 +235,54 @@ class RedisCluster(ClusterNode):
 
     # -- connection ----------------------------------------------------------------------------------
 
-    async def connect(self) -> bool:
+    async def connect(self, *, first: bool) -> bool:
         await self._redis.connection_pool.disconnect()  # sockets to a Redis that went away
         await self._reader.connection_pool.disconnect()
-        return bool(await self._run(self._connect()))
+        return bool(await self._run(self._connect(first)))
 
-    async def _connect(self) -> bool:
+    async def _connect(self, first: bool) -> bool:
         keys = self.keys
         epoch = await self._redis.get(keys.epoch)
         if epoch is None:
             await self._redis.set(keys.epoch, secrets.token_hex(8), nx=True)
             epoch = await self._redis.get(keys.epoch)
         lost = self.epoch is not None and epoch != self.epoch
-        if self.epoch is None:
-            owner = await self._redis.get(keys.heartbeat(self.instance_id))
-            if owner is not None and owner != self._heartbeat_value:
-                log.warning("cluster: INSTANCE_ID %s was in use (a previous run, or a duplicate "
-                            "that must be renamed); taking it over", self.instance_id,
-                            extra={"instance": self.instance_id})
+        if first:
+            await self._claim_instance_id()
         self.epoch = epoch
         if lost:
             self.cursor = b"0-0"  # the inbox is a new stream
         await self._measure_clock()
-        await self._restore()
         log.info("cluster: connected to %s as instance %s (prefix %s)", self.url, self.instance_id,
                  keys.prefix, extra={"instance": self.instance_id})
         return lost
+
+    async def _claim_instance_id(self) -> None:
+        """Refuse an INSTANCE_ID whose heartbeat another live instance keeps refreshing.
+
+        A heartbeat left by a previous run that died expires within CLUSTER_HEARTBEAT_TTL without
+        being refreshed: we watch it until it expires (then take the id over) or is refreshed
+        (its time to live goes up: a live duplicate, DuplicateInstanceError).
+        """
+        key = self.keys.heartbeat(self.instance_id)
+        owner = await self._redis.get(key)
+        if owner is None or owner == self._heartbeat_value:
+            return
+        settings = self.settings
+        step = max(0.01, settings.heartbeat_interval / 5)
+        deadline = self.clock.monotonic() + settings.heartbeat_ttl + settings.heartbeat_interval
+        previous = await self._redis.pttl(key)
+        while previous >= 0 and self.clock.monotonic() < deadline:
+            await asyncio.sleep(step)
+            ttl = await self._redis.pttl(key)
+            if ttl > previous or (ttl >= 0 and await self._redis.get(key) != owner):
+                raise DuplicateInstanceError(
+                    f"INSTANCE_ID {self.instance_id} is in use by another live instance of this "
+                    f"cluster (Redis {self.url}, prefix {self.keys.prefix}); give each instance "
+                    "its own INSTANCE_ID")
+            previous = ttl
+        log.warning("cluster: INSTANCE_ID %s was used by an instance that stopped; taking it over",
+                    self.instance_id, extra={"instance": self.instance_id})
 
     async def _measure_clock(self) -> None:
         before = self.clock.wall()
@@ -261,10 +295,10 @@ class RedisCluster(ClusterNode):
         if after - before <= CLOCK_SAMPLE_MAX_RTT:
             self.clock_offset_ms = (seconds * 1000 + micros / 1000) - (before + after) * 500
 
-    async def restore(self) -> None:
-        await self._run(self._restore())
+    async def restore(self, presences: list[Presence]) -> list[int]:
+        return list(await self._run(self._restore(presences)))
 
-    async def _restore(self) -> None:
+    async def _restore(self, presences: list[Presence]) -> list[int]:
         keys, me = self.keys, self.instance_id
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(keys.heartbeat(me), self._heartbeat_value, px=self._ttl_ms())
@@ -272,28 +306,25 @@ class RedisCluster(ClusterNode):
         pipe.persist(self._inbox)
         pipe.smembers(keys.members(me))
         *_, members = await pipe.execute()
-        records = list(self.hub.registry)
-        local = {record.did for record in records}
+        local = {presence.did for presence in presences}
         stale = [did.decode() for did in members if did.decode() not in local]
         if stale:
             pipe = self._redis.pipeline(transaction=False)
             for did in stale:
                 pipe.eval(UNREGISTER, 0, keys.prefix, me, did, "")
             await pipe.execute()
-        for start in range(0, len(records), RESTORE_CHUNK):
-            chunk = records[start:start + RESTORE_CHUNK]
+        generations: list[int] = []
+        for start in range(0, len(presences), RESTORE_CHUNK):
             pipe = self._redis.pipeline(transaction=False)
-            for record in chunk:
-                self._register(pipe, record, "restore")
-            results = await pipe.execute()
-            for record, generation in zip(chunk, results, strict=True):
-                self.published(record, int(generation))
+            for presence in presences[start:start + RESTORE_CHUNK]:
+                self._register(pipe, presence, "restore")
+            generations.extend(int(generation) for generation in await pipe.execute())
+        return generations
 
-    def _register(self, pipe: Any, record: AgentRecord, mode: str) -> None:
-        presence = Presence(record.did, self.instance_id, record.session_id, record.connected_at,
-                            record.metadata)
-        pipe.eval(REGISTER, 0, self.keys.prefix, self.instance_id, record.did, record.session_id,
-                  presence.encode(), repr(record.connected_at), mode, self.settings.inbox_maxlen)
+    def _register(self, pipe: Any, presence: Presence, mode: str) -> None:
+        pipe.eval(REGISTER, 0, self.keys.prefix, self.instance_id, presence.did,
+                  presence.session_id, presence.encode(), repr(presence.connected_at), mode,
+                  self.settings.inbox_maxlen)
 
     def _ttl_ms(self) -> int:
         return int(self.settings.heartbeat_ttl * 1000)
@@ -316,11 +347,12 @@ class RedisCluster(ClusterNode):
 
     # -- writing ---------------------------------------------------------------------------------------
 
-    async def publish(self, batch: list[Op]) -> None:
+    async def publish(self, batch: list[Op]) -> list[Result]:
         keys, me = self.keys, self.instance_id
         pipe = self._redis.pipeline(transaction=False)
-        plan: list[Any] = []  # per pipeline command: a list of SendOps, or the op itself
-        frames: list[SendOp] = []
+        plan: list[list[int]] = []  # per pipeline command: the indexes in `batch` it carries out
+        results: list[Result] = [None] * len(batch)
+        frames: list[int] = []
         args: list[Any] = []
 
         def flush_frames() -> None:
@@ -330,10 +362,10 @@ class RedisCluster(ClusterNode):
                 frames.clear()
                 args.clear()
 
-        for op in batch:
+        for index, op in enumerate(batch):
             if isinstance(op, SendOp):
                 entry = op.entry
-                frames.append(op)
+                frames.append(index)
                 args.extend((entry.to, me, entry.token, op.type, op.expires_ms,
                              op.text.encode("utf-8")))
                 continue
@@ -342,38 +374,32 @@ class RedisCluster(ClusterNode):
                 pipe.xadd(keys.inbox(op.instance), encode(op.message),  # type: ignore[arg-type]
                           maxlen=self.settings.inbox_maxlen, approximate=True)
             elif isinstance(op, PresenceOp):
-                if self.withdrawn:
-                    op.complete()
-                    continue
                 if op.up:
-                    self._register(pipe, op.record, "new")
+                    self._register(pipe, op.presence, "new")
                 else:
-                    pipe.eval(UNREGISTER, 0, keys.prefix, me, op.record.did, op.record.session_id)
+                    pipe.eval(UNREGISTER, 0, keys.prefix, me, op.presence.did,
+                              op.presence.session_id)
             else:
                 pipe.eval(REAP, 0, keys.prefix, me, "withdraw", self.settings.dead_inbox_ttl)
-            plan.append(op)
+            plan.append([index])
         flush_frames()
         if not plan:
-            return
-        results = await self._run(pipe.execute(raise_on_error=False))
-        for step, result in zip(plan, results, strict=True):
-            self._outcome(step, result)
-
-    def _outcome(self, step: Any, result: Any) -> None:
-        if isinstance(result, BaseException):  # a command refused (OOM, READONLY, a bad script)
-            log.error("cluster: Redis refused a command: %s", result,
-                      extra={"instance": self.instance_id})
-            self.abandon(step if isinstance(step, list) else [step])
-            return
-        if isinstance(step, list):
-            for op, answer in zip(step, result, strict=True):
-                self.routed(op, route_from_script(answer))
-        elif isinstance(step, PresenceOp):
-            step.complete()
-            if step.up:
-                self.published(step.record, int(result))
-        elif isinstance(step, WithdrawOp) and not step.done.done():
-            step.done.set_result(True)
+            return results
+        answers = await self._run(pipe.execute(raise_on_error=False))
+        for indexes, answer in zip(plan, answers, strict=True):
+            if isinstance(answer, BaseException):  # a command refused (OOM, READONLY, a script)
+                for index in indexes:
+                    results[index] = BusError(_describe(answer))
+            elif isinstance(batch[indexes[0]], SendOp):
+                for index, route in zip(indexes, answer, strict=True):
+                    results[index] = route_from_script(route)
+            else:
+                op = batch[indexes[0]]
+                if isinstance(op, PresenceOp):
+                    results[indexes[0]] = int(answer) if op.up else None
+                elif not isinstance(op, PostOp):
+                    results[indexes[0]] = True
+        return results
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -394,22 +420,23 @@ class RedisCluster(ClusterNode):
 
     # -- heartbeat -------------------------------------------------------------------------------------
 
-    async def heartbeat(self, activity: list[tuple[AgentRecord, Activity]]) -> HeartbeatResult:
-        return await self._run(self._heartbeat_once(activity))
+    async def heartbeat(self, activity: list[Published]) -> HeartbeatResult:
+        result: HeartbeatResult = await self._run(self._heartbeat_once(activity))
+        return result
 
-    async def _heartbeat_once(self, activity: list[tuple[AgentRecord, Activity]]) -> HeartbeatResult:
+    async def _heartbeat_once(self, activity: list[Published]) -> HeartbeatResult:
         keys, me = self.keys, self.instance_id
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(keys.heartbeat(me), self._heartbeat_value, px=self._ttl_ms(), get=True)
         pipe.get(keys.epoch)
         pipe.smembers(keys.instances)
         pipe.time()
-        if self.cursor != b"0-0":
+        if self.cursor != b"0-0":  # what the reader has consumed: the writer trims it
             pipe.xtrim(self._inbox, minid=self.cursor, approximate=False)
         if activity:
             args: list[Any] = []
-            for record, counters in activity:
-                args.extend((record.did, record.session_id, counters.encode()))
+            for did, session_id, counters in activity:
+                args.extend((did, session_id, counters.encode()))
             pipe.eval(ACTIVITY, 0, keys.prefix, *args)
         before = self.clock.wall()
         previous, epoch, instances, (seconds, micros), *_ = await pipe.execute()
@@ -440,81 +467,33 @@ class RedisCluster(ClusterNode):
         return HeartbeatResult(lost=lost, restore=previous != self._heartbeat_value,
                                dead=tuple(reaped))
 
-    # -- views -----------------------------------------------------------------------------------------
+    # -- the cluster-wide views ------------------------------------------------------------------------
 
-    async def health(self, view: dict[str, Any]) -> dict[str, Any]:
-        view["instance_id"] = self.instance_id
-        view["instance_agents"] = len(self.hub.registry)
-        redis = self.redis_state()
-        redis["url"] = self.url
-        redis["prefix"] = self.keys.prefix
-        if self.up:
-            try:
-                pipe = self._redis.pipeline(transaction=False)
-                pipe.hlen(self.keys.route)
-                pipe.scard(self.keys.instances)
-                total, instances = await asyncio.wait_for(pipe.execute(), VIEW_TIMEOUT)
-                view["connected_agents"] = int(total)
-                view["instances"] = int(instances)
-            except Exception as exc:
-                if not _is_redis_failure(exc):
-                    raise
-                redis.update(state="disconnected", error=_describe(exc))
-        if redis["state"] != "connected" and view.get("status") == "healthy":
-            view["status"] = "degraded"
-        view["redis"] = redis
-        return view
+    async def totals(self) -> tuple[int, int]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hlen(self.keys.route)
+        pipe.scard(self.keys.instances)
+        agents, instances = await self._run(pipe.execute())
+        return int(agents), int(instances)
 
-    async def agents_page(self, limit: int, offset: int) -> dict[str, Any]:
-        if self.up:
-            try:
-                return await asyncio.wait_for(self._agents_page(limit, offset), VIEW_TIMEOUT)
-            except Exception as exc:
-                if not _is_redis_failure(exc):
-                    raise
-        records = self.hub.registry.page(limit, offset)
-        return {"agents": [self.local_view(r) for r in records], "count": len(self.hub.registry),
-                "limit": limit, "offset": offset, "scope": "instance"}
-
-    async def _agents_page(self, limit: int, offset: int) -> dict[str, Any]:
+    async def page(self, limit: int, offset: int) -> tuple[int, list[tuple[Presence, Activity]]]:
         keys = self.keys
         pipe = self._redis.pipeline(transaction=False)
         pipe.zcard(keys.order)
         pipe.zrange(keys.order, offset, offset + limit - 1)
-        count, dids = await pipe.execute()
-        agents = await self._views([did.decode() for did in dids])
-        return {"agents": agents, "count": int(count), "limit": limit, "offset": offset,
-                "scope": "cluster"}
+        count, dids = await self._run(pipe.execute())
+        return int(count), await self.lookup([did.decode() for did in dids])
 
-    async def _views(self, dids: list[str]) -> list[dict[str, Any]]:
+    async def lookup(self, dids: list[str]) -> list[tuple[Presence, Activity]]:
         if not dids:
             return []
         pipe = self._redis.pipeline(transaction=False)
         pipe.hmget(self.keys.agents, dids)
         pipe.hmget(self.keys.activity, dids)
-        infos, activities = await pipe.execute()
-        views = []
-        for did, info, activity in zip(dids, infos, activities, strict=True):
-            if info is None:
-                continue  # left between the two reads
-            record = self.hub.registry.get(did)
-            presence = Presence.decode(did, info)
-            if record is not None and presence.instance == self.instance_id:
-                views.append(self.local_view(record))  # live counters for our own agents
-            else:
-                views.append(agent_view(presence, Activity.decode(activity)))
-        return views
-
-    async def agent(self, did: str) -> dict[str, Any] | None:
-        if self.up:
-            try:
-                views = await asyncio.wait_for(self._views([did]), VIEW_TIMEOUT)
-                return views[0] if views else None
-            except Exception as exc:
-                if not _is_redis_failure(exc):
-                    raise
-        record = self.hub.registry.get(did)
-        return self.local_view(record) if record is not None else None
+        infos, activities = await self._run(pipe.execute())
+        return [(Presence.decode(did, info), Activity.decode(activity))
+                for did, info, activity in zip(dids, infos, activities, strict=True)
+                if info is not None]  # None: left between the two reads
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,35 +1,37 @@
-"""The pure cluster core (backends/cluster.py): messages, presence, routing table, bookkeeping."""
+"""The pure cluster modules: wire messages, presence, the routing script's answers, pending
+deliveries, settings and key names."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from aiconexus_gateway.backends.cluster import (
-    Activity,
-    ClusterMessageError,
+from aiconexus_gateway.backends.bus import Route, RouteKind
+from aiconexus_gateway.backends.presence import Activity, Presence, presence_view
+from aiconexus_gateway.backends.redis_backend import route_from_script
+from aiconexus_gateway.backends.settings import (
     ClusterSettings,
+    Keys,
+    generate_instance_id,
+    redact_url,
+)
+from aiconexus_gateway.backends.state import PendingDeliveries
+from aiconexus_gateway.backends.wire import (
+    ClusterMessage,
+    ClusterMessageError,
     Deliver,
     Delivered,
     Failed,
     FailReason,
-    Keys,
-    PendingDeliveries,
-    Presence,
-    Route,
-    RouteKind,
     Takeover,
-    agent_view,
-    backoff,
-    decide,
     decode,
     delivery_error,
     encode,
-    generate_instance_id,
-    redact_url,
-    route_from_script,
 )
 from aiconexus_gateway.errors import ErrorCode
 
+ANYONE: Any = object()  # a sender, as the bookkeeping sees it: opaque
 TEXT = '{"id":"m1","payload":{"text":"héllo \\u00e9 \U0001f600 \\"quoted\\""}}'
 
 
@@ -40,7 +42,7 @@ TEXT = '{"id":"m1","payload":{"text":"héllo \\u00e9 \U0001f600 \\"quoted\\""}}'
     Failed("gw-b", (9,), FailReason.NOT_CONNECTED),
     Takeover("gw-c", "did:key:z6Mkb", 42),
 ])
-def test_every_cluster_message_survives_encode_then_decode(message: object) -> None:
+def test_every_cluster_message_survives_encode_then_decode(message: ClusterMessage) -> None:
     assert decode(encode(message)) == message
 
 
@@ -65,24 +67,13 @@ def test_unreadable_entries_are_refused_with_a_cluster_message_error(fields: dic
         decode(fields)
 
 
-@pytest.mark.parametrize(("local", "owner", "alive", "expected"), [
-    (True, None, False, Route(RouteKind.LOCAL)),
-    (True, "gw-b", True, Route(RouteKind.LOCAL)),  # local wins: no Redis round trip
-    (False, None, False, Route(RouteKind.UNKNOWN)),
-    (False, "gw-b", False, Route(RouteKind.GONE, "gw-b")),
-    (False, "gw-b", True, Route(RouteKind.REMOTE, "gw-b")),
-])
-def test_the_routing_table(local: bool, owner: str | None, alive: bool, expected: Route) -> None:
-    assert decide(local=local, owner=owner, owner_alive=alive) == expected
-
-
 @pytest.mark.parametrize(("answer", "expected"), [
     (b"", Route(RouteKind.UNKNOWN)),
     (None, Route(RouteKind.UNKNOWN)),
     (b"!gw-b", Route(RouteKind.GONE, "gw-b")),
     (b"gw-b", Route(RouteKind.REMOTE, "gw-b")),
 ])
-def test_the_routing_scripts_answers_follow_the_same_table(answer: bytes | None, expected: Route
+def test_the_routing_scripts_answers_are_remote_gone_or_unknown(answer: bytes | None, expected: Route
                                                            ) -> None:
     assert route_from_script(answer) == expected
 
@@ -99,8 +90,8 @@ def test_only_an_unknown_recipient_is_unknown_agent_every_other_failure_is_deliv
 
 def test_pending_deliveries_expire_oldest_first_and_only_once() -> None:
     pending = PendingDeliveries(timeout=2.0)
-    first = pending.add(message_id="m1", to="b", sender="alice", now=10.0)
-    second = pending.add(message_id="m2", to="b", sender="alice", now=11.0)
+    first = pending.add(message_id="m1", to="b", sender=ANYONE, now=10.0)
+    second = pending.add(message_id="m2", to="b", sender=ANYONE, now=11.0)
     assert first.token != second.token and len(pending) == 2
     assert pending.expired(11.9) == []
     assert pending.expired(12.0) == [first]
@@ -111,8 +102,8 @@ def test_pending_deliveries_expire_oldest_first_and_only_once() -> None:
 
 def test_pending_deliveries_can_all_be_failed_at_once() -> None:
     pending = PendingDeliveries(timeout=5.0)
-    first = pending.add(message_id="m1", to="x", sender=None, now=0.0)
-    second = pending.add(message_id="m2", to="y", sender=None, now=1.0)
+    first = pending.add(message_id="m1", to="x", sender=ANYONE, now=0.0)
+    second = pending.add(message_id="m2", to="y", sender=ANYONE, now=1.0)
     assert pending.clear() == [first, second]
     assert len(pending) == 0 and pending.expired(100.0) == []
 
@@ -123,18 +114,11 @@ def test_presence_and_activity_round_trip_and_make_the_agents_view() -> None:
     activity = Activity(3, 4, 1_790_000_005.5)
     assert Activity.decode(activity.encode()) == activity
     assert Activity.decode(None) == Activity() == Activity.decode(b"not json")
-    view = agent_view(presence, activity)
+    view = presence_view(presence, activity)
     assert view == {"did": "did:key:z6Mkb", "connected_at": "2026-09-21T14:13:20.250Z",
                     "last_activity": "2026-09-21T14:13:25.500Z", "messages_sent": 3,
                     "messages_received": 4, "metadata": {"name": "bob", "n": 1}, "instance": "gw-b"}
-    assert agent_view(presence, Activity())["last_activity"] == view["connected_at"]
-
-
-def test_backoff_doubles_up_to_its_cap_and_jitter_spreads_it() -> None:
-    assert [backoff(n) for n in range(7)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
-    assert backoff(1000) == 2.0
-    assert backoff(0, jitter=lambda: 0.0) == pytest.approx(0.08)
-    assert backoff(0, jitter=lambda: 1.0) == pytest.approx(0.12)
+    assert presence_view(presence, Activity())["last_activity"] == view["connected_at"]
 
 
 def test_redis_passwords_never_reach_logs_or_health() -> None:
@@ -155,7 +139,7 @@ def test_generated_instance_ids_are_readable_and_valid() -> None:
     {"heartbeat_interval": 2.0, "heartbeat_ttl": 2.0},
 ])
 def test_cluster_settings_refuse_bad_names_and_a_ttl_not_above_the_interval(
-        changes: dict[str, object]) -> None:
+        changes: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         ClusterSettings("redis://x", **changes)
 

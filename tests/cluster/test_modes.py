@@ -6,6 +6,7 @@ The gateways here run in-process (Gateway.start), which is faithful for these ch
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -37,7 +38,7 @@ def test_without_redis_url_the_gateway_never_imports_redis() -> None:
         "from aiconexus_gateway.server.app import Gateway\n"
         "async def main():\n"
         "    gateway = await Gateway.start(Config(port=0))\n"
-        "    assert gateway.hub.cluster is None\n"
+        "    assert not gateway.hub.router.clustered\n"
         "    await gateway.stop(timeout=1)\n"
         "asyncio.run(main())\n"
         "print(sorted(m for m in sys.modules if m == 'redis' or m.startswith('redis.')))\n")
@@ -149,3 +150,48 @@ async def test_an_instance_that_cannot_listen_leaves_the_cluster_it_joined(
         assert client.exists("aiconexus:heartbeat:second") == 0
         assert client.smembers("aiconexus:instances") == {b"first"}
         client.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_second_instance_with_a_live_instances_id_refuses_to_start(
+        redis_server: RedisServer) -> None:
+    """Issue 11: a duplicate INSTANCE_ID was only a warning; frames were then both delivered
+    and answered with an ERROR. Now the second one exits with one line and leaves the first alone."""
+    async with running(_config(redis_server.url, "twin")) as (first,):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "aiconexus_gateway", "--port", "0", "--redis-url",
+            redis_server.url, "--instance-id", "twin",
+            "--cluster-heartbeat-interval", str(HEARTBEAT), "--cluster-heartbeat-ttl", str(TTL),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+        assert process.returncode == 2, stderr
+        lines = stderr.decode().strip().splitlines()
+        assert lines[-1] == ("aiconexus-gateway: INSTANCE_ID twin is in use by another live "
+                             f"instance of this cluster (Redis {redis_server.url}, prefix "
+                             "aiconexus); give each instance its own INSTANCE_ID")
+        alice = Inbox(await agent(first, "alice"))
+        assert await listed(first, alice.client.did) == "twin"  # the first one still serves
+        await alice.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_instance_id_left_by_a_stopped_instance_is_taken_over(
+        redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.set("aiconexus:heartbeat:phoenix", b"1:dead", px=int(TTL * 1000))  # never refreshed
+    client.close()
+    async with running(_config(redis_server.url, "phoenix")) as (gateway,):
+        _, health = await get_json(f"{gateway.http_url}/health")
+        assert health["status"] == "healthy" and health["instance_id"] == "phoenix"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_huge_agents_offset_is_an_empty_page_in_cluster_mode(
+        redis_server: RedisServer) -> None:
+    """Issue 11: a huge offset reached Redis's ZRANGE and came back a 500 with a traceback."""
+    async with running(_config(redis_server.url, "paged")) as (gateway,):
+        alice = Inbox(await agent(gateway, "alice"))
+        page = await gateway.hub.agents_report(100, 10**30)  # the core's bound, whatever HTTP allows
+        assert page["agents"] == [] and page["count"] == 1
+        assert page["scope"] == "cluster"
+        await alice.close()

@@ -2,55 +2,34 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import pytest
 
 from aiconexus_gateway import __version__
+from aiconexus_gateway.admission import AdmissionSettings
 from aiconexus_gateway.clock import ManualClock
-from aiconexus_gateway.errors import CloseCode, ErrorCode, ProtocolError
+from aiconexus_gateway.errors import CloseCode, Ending, ErrorCode, ProtocolError
 from aiconexus_gateway.hub import Hub, HubSettings, Peer, agent_view, idle_delay
 from aiconexus_gateway.keys import DIDKey
-from aiconexus_gateway.limits import AdmissionSettings
-from aiconexus_gateway.messages import ROUTABLE_TYPES, parse
-from aiconexus_gateway.session import Forward, SessionSettings, State
+from aiconexus_gateway.messages import ROUTABLE_TYPES
+from aiconexus_gateway.peer import AgentRecord
+from aiconexus_gateway.routing import Router
+from aiconexus_gateway.session import Forward, Register, SessionSettings, State
+from aiconexus_gateway.views import MAX_OFFSET, Views
+from tests.support.memory import MemoryConnection
 
 from .support import ALICE, BOB, CAROL, GATEWAY, NONCE, NONCE_B64URL, frame
 
 AGENT_TIMEOUT = 300.0
 
 
-class MemoryConnection:
-    """The Connection protocol in memory: records what the hub sends and how it closes."""
-
-    def __init__(self, remote_ip: str = "127.0.0.1") -> None:
-        self.remote_ip = remote_ip
-        self.sent: list[str] = []
-        self.closed_with: tuple[int | None, str | None] | None = None
-        self.accepting = True
-
-    def registered(self) -> None:
-        pass
-
-    def send(self, text: str) -> bool:
-        if not self.accepting:
-            return False
-        self.sent.append(text)
-        return True
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        self.closed_with = (code, reason)
-
-    def messages(self) -> list[dict[str, Any]]:
-        return [json.loads(t) for t in self.sent]
-
-    def last(self) -> dict[str, Any]:
-        envelope = parse(self.sent[-1])
-        envelope.verify(GATEWAY.verify_key)
-        return {"type": envelope.type, "payload": envelope.payload,
-                "correlation_id": envelope.correlation_id, "to": envelope.recipient}
+def last(connection: MemoryConnection) -> dict[str, Any]:
+    """The last frame sent to `connection`, its gateway signature checked."""
+    frame_ = connection.last(signed_by=GATEWAY)
+    return {"type": frame_["type"], "payload": frame_["payload"],
+            "correlation_id": frame_.get("correlation_id"), "to": frame_["to"]}
 
 
 @pytest.fixture
@@ -60,7 +39,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def hub(clock: ManualClock) -> Hub:
-    settings = HubSettings(SessionSettings(30.0, AGENT_TIMEOUT, 20.0), AGENT_TIMEOUT)
+    settings = HubSettings(SessionSettings(30.0, AGENT_TIMEOUT, 20.0))
     return Hub(settings, GATEWAY, clock=clock, nonce_source=lambda n: NONCE[:n])
 
 
@@ -72,7 +51,7 @@ def _register(hub: Hub, key: DIDKey, metadata: dict[str, Any] | None = None
     if metadata is not None:
         body["metadata"] = metadata
     hub.receive(peer, frame(key, "REGISTER", hub.did, body)[0])
-    assert connection.last()["type"] == "REGISTERED", connection.last()
+    assert last(connection)["type"] == "REGISTERED", last(connection)
     return peer, connection
 
 
@@ -85,7 +64,7 @@ def test_open_sends_a_challenge_and_counts_the_connection(hub: Hub) -> None:
     connection = MemoryConnection()
     peer = hub.open(connection)
     assert peer in hub.peers and peer.did is None and peer.record is None
-    challenge = connection.last()
+    challenge = last(connection)
     assert challenge["type"] == "CHALLENGE" and challenge["to"] is None
     assert challenge["payload"]["nonce"] == NONCE_B64URL
     assert _sample(hub, "aiconexus_connections_total", result="accepted") == 1
@@ -96,8 +75,9 @@ def test_registration_makes_the_agent_known(hub: Hub, clock: ManualClock,
     caplog.set_level(logging.INFO, logger="aiconexus.gateway")
     peer, connection = _register(hub, ALICE, {"name": "alice"})
     assert peer.did == ALICE.did and peer.record is not None
-    assert hub.registry.get(ALICE.did) is peer.record
-    assert connection.last()["payload"]["session_id"] == peer.session.session_id
+    assert hub.registry.get(ALICE.did) is peer and peer.session.state is State.REGISTERED
+    assert connection.registrations == 1  # its idle clock started
+    assert last(connection)["payload"]["session_id"] == peer.session.session_id
     assert connection.closed_with is None
     assert _sample(hub, "aiconexus_registrations_total", result="ok") == 1
     assert any(ALICE.did in r.getMessage() and "registered" in r.getMessage() for r in caplog.records)
@@ -112,7 +92,7 @@ def test_failed_registration_sends_error_closes_and_counts_by_code(hub: Hub) -> 
     connection = MemoryConnection()
     peer = hub.open(connection)
     hub.receive(peer, frame(ALICE, "REGISTER", hub.did, {"nonce": "wrong"})[0])
-    assert connection.last()["payload"]["code"] == "AUTH_FAILED"
+    assert last(connection)["payload"]["code"] == "AUTH_FAILED"
     assert connection.closed_with == (4401, "AUTH_FAILED")
     assert len(hub.registry) == 0
     assert _sample(hub, "aiconexus_registrations_total", result="AUTH_FAILED") == 1
@@ -135,14 +115,6 @@ def test_routable_message_is_delivered_unchanged_and_counted(hub: Hub, clock: Ma
     assert hub.agent(BOB.did)["messages_received"] == 1  # type: ignore[index]
     assert _sample(hub, "aiconexus_messages_routed_total", type=type_) == 1
     assert _sample(hub, "aiconexus_routing_latency_seconds_count") == 1
-
-
-def test_a_forward_action_carried_out_directly_is_delivered(hub: Hub) -> None:
-    alice, _ = _register(hub, ALICE)
-    _, bob_conn = _register(hub, BOB)
-    text, message_id = frame(ALICE, "INTENT", BOB.did)
-    hub.carry_out(alice, Forward(BOB.did, text, "INTENT", message_id))
-    assert bob_conn.sent[-1] == text
 
 
 def test_messages_from_one_sender_arrive_in_order(hub: Hub) -> None:
@@ -170,7 +142,7 @@ def test_message_for_an_agent_that_is_not_connected_is_unknown_agent(hub: Hub) -
     alice, connection = _register(hub, ALICE)
     text, message_id = frame(ALICE, "OFFER", CAROL.did)
     hub.receive(alice, text)
-    error = connection.last()
+    error = last(connection)
     assert error["type"] == "ERROR" and error["to"] == ALICE.did
     assert error["payload"]["code"] == "UNKNOWN_AGENT"
     assert error["payload"]["details"] == {"to": CAROL.did}
@@ -185,7 +157,7 @@ def test_message_the_recipient_connection_cannot_take_is_delivery_failed(hub: Hu
     bob_conn.accepting = False
     text, message_id = frame(ALICE, "OFFER", BOB.did)
     hub.receive(alice, text)
-    error = alice_conn.last()
+    error = last(alice_conn)
     assert (error["payload"]["code"], error["correlation_id"]) == ("DELIVERY_FAILED", message_id)
     assert hub.agent(BOB.did)["messages_received"] == 0  # type: ignore[index]
     assert _sample(hub, "aiconexus_messages_routed_total", type="OFFER") == 0
@@ -194,7 +166,7 @@ def test_message_the_recipient_connection_cannot_take_is_delivery_failed(hub: Hu
 def test_invalid_message_after_registration_is_answered_and_counted(hub: Hub) -> None:
     alice, connection = _register(hub, ALICE)
     hub.receive(alice, frame(BOB, "OFFER", ALICE.did)[0])
-    assert connection.last()["payload"]["code"] == "SENDER_MISMATCH"
+    assert last(connection)["payload"]["code"] == "SENDER_MISMATCH"
     assert connection.closed_with is None
     assert _sample(hub, "aiconexus_errors_total", code="SENDER_MISMATCH") == 1
     assert hub.agent(ALICE.did)["messages_sent"] == 1  # type: ignore[index]
@@ -204,7 +176,7 @@ def test_ping_to_the_gateway_gets_a_pong(hub: Hub) -> None:
     alice, connection = _register(hub, ALICE)
     text, message_id = frame(ALICE, "PING", hub.did, {"t": 1})
     hub.receive(alice, text)
-    assert connection.last() == {"type": "PONG", "payload": {"t": 1}, "correlation_id": message_id,
+    assert last(connection) == {"type": "PONG", "payload": {"t": 1}, "correlation_id": message_id,
                                  "to": ALICE.did}
 
 
@@ -245,12 +217,11 @@ def test_second_registration_replaces_the_first_session(hub: Hub, caplog: pytest
     caplog.set_level(logging.INFO, logger="aiconexus.gateway")
     old, old_conn = _register(hub, ALICE)
     new, new_conn = _register(hub, ALICE)
-    error = old_conn.last()
+    error = last(old_conn)
     assert (error["type"], error["payload"]["code"]) == ("ERROR", "SESSION_REPLACED")
     assert old_conn.closed_with == (CloseCode.SESSION_REPLACED, "SESSION_REPLACED")
-    assert old.session.state is State.CLOSED and old.record is None
-    record = hub.registry.get(ALICE.did)
-    assert record is not None and record.peer is new
+    assert old.session.state is State.CLOSED and old.session.ending is Ending.SESSION_REPLACED
+    assert hub.registry.get(ALICE.did) is new
     assert len(hub.registry) == 1
     assert _sample(hub, "aiconexus_disconnections_total", reason="session_replaced") == 1
     assert any("replaced" in r.getMessage() for r in caplog.records)
@@ -261,7 +232,7 @@ def test_second_registration_replaces_the_first_session(hub: Hub, caplog: pytest
     assert new_conn.sent[-1] == text and text not in old_conn.sent
     # the old connection's close, arriving later, does not remove the new record
     hub.closed(old, 4409, "SESSION_REPLACED")
-    assert hub.registry.get(ALICE.did) is record
+    assert hub.registry.get(ALICE.did) is new
     assert _sample(hub, "aiconexus_disconnections_total", reason="session_replaced") == 1
 
 
@@ -276,7 +247,7 @@ def test_challenge_expiry_closes_4408_unless_registered(hub: Hub) -> None:
     connection = MemoryConnection()
     peer = hub.open(connection)
     hub.challenge_expired(peer)
-    assert connection.last()["payload"]["code"] == "TIMEOUT"
+    assert last(connection)["payload"]["code"] == "TIMEOUT"
     assert connection.closed_with == (4408, "TIMEOUT")
     assert _sample(hub, "aiconexus_registrations_total", result="TIMEOUT") == 1
     alice, alice_conn = _register(hub, ALICE)
@@ -293,7 +264,7 @@ def test_binary_frame_before_registration_closes_4400(hub: Hub) -> None:
 def test_binary_frame_after_registration_is_answered(hub: Hub) -> None:
     alice, connection = _register(hub, ALICE)
     hub.receive_binary(alice)
-    assert connection.last()["payload"]["code"] == "MALFORMED_MESSAGE"
+    assert last(connection)["payload"]["code"] == "MALFORMED_MESSAGE"
     assert connection.closed_with is None
 
 
@@ -304,7 +275,7 @@ def test_io_layer_errors_go_through_the_session(hub: Hub) -> None:
     assert connection.closed_with == (1009, "MESSAGE_TOO_LARGE")
     alice, alice_conn = _register(hub, ALICE)
     hub.reject(alice, ProtocolError(ErrorCode.RATE_LIMITED, "slow down"))
-    assert alice_conn.last()["payload"]["code"] == "RATE_LIMITED"
+    assert last(alice_conn)["payload"]["code"] == "RATE_LIMITED"
     assert _sample(hub, "aiconexus_errors_total", code="RATE_LIMITED") == 1
 
 
@@ -312,8 +283,8 @@ def test_close_all_closes_every_connection(hub: Hub) -> None:
     alice, alice_conn = _register(hub, ALICE)
     pending_conn = MemoryConnection()
     pending = hub.open(pending_conn)
-    hub.close_all(1001, "gateway going away")
-    assert alice_conn.closed_with == pending_conn.closed_with == (1001, "gateway going away")
+    hub.close_all()
+    assert alice_conn.closed_with == pending_conn.closed_with == (1001, "gateway shutting down")
     assert alice.session.state is pending.session.state is State.CLOSED
 
 
@@ -326,8 +297,8 @@ def test_check_idle_waits_then_closes_a_silent_agent(hub: Hub, clock: ManualCloc
     assert hub.check_idle(alice) == pytest.approx(200.0)
     clock.advance(200.0)
     assert hub.check_idle(alice) is None
-    assert connection.last()["payload"]["code"] == "TIMEOUT"
-    assert "300 s" in connection.last()["payload"]["message"]
+    assert last(connection)["payload"]["code"] == "TIMEOUT"
+    assert "300 s" in last(connection)["payload"]["message"]
     assert connection.closed_with == (4408, "agent timeout")
     assert alice.session.state is State.CLOSED
     sent = len(connection.sent)
@@ -370,10 +341,10 @@ def test_agent_view_of_an_unknown_did_is_none(hub: Hub) -> None:
 
 def test_agent_view_formats_times_as_iso_utc(hub: Hub) -> None:
     _, _ = _register(hub, ALICE)
-    record = hub.registry.get(ALICE.did)
-    assert record is not None
-    record.last_activity = record.connected_at + 1.5
-    view = agent_view(record)
+    peer = hub.registry.get(ALICE.did)
+    assert peer is not None and peer.record is not None
+    peer.record.last_activity = peer.record.connected_at + 1.5
+    view = agent_view(peer)
     assert view["last_activity"] == "2026-09-21T14:30:01.500Z"
 
 
@@ -411,7 +382,7 @@ def test_metrics_exposition_contains_every_series(hub: Hub) -> None:
 
 
 def test_each_hub_has_its_own_metrics_registry(clock: ManualClock) -> None:
-    settings = HubSettings(SessionSettings(30.0, AGENT_TIMEOUT, 20.0), AGENT_TIMEOUT)
+    settings = HubSettings(SessionSettings(30.0, AGENT_TIMEOUT, 20.0))
     first, second = Hub(settings, GATEWAY, clock=clock), Hub(settings, GATEWAY, clock=clock)
     first.open(MemoryConnection())
     assert _sample(first, "aiconexus_connections_total", result="accepted") == 1
@@ -419,12 +390,12 @@ def test_each_hub_has_its_own_metrics_registry(clock: ManualClock) -> None:
 
 
 def test_hub_defaults_to_the_real_clock_and_random_nonces() -> None:
-    settings = HubSettings(SessionSettings(30.0, AGENT_TIMEOUT, 20.0), AGENT_TIMEOUT)
+    settings = HubSettings(SessionSettings(30.0, AGENT_TIMEOUT, 20.0))
     hub = Hub(settings, GATEWAY)
     first, second = MemoryConnection(), MemoryConnection()
     hub.open(first)
     hub.open(second)
-    assert first.last()["payload"]["nonce"] != second.last()["payload"]["nonce"]
+    assert last(first)["payload"]["nonce"] != last(second)["payload"]["nonce"]
     assert hub.did == GATEWAY.did
 
 
@@ -433,8 +404,7 @@ def test_hub_defaults_to_the_real_clock_and_random_nonces() -> None:
 
 def _limited_hub(clock: ManualClock, rate: float = 1.0, burst: int = 2, **admission: Any) -> Hub:
     settings = HubSettings(SessionSettings(30.0, AGENT_TIMEOUT, 20.0, rate_limit=rate, rate_burst=burst),
-                           AGENT_TIMEOUT, rate_limit=rate, rate_burst=burst,
-                           admission=AdmissionSettings(**admission))
+                           AdmissionSettings(**admission))
     return Hub(settings, GATEWAY, clock=clock, nonce_source=lambda n: NONCE[:n])
 
 
@@ -445,11 +415,11 @@ def test_frames_over_the_rate_limit_are_answered_rate_limited_and_not_routed(clo
     hub.receive(alice, frame(ALICE, "OFFER", BOB.did)[0])
     hub.receive(alice, frame(ALICE, "OFFER", BOB.did)[0])
     assert len(bob_conn.sent) == 4
-    text, message_id = frame(ALICE, "OFFER", BOB.did)
+    text, _message_id = frame(ALICE, "OFFER", BOB.did)
     hub.receive(alice, text)
     assert text not in bob_conn.sent
-    error = alice_conn.last()
-    assert (error["payload"]["code"], error["correlation_id"]) == ("RATE_LIMITED", message_id)
+    error = last(alice_conn)
+    assert (error["payload"]["code"], error["correlation_id"]) == ("RATE_LIMITED", None)  # unparsed
     assert error["payload"]["details"] == {"retry_after": 1.0, "rate_limit": 1.0, "burst": 3.0}
     assert alice_conn.closed_with is None
     assert _sample(hub, "aiconexus_errors_total", code="RATE_LIMITED") == 1
@@ -462,13 +432,9 @@ def test_a_connection_that_keeps_sending_over_the_limit_is_closed_4429(clock: Ma
                                                                       caplog: pytest.LogCaptureFixture
                                                                       ) -> None:
     hub = _limited_hub(clock, rate=1.0, burst=1)
-    connection = MemoryConnection()
-    peer = hub.open(connection)
-    hub.receive(peer, "x")  # the one token: answered MALFORMED, closed 4400 by the session
-    connection.closed_with = None
-    peer.session.state = State.CHALLENGED  # look at the limiter alone from here on
+    peer, connection = _register(hub, ALICE)  # REGISTER took the one token
     hub.receive(peer, "y")
-    assert connection.last()["payload"]["code"] == "RATE_LIMITED"
+    assert last(connection)["payload"]["code"] == "RATE_LIMITED"
     assert connection.closed_with is None
     hub.receive(peer, "z")
     assert connection.closed_with == (CloseCode.RATE_LIMITED, "rate limited")
@@ -484,16 +450,16 @@ def test_binary_frames_count_against_the_rate_limit(clock: ManualClock) -> None:
     hub = _limited_hub(clock, rate=1.0, burst=2)
     alice, connection = _register(hub, ALICE)
     hub.receive_binary(alice)
-    assert connection.last()["payload"]["code"] == "MALFORMED_MESSAGE"
+    assert last(connection)["payload"]["code"] == "MALFORMED_MESSAGE"
     hub.receive_binary(alice)
-    error = connection.last()
+    error = last(connection)
     assert (error["payload"]["code"], error["correlation_id"]) == ("RATE_LIMITED", None)
 
 
 def test_internal_error_is_answered_and_keeps_a_registered_session(hub: Hub) -> None:
     alice, connection = _register(hub, ALICE)
     hub.internal_error(alice, '{"id": "m-9"}')
-    error = connection.last()
+    error = last(connection)
     assert (error["payload"]["code"], error["correlation_id"]) == ("INTERNAL_ERROR", "m-9")
     assert connection.closed_with is None
 
@@ -526,126 +492,184 @@ def test_slow_consumer_is_closed_4008(hub: Hub, caplog: pytest.LogCaptureFixture
 
 
 def test_frames_lost_at_close_are_reported_to_their_senders(hub: Hub) -> None:
+    """The connection hands back the Forward each agent's frame was sent with: no parsing."""
     _, alice_conn = _register(hub, ALICE)
-    bob, _ = _register(hub, BOB)
+    alice_sent = len(alice_conn.sent)
+    bob, bob_conn = _register(hub, BOB)
     lost, lost_id = frame(ALICE, "OFFER", BOB.did)
-    from_gone_agent, _ = frame(CAROL, "OFFER", BOB.did)
-    gateway_frame = hub.factory.make("PONG", BOB.did, {})
-    hub.lost(bob, [gateway_frame, "not json", '{"from": 5}', from_gone_agent, lost])
-    error = alice_conn.last()
+    hub.receive(hub.registry.get(ALICE.did), lost)  # type: ignore[arg-type]
+    routed = bob_conn.routed[-1]
+    assert isinstance(routed, Forward) and (routed.sender, routed.id) == (ALICE.did, lost_id)
+    assert bob_conn.routed[0] is None  # the gateway's own CHALLENGE is not an agent's frame
+    from_gone_agent = Forward(BOB.did, "{}", "OFFER", "m-gone", CAROL.did)
+    hub.lost(bob, [from_gone_agent, routed])
+    error = last(alice_conn)
     assert (error["payload"]["code"], error["correlation_id"]) == ("DELIVERY_FAILED", lost_id)
     assert error["payload"]["details"] == {"to": BOB.did}
-    assert len(alice_conn.sent) == 3
+    assert len(alice_conn.sent) == alice_sent + 1
+    assert _sample(hub, "aiconexus_undelivered_messages_total", reason="lost_at_close") == 2
 
 
 def test_deliver_writes_a_frame_routed_by_another_instance(hub: Hub) -> None:
     _, bob_conn = _register(hub, BOB)
     text, _ = frame(ALICE, "ANSWER", BOB.did)
-    assert hub.deliver(BOB.did, text, "ANSWER") is True
+    assert hub.router.deliver(BOB.did, text, "ANSWER") is True
     assert bob_conn.sent[-1] == text
     assert hub.agent(BOB.did)["messages_received"] == 1  # type: ignore[index]
     assert _sample(hub, "aiconexus_messages_routed_total", type="ANSWER") == 1
-    assert hub.deliver(BOB.did, text, "NOT_A_TYPE") is True  # counted nowhere, still delivered
-    assert hub.deliver(CAROL.did, text, "ANSWER") is False
+    assert hub.router.deliver(BOB.did, text, "NOT_A_TYPE") is True  # counted nowhere, delivered
+    assert hub.router.deliver(CAROL.did, text, "ANSWER") is False
     bob_conn.accepting = False
-    assert hub.deliver(BOB.did, text, "ANSWER") is False
+    assert hub.router.deliver(BOB.did, text, "ANSWER") is False
 
 
-# -- cluster port (backends/ implement it; here a fake records the calls) ----------------------------
+# -- the router strategy (cluster mode is a Router subclass; here one that records) ---------------
 
 
-class FakeCluster:
-    """The ClusterPort protocol in memory."""
+class RecordingRouter(Router):
+    """A Router that, like the cluster's, sends unknown recipients elsewhere and completes
+    registrations when told to."""
 
-    def __init__(self, *, publish_at_once: bool = True) -> None:
-        self.forwarded: list[str] = []
-        self.published: list[str] = []
-        self.withdrawn: list[str] = []
-        self.pending: list[Any] = []
-        self.publish_at_once = publish_at_once
+    def __init__(self, hub: Hub) -> None:
+        super().__init__(hub.registry, hub.actions, hub.metrics, hub.clock)
+        self.elsewhere_texts: list[str] = []
+        self.waiting: list[tuple[Peer, str]] = []
+        self.unregistered: list[Peer] = []
 
-    def forward(self, peer: Peer, forward: Any, started: float) -> None:
-        self.forwarded.append(forward.text)
+    def elsewhere(self, peer: Peer, forward: Forward, started: float) -> None:
+        self.elsewhere_texts.append(forward.text)
 
-    def registered(self, record: Any, then: Any) -> None:
-        self.published.append(record.did)
-        if self.publish_at_once:
-            then()
-        else:
-            self.pending.append(then)
+    def register(self, peer: Peer, action: Register) -> None:
+        peer.record = AgentRecord(self.clock.wall(), action.metadata)
+        self.waiting.append((peer, action.reply))
 
-    def unregistered(self, record: Any) -> None:
-        self.withdrawn.append(record.did)
-
-    async def health(self, view: dict[str, Any]) -> dict[str, Any]:
-        return {**view, "cluster": True}
-
-    async def agents_page(self, limit: int, offset: int) -> dict[str, Any]:
-        return {"agents": [], "count": 0, "limit": limit, "offset": offset, "cluster": True}
-
-    async def agent(self, did: str) -> dict[str, Any] | None:
-        return {"did": did, "cluster": True}
-
-    async def withdraw(self, timeout: float = 2.0) -> None:
-        pass
-
-    async def close(self, timeout: float = 2.0) -> None:
-        pass
+    def unregister(self, peer: Peer) -> bool:
+        self.unregistered.append(peer)
+        return super().unregister(peer)
 
 
-def test_with_a_cluster_unknown_recipients_go_to_the_cluster(hub: Hub) -> None:
-    cluster = FakeCluster()
-    hub.cluster = cluster
-    alice, connection = _register(hub, ALICE)
-    assert cluster.published == [ALICE.did]
+def _recording(hub: Hub) -> RecordingRouter:
+    router = RecordingRouter(hub)
+    hub.use(router, hub.views)
+    return router
+
+
+def test_the_hub_sends_recipients_it_does_not_hold_to_its_router(hub: Hub) -> None:
+    router = _recording(hub)
+    alice, connection = _register_waiting(hub, router, ALICE)
     text, _ = frame(ALICE, "OFFER", CAROL.did)
     hub.receive(alice, text)
-    assert cluster.forwarded == [text]
-    assert connection.last()["type"] == "REGISTERED"  # no UNKNOWN_AGENT from this instance
-    hub.closed(alice, 1000, None)
-    assert cluster.withdrawn == [ALICE.did]
+    assert router.elsewhere_texts == [text]
+    assert last(connection)["type"] == "REGISTERED"  # no UNKNOWN_AGENT from this instance
 
 
-def test_with_a_cluster_registered_waits_for_the_publication(hub: Hub) -> None:
-    cluster = FakeCluster(publish_at_once=False)
-    hub.cluster = cluster
+def _register_waiting(hub: Hub, router: RecordingRouter, key: DIDKey) -> tuple[Peer, MemoryConnection]:
+    connection = MemoryConnection()
+    peer = hub.open(connection)
+    hub.receive(peer, frame(key, "REGISTER", hub.did, {"nonce": NONCE_B64URL})[0])
+    waiting, reply = router.waiting.pop()
+    assert waiting is peer and router.complete(peer, reply)
+    return peer, connection
+
+
+def test_registering_lasts_until_the_router_completes_it(hub: Hub) -> None:
+    router = _recording(hub)
     connection = MemoryConnection()
     peer = hub.open(connection)
     hub.receive(peer, frame(ALICE, "REGISTER", hub.did, {"nonce": NONCE_B64URL})[0])
-    assert connection.last()["type"] == "CHALLENGE" and ALICE.did not in hub.registry
-    cluster.pending.pop()()
-    assert connection.last()["type"] == "REGISTERED" and ALICE.did in hub.registry
+    assert peer.session.state is State.REGISTERING and ALICE.did not in hub.registry
+    assert last(connection)["type"] == "CHALLENGE" and connection.registrations == 0
+    hub.challenge_expired(peer)  # proven in time: the challenge timer cannot close it
+    assert connection.closed_with is None
+    _, reply = router.waiting.pop()
+    assert router.complete(peer, reply) is True
+    assert peer.session.state is State.REGISTERED and hub.registry.get(ALICE.did) is peer
+    assert last(connection)["type"] == "REGISTERED" and connection.registrations == 1
 
 
-def test_with_a_cluster_an_agent_gone_before_publication_is_withdrawn(hub: Hub) -> None:
-    cluster = FakeCluster(publish_at_once=False)
-    hub.cluster = cluster
+def test_an_agent_gone_while_registering_is_never_registered(hub: Hub) -> None:
+    router = _recording(hub)
     connection = MemoryConnection()
     peer = hub.open(connection)
     hub.receive(peer, frame(ALICE, "REGISTER", hub.did, {"nonce": NONCE_B64URL})[0])
     hub.closed(peer, 1006, None)
-    cluster.pending.pop()()
-    assert ALICE.did not in hub.registry
-    assert cluster.withdrawn == [ALICE.did]
-    assert connection.last()["type"] == "CHALLENGE"
+    _, reply = router.waiting.pop()
+    assert router.complete(peer, reply) is False
+    assert ALICE.did not in hub.registry and last(connection)["type"] == "CHALLENGE"
+    assert router.unregistered == [peer]
 
 
-def test_evicting_a_record_replaced_on_another_instance_closes_it_4409(hub: Hub) -> None:
+def test_evicting_a_session_replaced_elsewhere_closes_it_4409(hub: Hub) -> None:
     alice, connection = _register(hub, ALICE)
-    record = alice.record
-    assert record is not None
-    hub.evict(record)
+    hub.router.evict(alice, "the DID registered on another instance")
     assert connection.closed_with == (CloseCode.SESSION_REPLACED, "SESSION_REPLACED")
-    assert ALICE.did not in hub.registry and alice.record is None
+    assert last(connection)["payload"]["code"] == "SESSION_REPLACED"
+    assert ALICE.did not in hub.registry
+    assert _sample(hub, "aiconexus_disconnections_total", reason="session_replaced") == 1
+    hub.closed(alice, 4409, "SESSION_REPLACED")  # its close, later, counts nothing more
+    assert _sample(hub, "aiconexus_disconnections_total", reason="session_replaced") == 1
+
+
+class TaggedViews(Views):
+    async def health_report(self) -> dict[str, Any]:
+        return {**self.health(), "tagged": True}
 
 
 @pytest.mark.gen_test
-async def test_reports_are_local_without_a_cluster_and_cluster_wide_with_one(hub: Hub) -> None:
+async def test_reports_come_from_the_views_the_hub_was_given(hub: Hub) -> None:
     _register(hub, ALICE)
     assert await hub.health_report() == hub.health()
     assert await hub.agents_report(10, 0) == hub.agents_page(10, 0)
     assert await hub.agent_report(ALICE.did) == hub.agent(ALICE.did)
-    hub.cluster = FakeCluster()
-    assert (await hub.health_report())["cluster"] is True
-    assert (await hub.agents_report(10, 0))["cluster"] is True
-    assert (await hub.agent_report(ALICE.did)) == {"did": ALICE.did, "cluster": True}
+    hub.use(hub.router, TaggedViews(hub.registry, hub.clock, hub.did, lambda: False))
+    assert (await hub.health_report())["tagged"] is True
+
+
+def test_an_offset_past_any_page_is_an_empty_page_not_an_error(hub: Hub) -> None:
+    _register(hub, ALICE)
+    page = hub.agents_page(100, 10**30)
+    assert (page["agents"], page["count"], page["offset"]) == ([], 1, MAX_OFFSET)
+
+
+# -- the work unauthenticated connections cost is charged to their address (issue 11) -------------
+
+
+def _budget_hub(clock: ManualClock) -> Hub:
+    """A hub whose addresses may cost it a microsecond of unauthenticated work."""
+    settings = HubSettings(SessionSettings(30.0, AGENT_TIMEOUT, 20.0),
+                           AdmissionSettings(work_rate=1e-9, work_burst=1e-6))
+    return Hub(settings, GATEWAY, clock=clock, nonce_source=lambda n: NONCE[:n])
+
+
+def test_an_address_whose_handshakes_cost_too_much_is_refused_new_connections(
+        clock: ManualClock) -> None:
+    hub = _budget_hub(clock)
+    assert hub.admit("10.0.0.1") is None
+    peer = hub.open(MemoryConnection("10.0.0.1"))  # signing its CHALLENGE is charged
+    hub.receive(peer, frame(ALICE, "REGISTER", hub.did, {"nonce": NONCE_B64URL})[0])
+    refusal = hub.admit("10.0.0.1")
+    assert refusal is not None and (refusal.status, refusal.code) == (429, "TOO_MUCH_WORK")
+    assert _sample(hub, "aiconexus_connections_refused_total", reason="address_work") == 1
+    assert hub.admit("10.0.0.2") is None  # other addresses pay for themselves
+
+
+def test_an_unregistered_connection_of_an_address_over_budget_is_closed_4429(
+        clock: ManualClock) -> None:
+    hub = _budget_hub(clock)
+    connection = MemoryConnection("10.0.0.1")
+    peer = hub.open(connection)
+    hub.receive(peer, "{" * 1000)  # malformed work is charged too
+    assert connection.closed_with is not None
+    first = hub.open(MemoryConnection("10.0.0.1"))
+    assert first.session.state is State.CLOSED and first.session.ending is Ending.RATE_LIMITED
+    assert first.connection.closed_with == (CloseCode.RATE_LIMITED, "rate limited")  # type: ignore[attr-defined]
+
+
+def test_a_registered_agent_is_not_closed_for_its_address_budget(clock: ManualClock) -> None:
+    hub = Hub(HubSettings(SessionSettings(30.0, AGENT_TIMEOUT, 20.0)), GATEWAY, clock=clock,
+              nonce_source=lambda n: NONCE[:n])
+    alice, connection = _register(hub, ALICE)
+    assert hub.charge(connection.remote_ip, 3600.0) is True  # e.g. a flood of control frames
+    assert hub.admit(connection.remote_ip) is not None
+    hub.receive(alice, frame(ALICE, "PING", hub.did)[0])
+    assert connection.closed_with is None and last(connection)["type"] == "PONG"

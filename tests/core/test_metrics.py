@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiconexus_gateway.errors import ErrorCode
+from aiconexus_gateway.errors import Ending, ErrorCode
 from aiconexus_gateway.messages import ROUTABLE_TYPES
 from aiconexus_gateway.metrics import CONTENT_TYPE, GatewayMetrics
 
@@ -53,3 +53,52 @@ def test_exposition_is_prometheus_text() -> None:
     assert "# TYPE aiconexus_errors_total counter" in text
     assert "# TYPE aiconexus_routing_latency_seconds histogram" in text
     assert CONTENT_TYPE.startswith("text/plain")
+
+
+def test_the_facade_methods_count_what_they_say() -> None:
+    metrics = GatewayMetrics(lambda: 0, lambda: 7)
+    metrics.accepted()
+    metrics.refused("origin")
+    metrics.refused_request()
+    metrics.registration("ok")
+    metrics.disconnected("session_replaced")
+    metrics.rate_limited()
+    metrics.undelivered("lost_at_close")
+    metrics.routed("OFFER", 0.0003)
+    metrics.routed("NOT_A_TYPE")  # an unknown type is not a new series
+    assert _value(metrics, "aiconexus_open_connections") == 7
+    assert _value(metrics, "aiconexus_connections_total", result="accepted") == 1
+    assert _value(metrics, "aiconexus_connections_total", result="refused") == 1
+    assert _value(metrics, "aiconexus_connections_refused_total", reason="origin") == 1
+    assert _value(metrics, "aiconexus_registrations_total", result="ok") == 1
+    assert _value(metrics, "aiconexus_disconnections_total", reason="session_replaced") == 1
+    assert _value(metrics, "aiconexus_rate_limited_frames_total") == 1
+    assert _value(metrics, "aiconexus_undelivered_messages_total", reason="lost_at_close") == 1
+    assert _value(metrics, "aiconexus_messages_routed_total", type="OFFER") == 1
+    assert _value(metrics, "aiconexus_routing_latency_seconds_count") == 1
+
+
+def test_endings_caused_by_a_limit_are_counted_as_limit_disconnects() -> None:
+    metrics = GatewayMetrics(lambda: 0)
+    for ending in Ending:
+        metrics.ended(ending)
+    limited = {e.label for e in Ending if e.limit}
+    assert limited == {"rate_limited", "slow_consumer", "invalid_utf8", "too_large"}
+    for label in limited:
+        assert _value(metrics, "aiconexus_limit_disconnects_total", reason=label) == 1
+    assert _value(metrics, "aiconexus_limit_disconnects_total", reason="normal") is None
+
+
+def test_cluster_series_live_in_the_same_registry() -> None:
+    metrics = GatewayMetrics(lambda: 0)
+    cluster = metrics.cluster(lambda: 3, ("timeout",))
+    cluster.sent()
+    cluster.acknowledged(0.002)
+    cluster.outbound_failed("timeout")
+    cluster.redis_up(True)
+    assert _value(metrics, "aiconexus_cluster_pending") == 3
+    assert _value(metrics, "aiconexus_cluster_outbound_total", result="sent") == 1
+    assert _value(metrics, "aiconexus_cluster_outbound_total", result="delivered") == 1
+    assert _value(metrics, "aiconexus_cluster_outbound_total", result="timeout") == 1
+    assert _value(metrics, "aiconexus_cluster_inbound_total", result="timeout") == 0
+    assert _value(metrics, "aiconexus_cluster_redis_up") == 1

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from aiconexus_gateway import session as session_module
 from aiconexus_gateway.clock import ManualClock
-from aiconexus_gateway.errors import CloseCode, ErrorCode, ProtocolError
+from aiconexus_gateway.errors import CloseCode, Ending, ErrorCode, ProtocolError
 from aiconexus_gateway.messages import CONTROL_TYPES, ROUTABLE_TYPES, Envelope, MessageFactory, parse
 from aiconexus_gateway.session import (
     MAX_METADATA_BYTES,
+    MAX_REGISTER_BYTES,
     Close,
     Forward,
     Register,
@@ -69,6 +70,7 @@ def registered(clock: ManualClock) -> Session:
     session = _session(clock)
     action = session.receive(_register_text(), clock.monotonic())
     assert isinstance(action, Register)
+    session.registered()  # the router made it routable
     return session
 
 
@@ -98,6 +100,8 @@ def test_valid_register_registers_the_agent_and_announces_no_rate_limit_without_
     assert reply.correlation_id == "reg-1"
     assert reply.payload == {"did": ALICE.did, "session_id": "session-1", "agent_timeout": 300.0,
                              "ping_interval": 20.0}
+    assert session.state is State.REGISTERING and session.did == ALICE.did
+    session.registered()
     assert session.state is State.REGISTERED and session.did == ALICE.did
 
 
@@ -261,8 +265,10 @@ def test_error_found_by_the_io_layer_during_the_handshake_closes(clock: ManualCl
 
 def test_frames_after_close_just_close(clock: ManualClock) -> None:
     session = _session(clock)
-    session.close()
-    assert session.receive(_register_text(), clock.monotonic()) == Close(1000, "session closed")
+    assert session.end(Ending.SESSION_CLOSED)
+    action = session.receive(_register_text(), clock.monotonic())
+    assert action == Close(Ending.SESSION_CLOSED)
+    assert (action.code, action.reason) == (1000, "session closed")
 
 
 def test_a_did_whose_key_nacl_refuses_is_invalid_did(clock: ManualClock,
@@ -291,7 +297,7 @@ def test_routable_type_to_an_agent_is_forwarded_byte_for_byte(registered: Sessio
     text, message_id = frame(ALICE, type_, BOB.did, {"sdp": "v=0", "n": 1.5})
     spaced = text.replace(",", ", ")  # not our serialization: must still go out unchanged
     action = registered.receive(spaced, clock.monotonic())
-    assert action == Forward(BOB.did, spaced, type_, message_id)
+    assert action == Forward(BOB.did, spaced, type_, message_id, ALICE.did)
 
 
 def _routed_error(session: Session, text: str, now: float) -> dict[str, Any]:
@@ -369,8 +375,9 @@ def test_ping_to_the_gateway_with_a_bad_signature_is_refused(registered: Session
 
 def test_unregister_closes_normally(registered: Session, clock: ManualClock) -> None:
     action = registered.receive(frame(ALICE, "UNREGISTER", GATEWAY.did)[0], clock.monotonic())
-    assert action == Close(1000, "unregistered")
-    assert registered.state is State.CLOSED
+    assert action == Close(Ending.UNREGISTERED)
+    assert (action.code, action.reason) == (1000, "unregistered")
+    assert registered.state is State.CLOSED and registered.ending is Ending.UNREGISTERED
 
 
 @pytest.mark.parametrize(("text", "code", "correlation_id"), [
@@ -408,6 +415,7 @@ def test_error_found_by_the_io_layer_after_registration_is_answered(registered: 
 def handshake_only(clock: ManualClock) -> Session:
     session = _session(clock, verify=VerifyMode.HANDSHAKE)
     assert isinstance(session.receive(_register_text(), clock.monotonic()), Register)
+    session.registered()
     return session
 
 
@@ -421,7 +429,8 @@ def test_handshake_mode_still_verifies_register(clock: ManualClock) -> None:
 def test_handshake_mode_forwards_routed_frames_without_checking_signatures(
         handshake_only: Session, clock: ManualClock) -> None:
     text = signed_by(BOB, envelope_fields(ALICE.did, "OFFER", BOB.did, id="h-1"))
-    assert handshake_only.receive(text, clock.monotonic()) == Forward(BOB.did, text, "OFFER", "h-1")
+    assert handshake_only.receive(text, clock.monotonic()) == Forward(BOB.did, text, "OFFER", "h-1",
+                                                                            ALICE.did)
 
 
 def test_handshake_mode_still_enforces_from(handshake_only: Session, clock: ManualClock) -> None:
@@ -475,3 +484,106 @@ def test_any_text_yields_an_action_after_registration(clock: ManualClock, texts:
     assert isinstance(session.receive(_register_text(), clock.monotonic()), Register)
     for text in texts:
         assert isinstance(session.receive(text, clock.monotonic()), (Reply, Forward, Register, Close))
+
+
+# -- registering, ending, and the cost of a handshake (issue 11) -----------------------------------
+
+
+def test_a_registering_session_handles_frames_but_only_the_router_makes_it_registered(
+        clock: ManualClock) -> None:
+    session = _session(clock)
+    assert isinstance(session.receive(_register_text(), clock.monotonic()), Register)
+    assert session.state is State.REGISTERING and session.authenticated
+    assert session.challenge_expired() is None  # proven in time: the timer cannot close it
+    text, message_id = frame(ALICE, "OFFER", BOB.did)
+    assert session.receive(text, clock.monotonic()) == Forward(BOB.did, text, "OFFER", message_id,
+                                                               ALICE.did)
+    session.registered()
+    assert session.state is State.REGISTERED
+    session.registered()  # only from REGISTERING
+    assert session.state is State.REGISTERED
+
+
+def test_registered_does_not_reopen_a_session_that_ended_while_registering(
+        clock: ManualClock) -> None:
+    session = _session(clock)
+    session.receive(_register_text(), clock.monotonic())
+    assert session.end(Ending.SESSION_CLOSED)
+    session.registered()
+    assert session.state is State.CLOSED
+
+
+def test_end_is_the_one_way_into_closed_and_records_the_first_ending(clock: ManualClock) -> None:
+    session = _session(clock)
+    assert session.ending is None
+    assert session.end(Ending.SLOW_CONSUMER) is True
+    assert session.end(Ending.RATE_LIMITED) is False
+    assert (session.state, session.ending) == (State.CLOSED, Ending.SLOW_CONSUMER)
+
+
+def test_a_failed_handshake_records_its_ending(clock: ManualClock) -> None:
+    session = _session(clock)
+    action = session.receive_binary()
+    assert isinstance(action, Close) and session.ending is action.ending is Ending.HANDSHAKE_FAILED
+
+
+def test_register_with_a_wrong_nonce_is_refused_before_its_signature_is_checked(
+        clock: ManualClock) -> None:
+    """The cheap checks come first: a forged signature does not buy a verification."""
+    text = signed_by(BOB, envelope_fields(ALICE.did, "REGISTER", GATEWAY.did, {"nonce": "wrong"}))
+    action, error = _handshake_failure(_session(clock), text, clock.monotonic())
+    assert (error["code"], action.code) == ("AUTH_FAILED", 4401)
+    assert "nonce" in error["message"]
+
+
+def test_register_to_another_gateway_is_refused_before_its_signature_is_checked(
+        clock: ManualClock) -> None:
+    text = signed_by(BOB, envelope_fields(ALICE.did, "REGISTER", BOB.did, {"nonce": NONCE_B64URL}))
+    _action, error = _handshake_failure(_session(clock), text, clock.monotonic())
+    assert error["code"] == "AUTH_FAILED" and "gateway" in error["message"]
+
+
+def test_register_with_an_expired_nonce_is_refused_before_its_signature_is_checked(
+        clock: ManualClock) -> None:
+    session = _session(clock)
+    text = signed_by(BOB, envelope_fields(ALICE.did, "REGISTER", GATEWAY.did, {"nonce": NONCE_B64URL}))
+    clock.advance(31)
+    _, error = _handshake_failure(session, text, clock.monotonic())
+    assert error["code"] == "AUTH_FAILED" and "expired" in error["message"]
+
+
+def test_register_with_far_too_much_metadata_is_refused_before_its_signature_is_checked(
+        clock: ManualClock) -> None:
+    metadata = {"n": [1] * (MAX_METADATA_BYTES + 100)}  # ~8 KB of JSON, under the frame bound
+    text = signed_by(BOB, envelope_fields(ALICE.did, "REGISTER", GATEWAY.did,
+                                          {"nonce": NONCE_B64URL, "metadata": metadata}))
+    assert len(text) < MAX_REGISTER_BYTES
+    _, error = _handshake_failure(_session(clock), text, clock.monotonic())
+    assert error["code"] == "MALFORMED_MESSAGE" and "metadata" in error["message"]
+
+
+@pytest.mark.parametrize("text", [
+    "x" * (MAX_REGISTER_BYTES + 1),  # not even JSON: refused before it is parsed
+    "\u00e9" * (MAX_REGISTER_BYTES // 2 + 1),  # few characters, too many UTF-8 bytes
+])
+def test_a_frame_before_registration_over_the_register_bound_is_too_large(
+        clock: ManualClock, text: str) -> None:
+    action, error = _handshake_failure(_session(clock), text, clock.monotonic())
+    assert (error["code"], action.code, action.reason) == ("MESSAGE_TOO_LARGE", 1009,
+                                                           "MESSAGE_TOO_LARGE")
+    assert error["details"] == {"max_bytes": MAX_REGISTER_BYTES}
+
+
+def test_a_register_of_many_numbers_is_refused_as_too_large(clock: ManualClock) -> None:
+    metadata = {"n": [1.5] * 5000}
+    text = frame(ALICE, "REGISTER", GATEWAY.did, {"nonce": NONCE_B64URL, "metadata": metadata})[0]
+    _, error = _handshake_failure(_session(clock), text, clock.monotonic())
+    assert error["code"] == "MESSAGE_TOO_LARGE"
+
+
+def test_the_largest_metadata_still_fits_the_register_bound_even_escaped(clock: ManualClock) -> None:
+    metadata = {"x": "\u00e9" * ((MAX_METADATA_BYTES - 8) // 2)}  # 2 UTF-8 bytes, 6 escaped
+    text = json.dumps(json.loads(frame(ALICE, "REGISTER", GATEWAY.did,
+                                       {"nonce": NONCE_B64URL, "metadata": metadata})[0]))
+    assert len(text.encode()) <= MAX_REGISTER_BYTES
+    assert isinstance(_session(clock).receive(text, clock.monotonic()), Register)

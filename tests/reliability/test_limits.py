@@ -1,23 +1,15 @@
-"""The pure limit policies (limits.py), the SDK backoff and the new configuration options."""
+"""The pure limit policies (ratelimit.py, admission.py, access.py), the SDK backoff and the
+configuration options."""
 
 from __future__ import annotations
 
 import pytest
 
+from aiconexus_gateway.access import bearer_token_ok, origin_allowed, parse_origins
+from aiconexus_gateway.admission import Admission, AdmissionSettings, retry_after_header
 from aiconexus_gateway.client.reconnect import ReconnectPolicy, backoff_delay
 from aiconexus_gateway.config import Config, ConfigError, load
-from aiconexus_gateway.limits import (
-    ABUSE_WINDOW,
-    COST_UNIT,
-    Admission,
-    AdmissionSettings,
-    RateLimiter,
-    TokenBucket,
-    bearer_token_ok,
-    origin_allowed,
-    parse_origins,
-    retry_after_header,
-)
+from aiconexus_gateway.ratelimit import ABUSE_WINDOW, COST_UNIT, RateLimiter, TokenBucket, WorkBudget
 
 # -- token bucket ------------------------------------------------------------------------------
 
@@ -274,3 +266,57 @@ def test_an_expensive_frame_pays_for_its_processing_time() -> None:
         limiter.take(0.0)
         limiter.charge(25 * COST_UNIT)
     assert limiter.take(0.0) > 0  # 8 such frames emptied a bucket of 200
+
+
+# -- the per-address work budget (issue 11: work before authentication is not free) ---------------
+
+
+def test_work_budget_charges_an_address_until_it_is_in_debt_then_refills() -> None:
+    budget = WorkBudget(rate=0.1, burst=0.5)
+    assert budget.charge("a", 0.3, now=0.0) is False
+    assert budget.charge("a", 0.3, now=0.0) is True  # 0.5 - 0.6 < 0
+    assert budget.over("a", now=0.0) and not budget.over("b", now=0.0)
+    assert budget.retry_after("a", now=0.0) == pytest.approx(1.0)  # 0.1 s owed at 0.1/s
+    assert not budget.over("a", now=1.01)
+    assert budget.charge("a", 0.0, now=100.0) is False
+    assert len(budget) == 0  # a full budget is forgotten
+
+
+def test_work_budget_memory_is_bounded() -> None:
+    budget = WorkBudget(rate=0.1, burst=1.0, max_tracked=10)
+    for i in range(100):
+        budget.charge(f"10.0.0.{i}", 0.5 if i % 2 else 2.0, now=0.0)
+    assert len(budget) <= 10
+    assert budget.over("10.0.0.98", now=0.0)  # the most indebted are the last forgotten
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (1, 0), (-1, 1)])
+def test_work_budget_refuses_meaningless_settings(rate: float, burst: float) -> None:
+    with pytest.raises(ValueError):
+        WorkBudget(rate, burst)
+
+
+def test_admission_refuses_an_address_in_work_debt_with_429_and_a_retry_hint() -> None:
+    admission = Admission(AdmissionSettings(work_rate=0.1, work_burst=0.5), now=0.0)
+    admission.work.charge("10.0.0.1", 1.0, now=0.0)
+    refusal = admission.admit("10.0.0.1", now=0.0)
+    assert refusal is not None
+    assert (refusal.status, refusal.code, refusal.reason) == (429, "TOO_MUCH_WORK", "address_work")
+    assert refusal.retry_after == pytest.approx(5.0)
+    assert admission.admit("10.0.0.2", now=0.0) is None
+    assert admission.admit("10.0.0.1", now=5.01) is None
+
+
+def test_the_rate_policy_module_imports_only_the_standard_library() -> None:
+    """The SDK's pacer imports TokenBucket from it: no prometheus-client, no server code."""
+    import ast
+    import inspect
+
+    from aiconexus_gateway import ratelimit
+
+    tree = ast.parse(inspect.getsource(ratelimit))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    assert imported <= {"__future__"}
