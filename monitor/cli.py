@@ -56,7 +56,8 @@ def parse_args(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Options:
     """Flags win over `GATEWAY_URL` / `MONITOR_INTERVAL` / `ADMIN_TOKEN`, then the defaults."""
-    env = os.environ if environ is None else environ
+    # an empty variable counts as unset, as the gateway reads its own
+    env = {key: value for key, value in (os.environ if environ is None else environ).items() if value}
     parser = argparse.ArgumentParser(
         prog="aiconexus-monitor",
         description="Live terminal monitor of an AIConexus gateway (polls /health and /agents).",
@@ -109,7 +110,7 @@ def parse_args(
             token = AdminToken.from_file(args.token_file)
         elif args.token is not None:
             token = AdminToken(args.token)
-        elif env.get("ADMIN_TOKEN") is not None:
+        elif "ADMIN_TOKEN" in env:
             token = AdminToken(env["ADMIN_TOKEN"])
     except BadToken as exc:
         parser.error(str(exc))

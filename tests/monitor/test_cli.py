@@ -111,6 +111,11 @@ def test_no_token_by_default() -> None:
     assert parse_args([], {}).token is None
 
 
+def test_empty_variables_count_as_unset_as_the_gateway_reads_them() -> None:
+    options = parse_args([], {"ADMIN_TOKEN": "", "GATEWAY_URL": "", "MONITOR_INTERVAL": ""})
+    assert options == parse_args([], {})
+
+
 def test_the_token_comes_from_admin_token_the_variable_the_gateway_reads() -> None:
     assert token_of(parse_args([], {"ADMIN_TOKEN": TOKEN})) == f"Bearer {TOKEN}"
 
@@ -133,7 +138,7 @@ def test_token_file_is_read_without_its_final_newline(tmp_path: Path) -> None:
         (["--token", TOKEN, "--token-file", "x"], {}, "not allowed with argument"),
         (["--token-file", "/nonexistent/admin-token"], {}, "cannot read the token file"),
         (["--token", "  "], {}, "the admin token is empty"),
-        ([], {"ADMIN_TOKEN": ""}, "the admin token is empty"),
+        ([], {"ADMIN_TOKEN": "  "}, "the admin token is empty"),
         (["--token", TOKEN + "\x1b[2J"], {}, "printable ASCII"),
         (["--token", TOKEN + "é"], {}, "printable ASCII"),
     ],
