@@ -78,9 +78,12 @@ def test_python_dash_m_monitor_help_runs_without_touching_the_gateway_package() 
         "    runpy.run_module('monitor', run_name='__main__')\n"
         "except SystemExit as exit:\n"
         "    assert exit.code == 0, exit.code\n"
+        "import monitor\n"
         "loaded = sorted(m for m in sys.modules if m.startswith('aiconexus_gateway'))\n"
         "assert not loaded, loaded\n"
-        "import monitor.app, monitor.screens, monitor.view, monitor.api\n"
+        "import importlib, pkgutil\n"
+        "for module in pkgutil.iter_modules(monitor.__path__):\n"
+        "    importlib.import_module('monitor.' + module.name)\n"
         "assert not [m for m in sys.modules if m.startswith('aiconexus_gateway')]\n"
     )
     result = subprocess.run(
@@ -88,7 +91,7 @@ def test_python_dash_m_monitor_help_runs_without_touching_the_gateway_package() 
     )
     assert result.returncode == 0, result.stderr
     assert "usage: aiconexus-monitor" in result.stdout
-    for option in ("--url", "--interval", "GATEWAY_URL", "MONITOR_INTERVAL", "--version"):
+    for option in ("--url", "--interval", "GATEWAY_URL", "MONITOR_INTERVAL", "--token", "--version"):
         assert option in result.stdout
 
 
