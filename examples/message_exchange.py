@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectionClosed as exc:
         print(f"error: the gateway closed the connection: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: the agents were closed on the way out
+        print("interrupted", file=sys.stderr)
+        return 130
     except StepFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -318,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot reach the gateway at {args.url}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: the agents were closed on the way out
+        print("interrupted", file=sys.stderr)
+        return 130
     except ProtocolFailure as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     except (urllib.error.URLError, OSError) as exc:
         print(f"error: HTTP request to {http_base(args.url)} failed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: the agents were closed on the way out
+        print("interrupted", file=sys.stderr)
+        return 130
     except (StepFailed, asyncio.TimeoutError) as exc:
         print(f"error: {exc or 'timed out'}", file=sys.stderr)
         return 1

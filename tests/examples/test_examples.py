@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -203,3 +204,18 @@ def test_example_says_wss_against_a_plain_gateway_in_one_line(script: str,
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
     assert "use ws:// instead of wss://" in result.stderr
+
+
+def test_ctrl_c_while_lingering_ends_with_one_line_not_a_traceback(gateway_url: str) -> None:
+    command = [sys.executable, str(EXAMPLES / "message_exchange.py"), "--url", gateway_url,
+               "--linger", "60"]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "lingering" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=RUN_TIMEOUT)
+    assert process.returncode == 130, err
+    assert err.strip() == "interrupted" and "OK:" not in out
