@@ -17,9 +17,9 @@ FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
 
 
 def drop(gateway: Gateway, did: str, code: int = 1001) -> None:
-    record = gateway.hub.registry.get(did)
-    assert record is not None
-    record.peer.connection.close(code, "test drops the connection")
+    peer = gateway.hub.registry.get(did)
+    assert peer is not None
+    peer.connection.close(code, "test drops the connection")
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -69,7 +69,7 @@ async def test_session_replaced_is_final_and_does_not_fight_back(gateway: Gatewa
     assert first.close_code == 4409 and not first.reconnecting
     assert [e.state for e in events] == ["closed"]
     await asyncio.sleep(0.3)  # on purpose: longer than FAST's backoff, had it tried to come back
-    assert gateway.hub.registry.get(key.did).peer.session.session_id == second.session_id  # type: ignore[union-attr]
+    assert gateway.hub.registry.get(key.did).session.session_id == second.session_id  # type: ignore[union-attr]
     await second.close()
 
 
