@@ -23,6 +23,7 @@ from aiconexus_gateway.client.session import (
     Send,
     State,
 )
+from aiconexus_gateway.did import did_from_public_key
 from aiconexus_gateway.keys import DIDKey
 from aiconexus_gateway.messages import build, parse
 
@@ -102,9 +103,10 @@ def test_registered_completes_the_handshake_with_the_announced_settings() -> Non
     (challenge(PEER), "not the expected"),
     (challenge().replace(NONCE, NONCE[::-1]), "does not verify"),
     (frame(GATEWAY, "CHALLENGE", None, {"expires_in": 30}), "no nonce"),
+    (challenge().replace(GATEWAY.did, did_from_public_key(bytes([1]) + bytes(31))), "INVALID_DID"),
 ])
 def test_a_broken_or_foreign_challenge_fails_the_attempt(text: str, expected: str) -> None:
-    session = new_session(expected_gateway_did=GATEWAY.did)
+    session = new_session(expected_gateway_did=None if expected == "INVALID_DID" else GATEWAY.did)
     session.connecting()
     decision = session.receive(text, 0.0)
     assert isinstance(decision, Fail) and expected in str(decision.error)
@@ -168,8 +170,6 @@ def test_a_message_that_does_not_verify_is_reported_not_delivered() -> None:
 def test_a_sender_whose_did_is_not_an_ed25519_point_is_reported_as_invalid_did() -> None:
     # The 32 bytes 01 00..00 encode the identity point (small order): a well-formed did:key,
     # but not an Ed25519 public key (W3C did:key invalidPublicKey), so it is refused as a DID.
-    from aiconexus_gateway.did import did_from_public_key
-
     small_order = did_from_public_key(bytes([1]) + bytes(31))
     text = json.dumps({"id": "x1", "type": "OFFER", "from": small_order, "to": AGENT.did,
                        "timestamp": "2026-11-26T10:00:00.000Z", "version": "1.0",
