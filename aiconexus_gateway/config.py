@@ -42,7 +42,7 @@ class Config:
     log_file: str | None = None
     verify_signatures: str = "all"
     drain_timeout: float = 10.0
-    # limits (limits.py; SECURITY.md and docs/operations.md explain each)
+    # limits (ratelimit.py, admission.py; SECURITY.md and docs/operations.md explain each)
     rate_limit: float = 100.0  # frames per second per connection; 0: no limit
     rate_burst: int = 200
     max_connections: int = 10000  # open WebSocket connections, registered or not; 0: no limit
@@ -50,6 +50,7 @@ class Config:
     connection_rate: float = 500.0  # new connections per second, whole gateway; 0: no limit
     connection_burst: int = 1000
     max_outbound_buffer: int = 1024 * 1024  # unsent bytes per connection before "slow consumer"
+    address_work_limit: float = 0.25  # share of a core per client address before it proves a DID
     # access control and transport
     admin_token: str | None = dataclasses.field(default=None, repr=False)
     tls_cert: str | None = None
@@ -202,6 +203,9 @@ OPTIONS: tuple[Option, ...] = (
            "new connections accepted at once above CONNECTION_RATE"),
     Option("max_outbound_buffer", "MAX_OUTBOUND_BUFFER", "--max-outbound-buffer", _size,
            "bytes queued to one connection before it is closed as a slow consumer (4008)"),
+    Option("address_work_limit", "ADDRESS_WORK_LIMIT", "--address-work-limit", _rate,
+           "seconds per second of the gateway's time one client address may cost before its agents "
+           "prove a DID (handshakes, control frames); over it: 429 / close 4429 (0: no limit)"),
     Option("admin_token", "ADMIN_TOKEN", "--admin-token", _token,
            "require Authorization: Bearer <token> on /agents and /metrics (prefer the env var)"),
     Option("tls_cert", "TLS_CERT", "--tls-cert", _text,

@@ -61,6 +61,7 @@ class HubSettings:
                 max_connections_per_ip=config.max_connections_per_ip,
                 connection_rate=config.connection_rate,
                 connection_burst=config.connection_burst,
+                work_rate=config.address_work_limit,
             ))
 
 

@@ -18,12 +18,13 @@ COST_UNIT = 0.002
 ABUSE_WINDOW = 10.0
 
 # The work budget of one remote address (all its connections together): the gateway spends at
-# most WORK_RATE seconds per second of its time on an address's handshakes, unregistered frames
-# and control frames, after a saved-up WORK_BURST. An honest agent's handshake costs well under a
-# millisecond; an address that keeps the gateway busy beyond this is refused new connections
-# (429) and its unregistered connections are closed (4429) until its budget has refilled.
-WORK_RATE = 0.05  # 5% of one core per address
-WORK_BURST = 0.5  # seconds of work an address may spend at once
+# most WORK_RATE seconds per second of its time (ADDRESS_WORK_LIMIT) on an address's handshakes,
+# frames before registration and control frames, after a saved-up WORK_BURST. An honest agent's
+# handshake costs about 0.3 ms, so one address may still open well over CONNECTION_RATE agents a
+# second; an address that keeps the gateway busier than this is refused new connections (429) and
+# its unregistered connections are closed (4429) until its budget has refilled.
+WORK_RATE = 0.25  # a quarter of one core per address
+WORK_BURST = 2.0  # seconds of work an address may spend at once
 WORK_TRACKED = 65536  # addresses remembered at most; the fullest ones are forgotten first
 
 
@@ -92,15 +93,16 @@ class WorkBudget:
     """Seconds of gateway work each remote address may cost, refilled at `rate` per second.
 
     Charged with what unauthenticated work costs (handshakes, frames before registration, control
-    frames), measured by the caller; `over(ip, now)` tells whether the address is in debt.
+    frames), measured by the caller; `over(ip, now)` tells whether the address is in debt. A rate
+    of 0 is no limit: nothing is ever over budget.
     """
 
     __slots__ = ("_balances", "burst", "max_tracked", "rate")
 
     def __init__(self, rate: float = WORK_RATE, burst: float = WORK_BURST,
                  max_tracked: int = WORK_TRACKED) -> None:
-        if not rate > 0 or not burst > 0:
-            raise ValueError("a work budget needs rate > 0 and burst > 0")
+        if not rate >= 0 or not burst > 0:
+            raise ValueError("a work budget needs rate >= 0 (0: no limit) and burst > 0")
         self.rate = rate
         self.burst = burst
         self.max_tracked = max_tracked
@@ -116,6 +118,8 @@ class WorkBudget:
 
     def charge(self, ip: str, seconds: float, now: float) -> bool:
         """Charge `seconds` of work to `ip`; True when the address is now over its budget."""
+        if not self.rate:
+            return False
         left = self._balance(ip, now) - seconds
         if left >= self.burst:
             self._balances.pop(ip, None)  # full again: nothing to remember

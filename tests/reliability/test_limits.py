@@ -290,10 +290,25 @@ def test_work_budget_memory_is_bounded() -> None:
     assert budget.over("10.0.0.98", now=0.0)  # the most indebted are the last forgotten
 
 
-@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (1, 0), (-1, 1)])
+@pytest.mark.parametrize(("rate", "burst"), [(1, 0), (-1, 1), (float("nan"), 1)])
 def test_work_budget_refuses_meaningless_settings(rate: float, burst: float) -> None:
     with pytest.raises(ValueError):
         WorkBudget(rate, burst)
+
+
+def test_a_work_budget_of_rate_zero_is_no_limit() -> None:
+    budget = WorkBudget(rate=0, burst=1)
+    assert budget.charge("a", 1e9, now=0.0) is False
+    assert not budget.over("a", now=0.0) and len(budget) == 0
+
+
+def test_address_work_limit_reaches_the_admission_settings() -> None:
+    from aiconexus_gateway.hub import HubSettings
+
+    config = load(["--address-work-limit", "0.5"], {})
+    assert HubSettings.from_config(config).admission.work_rate == 0.5
+    assert load([], {"ADDRESS_WORK_LIMIT": "0"}).address_work_limit == 0.0
+    assert Config().address_work_limit == 0.25
 
 
 def test_admission_refuses_an_address_in_work_debt_with_429_and_a_retry_hint() -> None:
