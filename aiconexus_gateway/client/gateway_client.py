@@ -239,9 +239,8 @@ class GatewayClient:
             ws.close()
             raise
         self._read_task = asyncio.create_task(self._read_loop(ws))
-        period = self._session.keepalive_period
-        if period:
-            self._keepalive_task = asyncio.create_task(self._keepalive_loop(ws, period))
+        if self._session.keepalive_period:
+            self._keepalive_task = asyncio.create_task(self._keepalive_loop(ws))
         return registered
 
     async def _websocket(self) -> WebSocketClientConnection:
@@ -497,10 +496,13 @@ class GatewayClient:
             self._session.forget_ping(ping_id)
         return time.perf_counter() - started
 
-    async def _keepalive_loop(self, ws: WebSocketClientConnection, period: float) -> None:
-        """Keep an idle agent registered: PING the gateway when nothing was sent for `period`."""
+    async def _keepalive_loop(self, ws: WebSocketClientConnection) -> None:
+        """Keep an idle agent registered: PING the gateway when the session says it is time."""
         while self._ws is ws:
-            await asyncio.sleep(period)
+            wait = self._session.keepalive_in(time.monotonic())
+            if wait is None:
+                return
+            await asyncio.sleep(wait)
             decision = self._session.keepalive(time.monotonic())
             if decision is None:
                 continue

@@ -463,6 +463,13 @@ class ClientSession:
             return None
         return self.agent_timeout / 3
 
+    def keepalive_in(self, now: float) -> float | None:
+        """Seconds until `keepalive` will have a PING to send; None: no keepalive (now)."""
+        period = self.keepalive_period
+        if period is None or self.state is not State.REGISTERED:
+            return None
+        return max(0.0, self._last_send + period - now)
+
     def keepalive(self, now: float) -> Send | None:
         """A PING for the gateway when nothing was sent for keepalive_period (AGENT_TIMEOUT)."""
         period = self.keepalive_period

@@ -196,14 +196,20 @@ def test_keepalive_pings_after_a_third_of_agent_timeout_and_consumes_the_pong() 
 def test_sending_resets_the_keepalive_clock() -> None:
     session = new_session()
     register(session, now=0.0, agent_timeout=30)
+    assert session.keepalive_in(4.0) == 6.0
     session.send(PEER.did, "OFFER", {}, None, 9.0)
+    assert session.keepalive_in(10.0) == 9.0
     assert session.keepalive(10.0) is None and isinstance(session.keepalive(19.0), Send)
+    assert session.keepalive_in(19.0) == 10.0 and session.keepalive_in(40.0) == 0.0
+    session.connection_lost(1001, "gateway shutting down")
+    assert session.keepalive_in(40.0) is None
 
 
 def test_without_keepalive_there_is_no_period() -> None:
     session = new_session(keepalive=False)
     register(session)
     assert session.keepalive_period is None and session.keepalive(1e9) is None
+    assert session.keepalive_in(0.0) is None
 
 
 def test_ping_answers_come_back_as_ping_answered_and_others_pongs_are_delivered() -> None:
