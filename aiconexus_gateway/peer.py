@@ -18,6 +18,11 @@ from .session import Close, Forward, Session
 
 log = logging.getLogger("aiconexus.gateway")
 
+# Endings whose log line is written elsewhere: the disconnection itself (when the connection is
+# gone), the drain (once, by the app), a replaced session (by the router, with why).
+_LOGGED_ELSEWHERE = frozenset({Ending.UNREGISTERED, Ending.SESSION_CLOSED, Ending.GOING_AWAY,
+                               Ending.SESSION_REPLACED})
+
 
 class Connection(Protocol):
     """What the core needs of a transport connection."""
@@ -115,8 +120,8 @@ class PeerActions:
             connection.send(text)
         connection.close(ending.code, reason)
         self.metrics.ended(ending)
-        if ending is Ending.UNREGISTERED or ending is Ending.SESSION_CLOSED:
-            return  # the disconnection is logged when the connection is gone
+        if ending in _LOGGED_ELSEWHERE:
+            return
         level = logging.WARNING if ending.limit else logging.INFO
         if log.isEnabledFor(level):
             log.log(level, "closing %s from %s: %s (%d)%s", peer.did or "an unregistered connection",

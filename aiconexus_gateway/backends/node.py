@@ -210,7 +210,8 @@ class ClusterNode:
         self._connected_once = True
         if lost:
             self.handler.lost_everything()
-        await self._restore()
+        if not self.withdrawn:  # a drain withdrew our presence: it stays withdrawn
+            await self._restore()
         self._next_heartbeat = self.clock.monotonic() + self.settings.heartbeat_interval
 
     async def _restore(self) -> None:
