@@ -261,20 +261,27 @@ class GatewayClient:
                 f"gateway at {self.gateway_url} refused the WebSocket handshake: {exc.code} {body}",
                 status=exc.code, retry_after=_retry_after(exc),
             ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise GatewayConnectionError(
+                f"cannot connect to {self.gateway_url}: the gateway's TLS certificate was not "
+                f"accepted ({exc.reason}: {exc.verify_message}); for a private CA, pass "
+                "ssl_options=ssl.create_default_context(cafile=...)") from None
         except ssl.SSLError as exc:
             raise GatewayConnectionError(
                 f"cannot connect to {self.gateway_url}: TLS handshake failed: "
-                f"{exc.reason or exc}{self._tls_hint('TLS')}") from None
+                f"{exc.reason or exc}") from None
         except (OSError, asyncio.TimeoutError) as exc:
+            hint = self._tls_hint("reset") if isinstance(exc, ConnectionResetError) else ""
             raise GatewayConnectionError(
-                f"cannot connect to {self.gateway_url}: {exc or type(exc).__name__}") from None
+                f"cannot connect to {self.gateway_url}: {exc or type(exc).__name__}{hint}"
+            ) from None
 
     def _tls_hint(self, failure: str | None) -> str:
         """A hint when a failure without an HTTP answer may be TLS on one side only."""
         if self.gateway_url.startswith("wss:"):
             return (". Is the gateway serving plain WebSocket (no TLS_CERT)? Then use ws:// "
                     "instead of wss://")
-        if failure and ("closed" in failure.lower() or "tls" in failure.lower()):
+        if failure and any(word in failure.lower() for word in ("closed", "reset", "tls")):
             return ". If the gateway has TLS (TLS_CERT), use wss:// instead of ws://"
         return ""
 
