@@ -233,7 +233,6 @@ class ClientSession:
         self.state = State.CONNECTING
         self.session_id = None  # `registered` only once this connection's REGISTERED arrives
         self._register_id = None
-        self.close_code = self.close_reason = None
 
     def receive(self, text: str, now: float) -> Decision:
         """The decision one received text frame calls for."""
@@ -255,8 +254,7 @@ class ClientSession:
 
     def connection_lost(self, code: int | None, reason: str | None) -> Reconnect | Finish:
         """The open connection ended (the gateway closed it, or it broke)."""
-        if self.close_code is None:
-            self.close_code, self.close_reason = code, reason
+        self.close_code, self.close_reason = code, reason
         if (self.state in (State.CLOSING, State.CLOSED) or self.settings.reconnect is None
                 or self.close_code in FINAL_CLOSE_CODES):
             return self._finish()
@@ -369,6 +367,7 @@ class ClientSession:
         self._pacer = _pacer(payload.get("rate_limit"), now) if self.settings.pace else None
         self._last_send = now
         self.state = State.REGISTERED
+        self.close_code = self.close_reason = None  # of the connection lost before this one
         attempt, self.attempt = self.attempt, 0
         if attempt:
             self.reconnects += 1

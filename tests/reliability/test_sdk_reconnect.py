@@ -87,6 +87,7 @@ async def test_the_sdk_gives_up_after_max_attempts_and_says_so(gateway: Gateway)
     assert [e.state for e in events] == ["disconnected", "reconnecting", "reconnecting",
                                          "reconnecting", "closed"]
     assert "after 3 attempts" in (events[-1].reason or "")
+    assert alice.close_code == events[-1].code == 1001  # how the last connection ended
     with pytest.raises(ConnectionClosed):
         await alice.send(DIDKey.generate().did, "OFFER", {})
     gateway.hub.draining = False
