@@ -163,7 +163,12 @@ async def test_a_second_instance_with_a_live_instances_id_refuses_to_start(
             redis_server.url, "--instance-id", "twin",
             "--cluster-heartbeat-interval", str(HEARTBEAT), "--cluster-heartbeat-ttl", str(TTL),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+        try:
+            _, stderr = await asyncio.wait_for(process.communicate(), 20)
+        finally:
+            if process.returncode is None:  # it did not refuse: do not leave it running
+                process.kill()
+                await process.wait()
         assert process.returncode == 2, stderr
         lines = stderr.decode().strip().splitlines()
         assert lines[-1] == ("aiconexus-gateway: INSTANCE_ID twin is in use by another live "
