@@ -22,11 +22,12 @@ from .errors import (
 )
 from .gateway_client import GatewayClient
 from .reconnect import ConnectionEvent, ReconnectPolicy
-from .session import ClientSession, Message, State
+from .session import ClientSession, ClientState, Message
 from .url import gateway_url_for
 
 __all__ = [
     "ClientSession",
+    "ClientState",
     "ConnectionClosed",
     "ConnectionEvent",
     "DIDKey",
@@ -37,6 +38,5 @@ __all__ = [
     "Message",
     "ReconnectPolicy",
     "SendQueueFull",
-    "State",
     "gateway_url_for",
 ]

@@ -37,6 +37,7 @@ from .session import (
     PACING_MARGIN,
     ClientSession,
     ClientSettings,
+    ClientState,
     Decision,
     Deliver,
     Fail,
@@ -48,7 +49,6 @@ from .session import (
     Registered,
     Report,
     Send,
-    State,
 )
 from .url import check_did, check_key, gateway_url_for
 
@@ -141,8 +141,8 @@ class GatewayClient:
         return self.key.did
 
     @property
-    def state(self) -> State:
-        """Where the protocol is (client/session.py's State)."""
+    def state(self) -> ClientState:
+        """Where the protocol is (client/session.py's ClientState)."""
         return self._session.state
 
     @property

@@ -60,7 +60,7 @@ from .reconnect import FINAL_CLOSE_CODES, FINAL_REGISTRATION_ERRORS, ReconnectPo
 PACING_MARGIN = 0.9  # pace at 90% of the gateway's announced rate, so jitter never trips it
 
 
-class State(enum.Enum):
+class ClientState(enum.Enum):
     IDLE = "idle"  # not connected yet, or the first connect() failed
     CONNECTING = "connecting"  # the WebSocket is opening; waiting for the CHALLENGE
     REGISTERING = "registering"  # REGISTER sent; waiting for REGISTERED
@@ -190,7 +190,7 @@ class ClientSession:
                  jitter: Callable[[], float] = random.random) -> None:
         self.key = key
         self.settings = settings
-        self.state = State.IDLE
+        self.state = ClientState.IDLE
         self.gateway_did: str | None = None
         self.session_id: str | None = None
         self.agent_timeout: float | None = None
@@ -212,42 +212,42 @@ class ClientSession:
 
     @property
     def registered(self) -> bool:
-        return self.state is State.REGISTERED
+        return self.state is ClientState.REGISTERED
 
     @property
     def reconnecting(self) -> bool:
         """The connection was lost and the client is coming back (waiting, or re-registering)."""
-        return self.attempt > 0 and self.state in (State.RECONNECTING, State.CONNECTING,
-                                                   State.REGISTERING)
+        return self.attempt > 0 and self.state in (ClientState.RECONNECTING, ClientState.CONNECTING,
+                                                   ClientState.REGISTERING)
 
     # -- the connection's life -------------------------------------------------------------------
 
     def connecting(self) -> None:
         """The pump is opening a WebSocket (first connect() or a reconnection attempt)."""
-        if self.state in (State.CLOSING, State.CLOSED):
+        if self.state in (ClientState.CLOSING, ClientState.CLOSED):
             raise ConnectionClosed(self.close_code, "this client was closed; make a new "
                                    "GatewayClient to connect again")
-        if self.state is not State.IDLE and self.state is not State.RECONNECTING:
+        if self.state is not ClientState.IDLE and self.state is not ClientState.RECONNECTING:
             raise RuntimeError(f"connect() while {self.state.value}: this client is already "
                                "connected or connecting")
-        self.state = State.CONNECTING
+        self.state = ClientState.CONNECTING
         self.session_id = None  # `registered` only once this connection's REGISTERED arrives
         self._register_id = None
 
     def receive(self, text: str, now: float) -> Decision:
         """The decision one received text frame calls for."""
-        if self.state is State.CONNECTING:
+        if self.state is ClientState.CONNECTING:
             return self._challenge(text, now)
-        if self.state is State.REGISTERING:
+        if self.state is ClientState.REGISTERING:
             return self._registered(text, now)
-        if self.state in (State.REGISTERED, State.CLOSING):
+        if self.state in (ClientState.REGISTERED, ClientState.CLOSING):
             return self._routed(text)
         return None  # after the end: nothing more is handed on
 
     def receive_binary(self) -> Decision:
         """A binary frame: the gateway never sends one."""
         error = GatewayConnectionError("the gateway sent a binary frame")
-        if self.state in (State.CONNECTING, State.REGISTERING):
+        if self.state in (ClientState.CONNECTING, ClientState.REGISTERING):
             return Fail(error)
         self.invalid_messages += 1
         return Report(InvalidMessageError("binary frame", ""))
@@ -255,7 +255,7 @@ class ClientSession:
     def connection_lost(self, code: int | None, reason: str | None) -> Reconnect | Finish:
         """The open connection ended (the gateway closed it, or it broke)."""
         self.close_code, self.close_reason = code, reason
-        if (self.state in (State.CLOSING, State.CLOSED) or self.settings.reconnect is None
+        if (self.state in (ClientState.CLOSING, ClientState.CLOSED) or self.settings.reconnect is None
                 or self.close_code in FINAL_CLOSE_CODES):
             return self._finish()
         self._keepalive_ids.clear()
@@ -265,7 +265,7 @@ class ClientSession:
 
     def attempt_failed(self, error: Exception) -> Reconnect | Finish:
         """A reconnection attempt did not get to REGISTERED (refused, unreachable, broken)."""
-        if self.state in (State.CLOSING, State.CLOSED):
+        if self.state in (ClientState.CLOSING, ClientState.CLOSED):
             return self._finish()
         if isinstance(error, GatewayError) and error.code in FINAL_REGISTRATION_ERRORS:
             self.close_code = error.close_code
@@ -276,15 +276,15 @@ class ClientSession:
 
     def connect_failed(self) -> None:
         """The first connect() failed; the caller sees the exception and may call connect() again."""
-        if self.state not in (State.CLOSING, State.CLOSED):
-            self.state = State.IDLE
+        if self.state not in (ClientState.CLOSING, ClientState.CLOSED):
+            self.state = ClientState.IDLE
 
     def close(self) -> int:
         """The application closes: no more sends; the number of queued frames dropped."""
         unsent = len(self.outbox)
         self.outbox.clear()
-        if self.state is not State.CLOSED:
-            self.state = State.CLOSING  # still reading what is on its way to us
+        if self.state is not ClientState.CLOSED:
+            self.state = ClientState.CLOSING  # still reading what is on its way to us
         return unsent
 
     def finish(self, code: int | None = None, reason: str | None = None) -> Finish:
@@ -296,7 +296,7 @@ class ClientSession:
     def _finish(self) -> Finish:
         unsent = len(self.outbox)
         self.outbox.clear()
-        self.state = State.CLOSED
+        self.state = ClientState.CLOSED
         self.attempt = 0
         self._ping_ids.clear()
         self._keepalive_ids.clear()
@@ -311,7 +311,7 @@ class ClientSession:
         delay = backoff_delay(policy, self.attempt, retry_after=self._retry_after,
                               jitter=self._jitter)
         self.attempt += 1
-        self.state = State.RECONNECTING
+        self.state = ClientState.RECONNECTING
         self.session_id = None
         return Reconnect(self.attempt, delay)
 
@@ -345,7 +345,7 @@ class ClientSession:
             payload["metadata"] = self.settings.metadata
         text, self._register_id = build(self.key, "REGISTER", envelope.sender, payload,
                                         now=self._wall_clock())
-        self.state = State.REGISTERING
+        self.state = ClientState.REGISTERING
         return Send(text)
 
     def _registered(self, text: str, now: float) -> Decision:
@@ -366,7 +366,7 @@ class ClientSession:
         self.agent_timeout = _positive(timeout)
         self._pacer = _pacer(payload.get("rate_limit"), now) if self.settings.pace else None
         self._last_send = now
-        self.state = State.REGISTERED
+        self.state = ClientState.REGISTERED
         self.close_code = self.close_reason = None  # of the connection lost before this one
         attempt, self.attempt = self.attempt, 0
         if attempt:
@@ -411,8 +411,8 @@ class ClientSession:
         While reconnecting, or while earlier frames still wait, the frame is queued (in order);
         SendQueueFull when the queue is full, ConnectionClosed when no connection is coming.
         """
-        direct = self.state is State.REGISTERED and not self.outbox
-        if not direct and not (self.reconnecting or self.state is State.REGISTERED):
+        direct = self.state is ClientState.REGISTERED and not self.outbox
+        if not direct and not (self.reconnecting or self.state is ClientState.REGISTERED):
             raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
         if not direct and len(self.outbox) >= self.settings.send_queue_size:
             raise SendQueueFull(f"disconnected, and {len(self.outbox)} messages already wait to "
@@ -427,7 +427,7 @@ class ClientSession:
 
     def ping(self, now: float) -> tuple[str, str]:
         """A PING for the gateway whose PONG becomes PingAnswered: (its id, the frame)."""
-        if self.state is not State.REGISTERED or self.gateway_did is None:
+        if self.state is not ClientState.REGISTERED or self.gateway_did is None:
             raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
         text, message_id = build(self.key, "PING", self.gateway_did, {}, now=self._wall_clock())
         self._ping_ids.add(message_id)
@@ -440,7 +440,7 @@ class ClientSession:
 
     def next_queued(self) -> str | None:
         """The oldest queued frame, when registered (remove it with `sent_queued` once written)."""
-        if self.state is not State.REGISTERED or not self.outbox:
+        if self.state is not ClientState.REGISTERED or not self.outbox:
             return None
         return self.outbox[0]
 
@@ -465,14 +465,14 @@ class ClientSession:
     def keepalive_in(self, now: float) -> float | None:
         """Seconds until `keepalive` will have a PING to send; None: no keepalive (now)."""
         period = self.keepalive_period
-        if period is None or self.state is not State.REGISTERED:
+        if period is None or self.state is not ClientState.REGISTERED:
             return None
         return max(0.0, self._last_send + period - now)
 
     def keepalive(self, now: float) -> Send | None:
         """A PING for the gateway when nothing was sent for keepalive_period (AGENT_TIMEOUT)."""
         period = self.keepalive_period
-        if (period is None or self.state is not State.REGISTERED or self.gateway_did is None
+        if (period is None or self.state is not ClientState.REGISTERED or self.gateway_did is None
                 or now - self._last_send < period):
             return None
         text, message_id = build(self.key, "PING", self.gateway_did, {}, now=self._wall_clock())

@@ -1,4 +1,4 @@
-"""docs/sdk.md documents what the SDK has: every keyword, every exported name, every State."""
+"""docs/sdk.md documents what the SDK has: every keyword, every exported name, every ClientState."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import aiconexus_gateway.client as sdk
-from aiconexus_gateway.client import GatewayClient, Message, State
+from aiconexus_gateway.client import ClientState, GatewayClient, Message
 
 SDK_DOC = (Path(__file__).resolve().parents[2] / "docs" / "sdk.md").read_text(encoding="utf-8")
 
@@ -36,7 +36,7 @@ def test_every_message_field_is_documented() -> None:
 def test_every_exported_name_and_state_is_mentioned() -> None:
     missing = [name for name in sdk.__all__ if f"`{name}" not in SDK_DOC and name not in SDK_DOC]
     assert not missing
-    assert all(f"`{state.name}`" in SDK_DOC for state in State)
+    assert all(f"`{state.name}`" in SDK_DOC for state in ClientState)
 
 
 def test_the_readme_links_the_sdk_reference() -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient, Message, State
+from aiconexus_gateway.client import ClientState, ConnectionClosed, DIDKey, GatewayClient, Message
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent
 
@@ -61,7 +61,7 @@ async def test_receive_is_refused_while_handlers_get_the_messages(gateway: Gatew
         await bob.receive(timeout=5)
     await bob.close()
     await bob.wait_closed()
-    assert bob.state is State.CLOSED
+    assert bob.state is ClientState.CLOSED
 
 
 @pytest.mark.gen_test(timeout=30)

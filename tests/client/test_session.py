@@ -12,6 +12,7 @@ from aiconexus_gateway.client.reconnect import ReconnectPolicy
 from aiconexus_gateway.client.session import (
     ClientSession,
     ClientSettings,
+    ClientState,
     Deliver,
     Fail,
     Finish,
@@ -21,7 +22,6 @@ from aiconexus_gateway.client.session import (
     Registered,
     Report,
     Send,
-    State,
 )
 from aiconexus_gateway.did import did_from_public_key
 from aiconexus_gateway.keys import DIDKey
@@ -70,9 +70,9 @@ def register(session: ClientSession, *, now: float = 0.0, agent_timeout: float =
 
 def test_a_new_session_is_idle_until_the_pump_connects() -> None:
     session = new_session()
-    assert session.state is State.IDLE and not session.registered and not session.reconnecting
+    assert session.state is ClientState.IDLE and not session.registered and not session.reconnecting
     session.connecting()
-    assert session.state is State.CONNECTING
+    assert session.state is ClientState.CONNECTING
 
 
 def test_a_challenge_is_answered_with_a_signed_register_carrying_nonce_and_metadata() -> None:
@@ -85,7 +85,7 @@ def test_a_challenge_is_answered_with_a_signed_register_carrying_nonce_and_metad
     assert (envelope.type, envelope.sender, envelope.recipient) == ("REGISTER", AGENT.did,
                                                                     GATEWAY.did)
     assert envelope.payload == {"nonce": NONCE, "metadata": {"name": "alice"}}
-    assert session.state is State.REGISTERING and session.gateway_did == GATEWAY.did
+    assert session.state is ClientState.REGISTERING and session.gateway_did == GATEWAY.did
 
 
 def test_registered_completes_the_handshake_with_the_announced_settings() -> None:
@@ -93,7 +93,7 @@ def test_registered_completes_the_handshake_with_the_announced_settings() -> Non
     done = register(session, agent_timeout=30,
                     rate_limit={"messages_per_second": 100.0, "burst": 200})
     assert done == Registered("s-1", reconnected=False, attempt=0)
-    assert session.state is State.REGISTERED and session.session_id == "s-1"
+    assert session.state is ClientState.REGISTERED and session.session_id == "s-1"
     assert session.agent_timeout == 30.0 and session.keepalive_period == 10.0
 
 
@@ -273,7 +273,7 @@ def test_without_reconnection_a_lost_connection_finishes_the_session() -> None:
     register(session)
     assert session.connection_lost(1001, "gateway shutting down") == Finish(
         1001, "gateway shutting down")
-    assert session.state is State.CLOSED and session.close_code == 1001
+    assert session.state is ClientState.CLOSED and session.close_code == 1001
 
 
 @pytest.mark.parametrize("code", [1000, 4400, 4401, 4409])
@@ -288,7 +288,7 @@ def test_a_lost_connection_reconnects_with_backoff_and_queues_sends_in_order() -
     register(session)
     decision = session.connection_lost(1006, None)
     assert decision == Reconnect(attempt=1, delay=1.0)
-    assert session.state is State.RECONNECTING and session.reconnecting
+    assert session.state is ClientState.RECONNECTING and session.reconnecting
     assert not session.registered and session.session_id is None
     first, text = session.send(PEER.did, "OFFER", {"n": 1}, None, 0.0)
     second, _ = session.send(PEER.did, "OFFER", {"n": 2}, None, 0.0)
@@ -337,7 +337,7 @@ def test_reconnection_gives_up_after_max_attempts_with_the_lost_connection_s_cod
     session.connecting()
     decision = session.attempt_failed(OSError())
     assert decision == Finish(1006, "no connection after 3 attempts", unsent=1)
-    assert session.state is State.CLOSED and not session.outbox
+    assert session.state is ClientState.CLOSED and not session.outbox
 
 
 def test_close_drops_the_queue_and_makes_the_next_loss_final() -> None:
@@ -346,7 +346,7 @@ def test_close_drops_the_queue_and_makes_the_next_loss_final() -> None:
     session.connection_lost(1006, None)
     session.send(PEER.did, "OFFER", {}, None, 0.0)
     assert session.close() == 1
-    assert session.state is State.CLOSING and not session.reconnecting
+    assert session.state is ClientState.CLOSING and not session.reconnecting
     assert isinstance(session.attempt_failed(OSError()), Finish)
     with pytest.raises(ConnectionClosed):
         session.connecting()
@@ -382,4 +382,4 @@ def test_a_failed_first_connect_returns_to_idle() -> None:
     session = new_session(reconnect=POLICY)
     session.connecting()
     session.connect_failed()
-    assert session.state is State.IDLE and not session.reconnecting
+    assert session.state is ClientState.IDLE and not session.reconnecting
