@@ -140,6 +140,7 @@ BENCH_LIMITS = {
     "CONNECTION_RATE": "1000000",  # new connections/s (default 500)
     "CONNECTION_BURST": "1000000",
     "MAX_CONNECTIONS": "0",  # no cap (default 10,000: scenario (1) opens exactly that many)
+    "ADDRESS_WORK_LIMIT": "1000",  # s/s of handshake work per address (default 0.25)
 }
 
 
