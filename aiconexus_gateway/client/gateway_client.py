@@ -130,8 +130,7 @@ class GatewayClient:
         self._keepalive_task: asyncio.Task[None] | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
         self._flushing = False
-        self._finished: Finish | None = None
-        self._done = asyncio.Event()
+        self._done = asyncio.Event()  # set once the end was carried out (_finish)
         self._background: set[asyncio.Future[Any]] = set()
 
     # -- what the session knows ------------------------------------------------------------------
@@ -399,17 +398,16 @@ class GatewayClient:
 
     def _finish(self, decision: Finish) -> None:
         """The client is finished: release the socket, end receive(), tell handlers (once)."""
-        if self._finished is not None:
+        if self._done.is_set():
             return
-        self._finished = decision
         if decision.unsent:
             log.warning("finished with %d queued messages unsent", decision.unsent)
         if self._ws is not None:
             self._ws.close()  # release our side (a no-op once closed)
         self._fail_pings()
         self._stop_keepalive()
-        self._emit(ConnectionEvent("closed", code=decision.code, reason=decision.reason))
         self._done.set()
+        self._emit(ConnectionEvent("closed", code=decision.code, reason=decision.reason))
         if not self._queue.full():  # else receive() adds the end once the queue has room
             self._queue.put_nowait(_CLOSED)
 
@@ -545,7 +543,7 @@ class GatewayClient:
         if item is _CLOSED:
             self._queue.put_nowait(_CLOSED)  # every later receive sees the end too
             raise ConnectionClosed(self.close_code, self.close_reason)
-        if self._finished is not None and self._queue.empty():
+        if self._done.is_set() and self._queue.empty():
             self._queue.put_nowait(_CLOSED)  # the end came while the queue was full
         return item  # type: ignore[no-any-return,unused-ignore]
 
