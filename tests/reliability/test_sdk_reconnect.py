@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient
+from aiconexus_gateway.client import ConnectionClosed, DIDKey, GatewayClient, Message
 from aiconexus_gateway.client.errors import SendQueueFull
 from aiconexus_gateway.client.reconnect import ConnectionEvent, ReconnectPolicy
 from aiconexus_gateway.server.app import Gateway
@@ -117,3 +117,32 @@ async def test_close_during_reconnection_stops_it_and_drops_the_queue(gateway: G
     gateway.hub.draining = False
     await asyncio.sleep(0.3)  # on purpose: longer than FAST's backoff, had it gone on trying
     assert gateway.hub.agent(alice.did) is None
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.gateway_config(max_outbound_buffer=262144, rate_limit=0)
+async def test_a_handler_only_client_is_never_cut_off_as_a_slow_consumer(gateway: Gateway) -> None:
+    """Regression: with on_message handlers only, every message also went into the bounded
+    receive() queue; once full, the client stopped reading, the gateway closed it (4008) and
+    the blocked client never noticed."""
+    alice = await connect_agent(gateway)
+    bob = GatewayClient(gateway.ws_url, DIDKey.generate(), queue_size=5, reconnect=FAST)
+    events: list[ConnectionEvent] = []
+    bob.on_connection_change(events.append)
+    total, received = 2000, []
+    everything = asyncio.Event()
+
+    @bob.on_message
+    def collect(message: Message) -> None:
+        received.append(message.id)
+        if len(received) == total:
+            everything.set()
+
+    await bob.connect()
+    padding = "x" * 200  # 2000 frames of ~600 bytes: several times MAX_OUTBOUND_BUFFER
+    sent = [await alice.send(bob.did, "INTENT", {"n": n, "pad": padding}) for n in range(total)]
+    await wait_until(everything, 15, lambda: f"bob's {len(received)} of {total} messages")
+    assert received == sent
+    assert events == [] and bob.connected and bob.reconnects == 0
+    await alice.close()
+    await bob.close()
