@@ -1,74 +1,77 @@
-"""The /ws endpoint: pumps WebSocket frames between a socket and the hub, nothing more."""
+"""The /ws endpoint: pumps WebSocket frames between a socket and the hub, nothing more.
+
+Writes: every frame the hub sends a connection goes through its outbox (`send`), and the outboxes
+filled while one read is processed are written together (`WriteBatch`), one write(2) per
+recipient. Frames Tornado writes itself (close, ping, pong) flush the outbox first
+(tornado_internals.FrameProtocol), so a close frame is always the last thing on the wire.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
-from asyncio import Future, get_running_loop
+from asyncio import get_running_loop
 from collections import deque
-from typing import Any, cast
+from http import HTTPStatus
+from time import monotonic
+from typing import Any
 
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
-from tornado.websocket import (
-    WebSocketClosedError,
-    WebSocketHandler,
-    WebSocketProtocol,
-    WebSocketProtocol13,
-)
+from tornado.websocket import WebSocketHandler, WebSocketProtocol
 
 from .. import PROTOCOL
-from ..errors import CloseCode, ErrorCode, ProtocolError
+from ..access import origin_allowed
+from ..admission import retry_after_header
+from ..errors import CloseCode, Ending, ErrorCode, ProtocolError
 from ..hub import Hub, Peer
-from ..limits import origin_allowed, retry_after_header
+from ..ratelimit import TokenBucket
+from ..session import Forward
+from .tornado_internals import FrameProtocol, bytes_queued, bytes_sent, read_pending
 
 log = logging.getLogger("aiconexus.gateway.ws")
 
 DEFAULT_OUTBOUND_BUFFER = 1024 * 1024
 
+# Close code for a browser page whose Origin is not in ALLOWED_ORIGINS (docs/protocol.md). A page
+# cannot read the HTTP status of a refused upgrade, so the upgrade is accepted, an ERROR says why,
+# and the close code and reason reach the page's onclose handler.
+ORIGIN_NOT_ALLOWED = 4403
 
-def pending_output(stream: IOStream) -> int:
-    """Bytes handed to `stream` that the kernel has not taken yet (Tornado 6.x write indexes)."""
-    return stream._total_write_index - stream._total_write_done_index
+# Control frames (ping, pong) and small message fragments cost the gateway a read and a parse
+# each without being messages, so RATE_LIMIT does not see them. Each connection may send
+# CONTROL_RATE of them per second after a burst of CONTROL_BURST, and each one is charged
+# CONTROL_FRAME_COST seconds to its address's work budget (hub.charge: the per-address budget
+# that handshakes also draw on, ratelimit.WorkBudget); a connection
+# over either is closed with 4429. Fragments of FRAGMENT_FREE bytes or more are not counted: their
+# cost is in their bytes, which MAX_MESSAGE_SIZE bounds.
+CONTROL_RATE = 20.0
+CONTROL_BURST = 100
+CONTROL_FRAME_COST = 0.00003
+FRAGMENT_FREE = 1024
 
 
-class StrictUTF8Protocol(WebSocketProtocol13):
-    """Tornado's RFC 6455 protocol, except for text frames that are not UTF-8.
+class WriteBatch:
+    """The handlers whose outbox holds frames, in the order they were queued.
 
-    Tornado drops the TCP connection on them without a close frame; RFC 6455 8.1 asks to fail the
-    connection with close code 1007. Valid text frames are decoded once, as in Tornado.
+    A burst read from one connection queues its frames; they are written as soon as that read is
+    used up (on_message sees an empty read buffer), and at the latest at the end of the event-loop
+    turn (each handler's own call_soon, which also takes it off here). So a recipient of several
+    frames gets one write, and a frame never waits behind the processing of other connections'.
+    One per application (make_app), passed to each handler through `initialize`.
     """
 
-    def _handle_message(self, opcode: int, data: bytes) -> Future[None] | None:
-        if opcode != 0x1 or self.client_terminated or self._frame_compressed:
-            return super()._handle_message(opcode, data)
-        self._message_bytes_in += len(data)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            cast("AgentSocketHandler", self.handler).on_invalid_utf8()
-            return None
-        return self._run_callback(self.handler.on_message, text)
+    __slots__ = ("queued",)
 
-    def _write_frame(self, fin: bool, opcode: int, data: bytes, flags: int = 0) -> Future[None]:
-        # Frames Tornado writes itself (close, ping, pong) go after those the handler has queued
-        # in this loop turn: a close frame must be the last thing on the wire.
-        cast("AgentSocketHandler", self.handler).flush_outbox()
-        return super()._write_frame(fin, opcode, data, flags)
+    def __init__(self) -> None:
+        self.queued: dict[AgentSocketHandler, None] = {}  # a dict as an ordered set
 
-
-# Handlers whose outbox holds frames, in the order they were queued (a dict as an ordered set). A
-# burst read from one connection queues its frames; they are written as soon as that read is used
-# up (on_message sees an empty read buffer), and at the latest at the end of the event-loop turn
-# (each handler's own call_soon, which also takes it off here). So a recipient of several frames
-# gets one write, and a frame never waits behind the processing of other connections' frames.
-_queued: dict[AgentSocketHandler, None] = {}
-
-
-def flush_queued() -> None:
-    """Write every queued outbox now."""
-    for handler in list(_queued):
-        handler.flush_outbox()
+    def flush(self) -> None:
+        """Write every queued outbox now."""
+        for handler in list(self.queued):
+            handler.flush_outbox()
 
 
 def frame_header(length: int) -> bytes:
@@ -87,6 +90,16 @@ def offered_subprotocols(header: str | None) -> list[str]:
     return [item.strip() for item in header.split(",") if item.strip()]
 
 
+def valid_websocket_key(key: str | None) -> bool:
+    """Sec-WebSocket-Key is the base64 of 16 bytes (RFC 6455 4.1, 4.2.1 item 5)."""
+    if not key:
+        return False
+    try:
+        return len(base64.b64decode(key.strip(), validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
+
+
 def utf8_length_exceeds(text: str, limit: int) -> bool:
     """True when `text` encoded as UTF-8 is longer than `limit` bytes (cheap for short text)."""
     if len(text) * 4 <= limit:
@@ -97,51 +110,64 @@ def utf8_length_exceeds(text: str, limit: int) -> bool:
 class AgentSocketHandler(WebSocketHandler):
     """One agent connection. Frames go to the hub in arrival order; the hub answers via `send`."""
 
-    def initialize(self, hub: Hub, max_message_size: int,
+    def initialize(self, hub: Hub, batch: WriteBatch, max_message_size: int,
                    max_outbound_buffer: int = DEFAULT_OUTBOUND_BUFFER,
                    allowed_origins: tuple[str, ...] = ()) -> None:
         self.hub = hub
+        self.batch = batch
         self.limit = max_message_size
         self.max_outbound = max_outbound_buffer
         self.allowed_origins = allowed_origins
         self.peer: Peer | None = None
+        self.refused_origin: str | None = None  # set when the upgrade is only to say why not
         self._timer: object | None = None  # the challenge timer, then the idle timer
         self._stream: IOStream | None = None
-        # (write index at its end, text) of frames queued but not yet taken by the kernel, so the
-        # senders of those that never leave can be told when the connection closes
-        self._unflushed: deque[tuple[int, str]] = deque()
-        # Frames sent while one read is processed, written together by flush_outbox (see _queued):
+        self._control: TokenBucket | None = None  # pings, pongs, small fragments
+        # (write index at its end, Forward or None) of frames queued but not yet taken by the
+        # kernel, so the senders of those that never leave can be told when the connection closes
+        self._unflushed: deque[tuple[int, Forward | None]] = deque()
+        # Frames sent while one read is processed, written together by flush_outbox (WriteBatch):
         # a burst of messages to one agent costs one write(2) and fewer TCP segments, not one each
         self._outbox: list[bytes] = []
-        self._outbox_texts: list[tuple[int, str]] = []  # (frame length, text)
+        self._outbox_texts: list[tuple[int, Forward | None]] = []  # (frame length, routed)
         self._outbox_size = 0
 
     @property
     def remote_ip(self) -> str:
         return str(self.request.remote_ip)
 
+    # -- the handshake ----------------------------------------------------------------------------
+
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+        headers = self.request.headers
+        if headers.get("Upgrade", "").lower() != "websocket":
             self._refuse(400, "NOT_A_WEBSOCKET",
                          f"/ws is a WebSocket endpoint (subprotocol {PROTOCOL}); "
                          "send an Upgrade: websocket request")
             return
-        offered = offered_subprotocols(self.request.headers.get("Sec-WebSocket-Protocol"))
+        if "upgrade" not in (item.strip().lower() for item in headers.get("Connection", "").split(",")):
+            self._refuse(400, "BAD_HANDSHAKE", "a WebSocket upgrade needs the header "
+                         "Connection: Upgrade (RFC 6455 4.1)")
+            return
+        if headers.get("Sec-WebSocket-Version", "").strip() != "13":
+            self.set_header("Sec-WebSocket-Version", "13")
+            self._refuse(426, "UNSUPPORTED_WEBSOCKET_VERSION",
+                         "this gateway speaks WebSocket version 13 (RFC 6455); "
+                         f"got Sec-WebSocket-Version {headers.get('Sec-WebSocket-Version')!r}")
+            return
+        if not valid_websocket_key(headers.get("Sec-WebSocket-Key")) or not headers.get("Host"):
+            self._refuse(400, "BAD_HANDSHAKE", "a WebSocket upgrade needs a Host header and a "
+                         "Sec-WebSocket-Key of 16 random bytes in base64 (RFC 6455 4.1)")
+            return
+        offered = offered_subprotocols(headers.get("Sec-WebSocket-Protocol"))
         if offered and PROTOCOL not in offered:
             self._refuse(400, "UNSUPPORTED_SUBPROTOCOL",
                          f"this gateway speaks subprotocol {PROTOCOL}; offered: {', '.join(offered)}")
             return
         if self.hub.draining:
-            self.hub.limits.refused_by["draining"].inc()
+            self.hub.metrics.refused("draining")
             self.set_header("Retry-After", "1")
             self._refuse(503, "DRAINING", "the gateway is shutting down; connect to another instance")
-            return
-        origin = self.request.headers.get("Origin")
-        if not origin_allowed(origin, self.allowed_origins):
-            self.hub.limits.refused_by["origin"].inc()
-            self._refuse(403, "ORIGIN_NOT_ALLOWED",
-                         f"browser origin {origin!r} is not allowed; the operator lists allowed "
-                         "origins in ALLOWED_ORIGINS")
             return
         ip = self.remote_ip
         refusal = self.hub.admit(ip)  # counts unregistered connections too, from here on
@@ -149,6 +175,15 @@ class AgentSocketHandler(WebSocketHandler):
             self.set_header("Retry-After", retry_after_header(refusal.retry_after))
             self._refuse(refusal.status, refusal.code, refusal.message)
             return
+        origin = headers.get("Origin")
+        if not origin_allowed(origin, self.allowed_origins):
+            # Upgraded only to tell the page why (see ORIGIN_NOT_ALLOWED); open() says it.
+            self.hub.metrics.refused("origin")
+            self.hub.metrics.refused_request()
+            self.refused_origin = origin
+            log.info("refused /ws from %s: origin %s is not in ALLOWED_ORIGINS (close %d)",
+                     ip, origin, ORIGIN_NOT_ALLOWED,
+                     extra={"remote_ip": ip, "origin": origin, "reason": "origin"})
         try:
             await super().get(*args, **kwargs)  # returns when the connection has ended
         finally:
@@ -157,28 +192,53 @@ class AgentSocketHandler(WebSocketHandler):
     def check_origin(self, origin: str) -> bool:
         return True  # decided in get(), from ALLOWED_ORIGINS, before Tornado's same-host rule
 
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return None  # frames are never compressed (the outbox writes them as they are)
+
     def get_websocket_protocol(self) -> WebSocketProtocol | None:
         protocol = super().get_websocket_protocol()
-        if type(protocol) is WebSocketProtocol13:
-            return StrictUTF8Protocol(self, False, protocol.params)
-        return protocol
+        if protocol is None:
+            return None
+        return FrameProtocol(self, False, protocol.params)  # type: ignore[attr-defined]
 
     def _refuse(self, status: int, code: str, message: str) -> None:
-        self.hub.metrics.connections.labels("refused").inc()
+        """Answer the upgrade request with `status` and a JSON body, and log why at INFO."""
+        self.hub.metrics.refused_request()
+        log.info("refused /ws from %s: %d %s: %s", self.remote_ip, status, code, message,
+                 extra={"remote_ip": self.remote_ip, "status": status, "reason": code})
         self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": code, "message": message}))
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": code, "message": message}) + "\n")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors Tornado raises before get() (405 for POST...) in the documented JSON too."""
+        message = HTTPStatus(status_code).phrase
+        if status_code == 405:
+            message = f"{self.request.method} is not allowed on /ws; open a WebSocket (GET + Upgrade)"
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": HTTPStatus(status_code).name, "message": message}) + "\n")
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         return PROTOCOL if PROTOCOL in subprotocols else None
+
+    # -- the connection -----------------------------------------------------------------------------
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)
         assert self.ws_connection is not None
         self._stream = self.ws_connection.stream
+        self._control = TokenBucket(CONTROL_RATE, CONTROL_BURST, monotonic())
+        if self.refused_origin is not None:
+            self.send(self.hub.factory.error(None, ProtocolError(
+                ErrorCode.AUTH_FAILED,
+                f"browser origin {self.refused_origin!r} is not allowed; the gateway's operator "
+                "lists the origins it accepts in ALLOWED_ORIGINS",
+                details={"origin": self.refused_origin, "close_code": ORIGIN_NOT_ALLOWED})))
+            self.close(ORIGIN_NOT_ALLOWED, "origin not allowed (see ALLOWED_ORIGINS)")
+            return
         self.peer = self.hub.open(self)
         loop = IOLoop.current()
-        self._timer = loop.call_later(self.hub.settings.session.challenge_timeout,
+        self._timer = loop.call_later(self.hub.challenge_timeout,
                                       self._challenge_expired)
 
     def on_message(self, message: str | bytes) -> None:
@@ -194,33 +254,61 @@ class AgentSocketHandler(WebSocketHandler):
             except Exception:  # a bug of ours: answer INTERNAL_ERROR, never drop silently
                 log.exception("internal error handling a frame", extra={"did": peer.did})
                 self.hub.internal_error(peer, message)
-            if _queued and not getattr(self._stream, "_read_buffer_size", 0):
-                flush_queued()  # the last frame of this read: its answers need not wait
+            batch = self.batch
+            if batch.queued and not read_pending(self._stream):  # type: ignore[arg-type]
+                batch.flush()  # the last frame of this read: its answers need not wait
         else:
             if len(message) > self.limit:
                 self._too_large()
                 return
             self.hub.receive_binary(peer)
 
+    # -- FrameProtocol's reports ----------------------------------------------------------------------
+
+    def on_control_frame(self, size: int) -> bool:
+        """A ping, pong or fragment of `size` bytes: within budget (True), or closed 4429."""
+        if size >= FRAGMENT_FREE:
+            return True
+        now = monotonic()
+        control = self._control
+        over_address = self.hub.charge(self.remote_ip, CONTROL_FRAME_COST)
+        if (control is None or not control.take(now)) and not over_address:
+            return True
+        log.info("closing /ws from %s: too many control frames or fragments (%s; close 4429)",
+                 self.remote_ip, "address over its work budget" if over_address else
+                 f"over {CONTROL_RATE:g}/s per connection",
+                 extra={"remote_ip": self.remote_ip, "did": self.peer.did if self.peer else None})
+        if self.peer is not None:
+            self.hub.end(self.peer, Ending.RATE_LIMITED)
+        else:
+            self.close(CloseCode.RATE_LIMITED, "too many control frames")
+        return False
+
+    def on_protocol_violation(self, reason: str) -> None:
+        """A frame broke RFC 6455; FrameProtocol closes with 1002 (or 1007) after this."""
+        log.info("closing /ws from %s: %s (RFC 6455; close 1002)", self.remote_ip, reason,
+                 extra={"remote_ip": self.remote_ip, "did": self.peer.did if self.peer else None,
+                        "reason": reason})
+        if self.peer is not None:
+            self.peer.session.end(Ending.PROTOCOL_ERROR)
+
     def _too_large(self) -> None:
-        self._fail_frame("too_large", ProtocolError(
-            ErrorCode.MESSAGE_TOO_LARGE, f"frames are limited to {self.limit} bytes"),
-            CloseCode.TOO_LARGE, "message too big")
+        self._fail_frame(Ending.TOO_LARGE, ProtocolError(
+            ErrorCode.MESSAGE_TOO_LARGE, f"frames are limited to {self.limit} bytes"))
 
     def on_invalid_utf8(self) -> None:
         """A text frame that is not UTF-8: ERROR, then close 1007 (RFC 6455 8.1)."""
-        self._fail_frame("invalid_utf8", ProtocolError(
-            ErrorCode.MALFORMED_MESSAGE, "a text frame was not valid UTF-8"),
-            CloseCode.INVALID_PAYLOAD, "invalid UTF-8")
+        self._fail_frame(Ending.INVALID_UTF8, ProtocolError(
+            ErrorCode.MALFORMED_MESSAGE, "a text frame was not valid UTF-8"))
 
-    def _fail_frame(self, label: str, error: ProtocolError, code: CloseCode, reason: str) -> None:
+    def _fail_frame(self, ending: Ending, error: ProtocolError) -> None:
         """A frame the connection cannot survive, registered or not: ERROR, count, close."""
         if self.peer is None:
+            self.close(ending.code, ending.reason())
             return
-        self.hub.limits.closes_by[label].inc()
-        self.hub.send_error(self.peer, error)
-        self.peer.session.close()
-        self.close(code, reason)
+        self.hub.end(self.peer, ending, error)
+
+    # -- timers ---------------------------------------------------------------------------------------
 
     def _challenge_expired(self) -> None:
         self._timer = None
@@ -231,7 +319,7 @@ class AgentSocketHandler(WebSocketHandler):
         """The hub registered the agent: the challenge timer gives way to the idle timer."""
         if self._timer is not None:
             IOLoop.current().remove_timeout(self._timer)
-        self._schedule_idle_check(self.hub.settings.agent_timeout)
+        self._schedule_idle_check(self.hub.agent_timeout)
 
     def _schedule_idle_check(self, delay: float) -> None:
         self._timer = IOLoop.current().call_later(delay, self._idle_check)
@@ -248,42 +336,58 @@ class AgentSocketHandler(WebSocketHandler):
         if self._timer is not None:
             IOLoop.current().remove_timeout(self._timer)
             self._timer = None
-        if self.peer is not None:
-            self.hub.closed(self.peer, self.close_code, self.close_reason)
-            unsent = [text for _, text in self._outbox_texts]  # never reached the stream
+        self.batch.queued.pop(self, None)
+        peer = self.peer
+        if peer is not None:
+            self.hub.closed(peer, self.close_code, self.close_reason)
+            lost = self.unsent()
             self._outbox, self._outbox_texts, self._outbox_size = [], [], 0
-            if (self._unflushed or unsent) and self._stream is not None:
-                done = self._stream._total_write_done_index
-                lost = [text for end, text in self._unflushed if end > done] + unsent
-                self._unflushed.clear()
-                if lost:
-                    self.hub.lost(self.peer, lost)
+            self._unflushed.clear()
+            if lost:
+                self.hub.lost(peer, lost)
+        # Break the cycles (peer <-> handler, handler -> stream) so a closed connection's memory
+        # comes back at once, by reference counting, not at the next full garbage collection.
+        self.peer = None
+        self._stream = None
+
+    def unsent(self) -> list[Forward]:
+        """The agents' frames queued to this connection that the kernel has not taken (yet)."""
+        unsent = [routed for _, routed in self._outbox_texts if routed is not None]  # not written
+        if self._unflushed and self._stream is not None:
+            done = bytes_sent(self._stream)
+            unsent = [routed for end, routed in self._unflushed
+                      if end > done and routed is not None] + unsent
+        return unsent
 
     def backlog(self) -> int:
         """Bytes queued for this connection that the kernel has not taken (MAX_OUTBOUND_BUFFER)."""
         stream = self._stream
-        return (pending_output(stream) if stream is not None else 0) + self._outbox_size
+        if stream is None:
+            return self._outbox_size
+        return bytes_queued(stream) - bytes_sent(stream) + self._outbox_size
 
     def abort(self) -> None:
         """Cut the TCP connection now, without a close handshake (end of a drain)."""
         if self._stream is not None and not self._stream.closed():
             self._stream.close()
 
-    # -- the hub's Connection protocol ----------------------------------------------------------
+    # -- the hub's Connection protocol: the one write path ----------------------------------------------
 
-    def send(self, text: str) -> bool:
+    def send(self, text: str, routed: Forward | None = None) -> bool:
         """Queue `text`; False when closing, or when the peer is a slow consumer (then closed).
 
         The backlog Tornado holds for a connection is bounded by MAX_OUTBOUND_BUFFER: a frame that
         would take it past the bound is not queued and the connection is closed with 4008.
+        Queued frames are written by flush_outbox, one write for all frames of a loop turn (Tornado's
+        write_message would also wrap each frame in a Task, one more event-loop turn per message).
         """
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             return False
         stream = self._stream
         assert stream is not None
-        done = stream._total_write_done_index
-        pending = stream._total_write_index - done + self._outbox_size
+        done = bytes_sent(stream)
+        pending = bytes_queued(stream) - done + self._outbox_size
         if pending:
             unflushed = self._unflushed
             while unflushed and unflushed[0][0] <= done:
@@ -292,30 +396,21 @@ class AgentSocketHandler(WebSocketHandler):
                 if self.peer is not None:
                     self.hub.slow_consumer(self.peer, pending, self.max_outbound)
                 return False
-        if type(connection) is StrictUTF8Protocol and connection._compressor is None:
-            # Queued for this turn's single write (flush_outbox). Tornado's write_message would
-            # also wrap each frame in a Task, one more event-loop turn per message.
-            data = text.encode("utf-8")
-            header = frame_header(len(data))
-            if not self._outbox:
-                _queued[self] = None
-                get_running_loop().call_soon(self.flush_outbox)
-            self._outbox += (header, data)
-            size = len(header) + len(data)
-            self._outbox_texts.append((size, text))
-            self._outbox_size += size
-            return True
-        try:
-            self.write_message(text)
-        except WebSocketClosedError:
-            return False
-        if stream._total_write_index != stream._total_write_done_index:
-            self._unflushed.append((stream._total_write_index, text))
+        data = text.encode("utf-8")
+        header = frame_header(len(data))
+        if not self._outbox:
+            self.batch.queued[self] = None
+            get_running_loop().call_soon(self.flush_outbox)
+        self._outbox += (header, data)
+        size = len(header) + len(data)
+        self._outbox_texts.append((size, routed))
+        self._outbox_size += size
         return True
 
     def flush_outbox(self) -> None:
-        """Write the frames queued by `send` in one go (end of the loop turn, or before a close)."""
-        _queued.pop(self, None)
+        """Write the frames queued by `send` in one go (end of the read or loop turn, before a
+        control frame)."""
+        self.batch.queued.pop(self, None)
         if not self._outbox:
             return
         stream = self._stream
@@ -323,16 +418,16 @@ class AgentSocketHandler(WebSocketHandler):
             return  # on_close reports them as lost
         parts, texts = self._outbox, self._outbox_texts
         self._outbox, self._outbox_texts, self._outbox_size = [], [], 0
-        end = stream._total_write_index
+        end = bytes_queued(stream)
         try:
             stream.write(b"".join(parts))
         except StreamClosedError:
             if self.peer is not None:
-                self.hub.lost(self.peer, [text for _, text in texts])
+                self.hub.lost(self.peer, [routed for _, routed in texts if routed is not None])
             return
-        done = stream._total_write_done_index
+        done = bytes_sent(stream)
         if end + sum(size for size, _ in texts) > done:  # the kernel did not take it all yet
-            for size, text in texts:
+            for size, routed in texts:
                 end += size
                 if end > done:
-                    self._unflushed.append((end, text))
+                    self._unflushed.append((end, routed))

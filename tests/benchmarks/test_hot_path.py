@@ -23,7 +23,6 @@ from aiconexus_gateway.canonical import canonicalize
 from aiconexus_gateway.keys import DIDKey
 from aiconexus_gateway.messages import new_id, utc_timestamp
 from aiconexus_gateway.metrics import LATENCY_BUCKETS, GatewayMetrics
-from aiconexus_gateway.server import websocket
 from aiconexus_gateway.server.app import Gateway
 from aiconexus_gateway.server.websocket import frame_header
 from aiconexus_gateway.strictjson import MAX_SAFE_INTEGER, StrictJSONError, loads
@@ -181,6 +180,6 @@ async def test_connections_that_never_send_leave_nothing_queued(gateway: Gateway
     for ws in connections:
         frame = await asyncio.wait_for(ws.read_message(), 5)
         assert frame is not None and json.loads(frame)["type"] == "CHALLENGE"
-    assert not websocket._queued  # each handler left the queue when its frames were written
+    assert not gateway.write_batch.queued  # each handler left the batch when its frames were written
     for ws in connections:
         ws.close()

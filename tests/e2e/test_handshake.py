@@ -209,6 +209,6 @@ async def test_second_register_for_a_did_replaces_the_first_session(gateway: Gat
         metrics = (await AsyncHTTPClient().fetch(f"{gateway.http_url}/metrics")).body.decode()
         return re.search(r"^aiconexus_open_connections 2\.0$", metrics, re.MULTILINE) is not None
     await wait_until(replaced_connection_gone, 5, "the replaced connection closed on the gateway")
-    assert gateway.hub.registry.get(key.did).peer.session.session_id == new.session_id  # type: ignore[union-attr]
+    assert gateway.hub.registry.get(key.did).session.session_id == new.session_id  # type: ignore[union-attr]
     for client in (new, sender):
         await client.close()

@@ -176,7 +176,7 @@ async def test_sdk_reports_a_forged_message_instead_of_passing_it_on(gateway: Ga
     frame["payload"] = {"a": 2}
     target = gateway.hub.registry.get(bob.did)
     assert target is not None
-    target.peer.connection.send(json.dumps(frame))
+    target.connection.send(json.dumps(frame))
     after = signed(forger_key, "OFFER", bob.did, {"a": 3})
     await forger_ws.write_message(after)
     # Bob's next message is the one sent after the forgery: the forged one was not passed on
@@ -196,7 +196,7 @@ async def test_a_fault_inside_the_gateway_is_answered_with_internal_error(
     def broken_forward(*args: object) -> None:
         raise RuntimeError("injected fault")
 
-    monkeypatch.setattr(gateway.hub, "_forward", broken_forward)
+    monkeypatch.setattr(gateway.hub.router, "forward", broken_forward)
     frame = signed(key, "OFFER", bob.did, {})
     await ws.write_message(frame)
     await expect_error(ws, "INTERNAL_ERROR", json.loads(frame)["id"])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+from typing import Any
 
 import pytest
 
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent
-from tests.reliability.support import HandshakeRefused, RawWebSocket, fetch, metric, metrics_of
+from tests.reliability.support import RawWebSocket, fetch, metric, metrics_of
 
 TOKEN = "test-admin-token-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -59,23 +61,39 @@ async def test_agents_without_an_origin_header_are_accepted(gateway: Gateway) ->
     await agent.close()
 
 
+async def refused_for_origin(gateway: Gateway, origin: str) -> tuple[dict[str, Any], int | None]:
+    """A page from `origin` opens /ws: the ERROR it reads, and the close code its onclose sees.
+
+    A browser cannot read the HTTP status of a refused upgrade, so the gateway accepts it to say
+    why (docs/protocol.md, close code 4403)."""
+    ws = await RawWebSocket.connect(gateway.ws_url, headers={"Origin": origin})
+    code, texts = await ws.until_closed()
+    assert len(texts) == 1, texts
+    assert ws.close_reason is not None and "ALLOWED_ORIGINS" in ws.close_reason
+    return json.loads(texts[0]), code
+
+
 @pytest.mark.gen_test(timeout=20)
 @pytest.mark.parametrize("origin", ["https://evil.example", "null"])
-async def test_a_browser_origin_is_refused_unless_listed(gateway: Gateway, origin: str) -> None:
-    with pytest.raises(HandshakeRefused) as refusal:
-        await RawWebSocket.connect(gateway.ws_url, headers={"Origin": origin})
-    assert refusal.value.status == 403 and refusal.value.json()["error"] == "ORIGIN_NOT_ALLOWED"
+async def test_a_browser_origin_is_refused_unless_listed_and_the_page_is_told_why(
+        gateway: Gateway, origin: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "aiconexus")
+    error, code = await refused_for_origin(gateway, origin)
+    assert code == 4403
+    assert error["type"] == "ERROR" and error["payload"]["details"]["origin"] == origin
+    assert "ALLOWED_ORIGINS" in error["payload"]["message"]
     exposition = await metrics_of(gateway.http_url)
     assert metric(exposition, "aiconexus_connections_refused_total", reason="origin") == 1
+    refusals = [r for r in caplog.records if r.levelno == logging.INFO and "origin" in r.getMessage()]
+    assert refusals and origin in refusals[0].getMessage()
 
 
 @pytest.mark.gen_test(timeout=20)
 async def test_a_page_claiming_the_gateway_host_as_origin_is_refused_too(gateway: Gateway) -> None:
     """DNS rebinding: Origin equal to Host is not proof of anything for a gateway serving no pages."""
     host = gateway.http_url.split("://", 1)[1]
-    with pytest.raises(HandshakeRefused) as refusal:
-        await RawWebSocket.connect(gateway.ws_url, headers={"Origin": f"http://{host}"})
-    assert refusal.value.status == 403
+    _, code = await refused_for_origin(gateway, f"http://{host}")
+    assert code == 4403
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -85,8 +103,8 @@ async def test_a_listed_browser_origin_is_accepted(gateway: Gateway) -> None:
     challenge = await ws.recv_json()
     assert challenge is not None and challenge["type"] == "CHALLENGE"
     await ws.close()
-    with pytest.raises(HandshakeRefused):
-        await RawWebSocket.connect(gateway.ws_url, headers={"Origin": "https://other.example.com"})
+    _, code = await refused_for_origin(gateway, "https://other.example.com")
+    assert code == 4403
 
 
 @pytest.mark.gen_test(timeout=20)

@@ -42,8 +42,8 @@ async def test_over_the_per_ip_limit_the_handshake_is_refused_429_with_a_json_re
 
 
 async def first_closed(gateway: Gateway, remaining: int) -> None:
-    await wait_until(lambda: gateway.hub.admission.total == remaining, 5,
-                     lambda: f"{gateway.hub.admission.total} connections open, not {remaining}")
+    await wait_until(lambda: gateway.hub.connections.admission.total == remaining, 5,
+                     lambda: f"{gateway.hub.connections.admission.total} connections open, not {remaining}")
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -98,7 +98,7 @@ async def test_behind_a_trusted_proxy_the_limit_applies_to_the_forwarded_address
     b = await RawWebSocket.connect(gateway.ws_url, headers={"X-Forwarded-For": "203.0.113.8"})
     again = await refused(gateway.ws_url, headers={"X-Forwarded-For": "203.0.113.7"})
     assert again.status == 429
-    assert gateway.hub.admission.per_ip == {"203.0.113.7": 1, "203.0.113.8": 1}
+    assert gateway.hub.connections.admission.per_ip == {"203.0.113.7": 1, "203.0.113.8": 1}
     await a.close()
     await b.close()
 
@@ -109,7 +109,7 @@ async def test_without_trust_proxy_x_forwarded_for_is_ignored(gateway: Gateway) 
     a = await RawWebSocket.connect(gateway.ws_url, headers={"X-Forwarded-For": "203.0.113.7"})
     spoofed = await refused(gateway.ws_url, headers={"X-Forwarded-For": "198.51.100.1"})
     assert spoofed.status == 429
-    assert gateway.hub.admission.per_ip == {"127.0.0.1": 1}
+    assert gateway.hub.connections.admission.per_ip == {"127.0.0.1": 1}
     await a.close()
 
 

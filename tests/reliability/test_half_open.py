@@ -30,7 +30,7 @@ async def vanished_peer_is_found(gateway: Gateway, ghost: str) -> None:
     started = time.monotonic()
     record = gateway.hub.registry.get(ghost)
     assert record is not None
-    protocol = record.peer.connection.ws_connection  # type: ignore[attr-defined,unused-ignore]
+    protocol = record.connection.ws_connection  # type: ignore[attr-defined,unused-ignore]
     await wait_until(protocol.is_closing, 5, "the ping timeout to give up on the peer")
     detected = time.monotonic() - started
     assert detected < 2.5, f"the ping timeout took {detected:.1f} s (ping interval 0.5 s)"

@@ -92,7 +92,7 @@ async def test_with_a_client_ca_only_clients_with_a_certificate_it_signed_get_in
                 await refused.connect()
         with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
             await fetch(f"{gateway.http_url}/health", ssl_options=client_context(pki["ca"][0]))
-        assert gateway.hub.admission.total == 0  # nothing got as far as the WebSocket
+        assert gateway.hub.connections.admission.total == 0  # nothing got as far as the WebSocket
 
 
 def test_the_command_announces_wss_and_https_with_tls_flags(pki: dict[str, Pair]) -> None:
