@@ -109,8 +109,8 @@ class Close:
 
     @property
     def reason(self) -> str:
-        """A handshake failure's reason is its ERROR code (e.g. "AUTH_FAILED")."""
-        return self.error.value if self.error is not None else self.ending.reason()
+        """The ending's reason; for most handshake failures, the ERROR code ("AUTH_FAILED")."""
+        return self.ending.reason(self.error)
 
 
 Action = Reply | Forward | Register | Close

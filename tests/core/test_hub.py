@@ -272,7 +272,7 @@ def test_io_layer_errors_go_through_the_session(hub: Hub) -> None:
     connection = MemoryConnection()
     peer = hub.open(connection)
     hub.reject(peer, ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, "frame too large"))
-    assert connection.closed_with == (1009, "MESSAGE_TOO_LARGE")
+    assert connection.closed_with == (1009, "message too big")
     alice, alice_conn = _register(hub, ALICE)
     hub.reject(alice, ProtocolError(ErrorCode.RATE_LIMITED, "slow down"))
     assert last(alice_conn)["payload"]["code"] == "RATE_LIMITED"
