@@ -21,8 +21,8 @@ from signal import SIGCONT, SIGKILL, SIGTERM
 from typing import IO
 
 COMMAND = (sys.executable, "-m", "aiconexus_gateway")
-WS_URL = re.compile(r"\bwss?://[^\s\"',]+")
-HTTP_URL = re.compile(r"\bhttps?://[^\s\"',]+")
+WS_URL = re.compile(r"\bwss?://[^\s\"',;)]+")
+HTTP_URL = re.compile(r"\bhttps?://[^\s\"',;)]+")
 LISTENING = re.compile(r"listening|\"ws_url\"", re.IGNORECASE)  # the text banner, or a JSON record of it
 DID = re.compile(r"did:key:z[1-9A-HJ-NP-Za-km-z]+")
 
