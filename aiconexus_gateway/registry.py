@@ -1,8 +1,10 @@
 """Who is registered on this gateway instance: DID -> Peer, in registration order.
 
 Lookups by DID are O(1) (a dict); iteration order is registration order, which is the order
-`/agents` pages through. A DID has at most one peer: registering again replaces it. An agent is in
-the registry exactly while its session is REGISTERED (the router keeps it so).
+`/agents` pages through. A DID has at most one peer: registering again replaces it. The router
+adds a peer when its session becomes REGISTERED and removes it when the session is replaced or its
+connection is gone; a session the gateway has just ended stays listed until then (frames sent to
+it meanwhile get DELIVERY_FAILED, as its connection no longer takes them).
 """
 
 from __future__ import annotations
