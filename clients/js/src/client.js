@@ -1,0 +1,715 @@
+/**
+ * GatewayClient: an agent connected to an AIConexus Gateway, in a browser or in Node >= 20.
+ *
+ * The pump around `ClientSession`: it opens WebSockets, reads frames one at a time, writes what the
+ * session decides, sleeps for pacing, keepalive and backoff, and calls the application's handlers.
+ * The API has the Python SDK's shape (docs/sdk.md): connect, send, receive, async iteration,
+ * onMessage, onInvalid, onConnectionChange, ping, close, waitClosed.
+ * @module
+ */
+
+import { reconnectPolicy } from './backoff.js';
+import { publicKeyFromDid } from './did.js';
+import { ROUTABLE_TYPES } from './envelope.js';
+import { ConnectionClosed, GatewayConnectionError, GatewayError, TimeoutError } from './errors.js';
+import { AgentKey } from './keys.js';
+import { ClientSession, State } from './session.js';
+import { Connection } from './websocket.js';
+
+/** @typedef {import('./envelope.js').Message} Message */
+/** @typedef {import('./errors.js').InvalidMessageError} InvalidMessageError */
+/** @typedef {import('./backoff.js').ReconnectPolicy} ReconnectPolicy */
+/** @typedef {import('./websocket.js').WebSocketConstructor} WebSocketConstructor */
+
+/**
+ * What onConnectionChange handlers are told: "disconnected" (code/reason of the loss),
+ * "reconnecting" (attempt, delay in seconds before it), "reconnected" (the attempt that
+ * succeeded), "closed" (final; reason says why).
+ * @typedef {{state: 'disconnected' | 'reconnecting' | 'reconnected' | 'closed', code: number | null,
+ *   reason: string | null, attempt: number, delay: number}} ConnectionEvent
+ */
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {Record<string, unknown>} [metadata] sent in REGISTER, shown by GET /agents (at most 4096 canonical bytes)
+ * @property {string} [expectedGatewayDid] pin the gateway's DID (GET /health shows it)
+ * @property {number} [connectTimeout] seconds for the WebSocket handshake and for registration, each (default 10)
+ * @property {boolean} [keepalive] PING the gateway when nothing was sent for a third of agent_timeout (default true)
+ * @property {boolean | ReconnectPolicy} [reconnect] come back by itself after a lost connection (default false)
+ * @property {number} [sendQueueSize] messages send() may queue while reconnecting (default 1000)
+ * @property {boolean} [pace] keep under 90 % of the rate limit REGISTERED announces (default true)
+ * @property {number} [closeTimeout] seconds close() waits for the gateway's close frame (default 2)
+ * @property {WebSocketConstructor} [WebSocket] the WebSocket class (default: the global one, else the ws package)
+ * @property {import('./session.js').SessionClocks} [clocks] time, jitter and ids (tests)
+ */
+
+const CLOSED = Symbol('closed');
+
+/**
+ * @param {number} seconds
+ * @returns {Promise<void>}
+ */
+function sleep(seconds) {
+  return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+}
+
+/** @returns {number} monotonic seconds */
+function monotonic() {
+  return performance.now() / 1000;
+}
+
+/**
+ * The WebSocket URL for `text`: ws:// and wss:// as given, http(s):// as ws(s)://, `/ws` added when
+ * there is no path; TypeError saying what is expected otherwise.
+ * @param {string} text
+ * @returns {string}
+ */
+export function gatewayUrlFor(text) {
+  if (typeof text !== 'string' || text.length === 0) throw new TypeError('the gateway URL must be a string like ws://127.0.0.1:8000/ws');
+  let url;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `ws://${text}`);
+  } catch {
+    throw new TypeError(`not a URL: ${JSON.stringify(text)}; expected ws://HOST:PORT/ws`);
+  }
+  const schemes = { 'ws:': 'ws:', 'wss:': 'wss:', 'http:': 'ws:', 'https:': 'wss:' };
+  const scheme = /** @type {Record<string, string>} */ (schemes)[url.protocol];
+  if (!scheme) throw new TypeError(`unsupported scheme ${url.protocol} in ${JSON.stringify(text)}; expected ws:// or wss://`);
+  if (!url.hostname) throw new TypeError(`no host in ${JSON.stringify(text)}; expected ws://HOST:PORT/ws`);
+  if (url.hash) throw new TypeError(`a WebSocket URL has no #fragment: ${JSON.stringify(text)}`);
+  if (['/health', '/agents', '/metrics'].includes(url.pathname)) {
+    throw new TypeError(`${url.pathname} is an HTTP endpoint; the gateway's WebSocket is at /ws`);
+  }
+  const path = url.pathname === '/' || url.pathname === '' ? '/ws' : url.pathname;
+  return `${scheme}//${url.host}${path}${url.search}`;
+}
+
+export class GatewayClient {
+  /**
+   * @param {string} [gatewayUrl] ws://HOST:PORT/ws (wss:// with TLS)
+   * @param {AgentKey} [key] this agent's key; a new one is made by connect() when omitted
+   * @param {ClientOptions} [options]
+   */
+  constructor(gatewayUrl = 'ws://127.0.0.1:8000/ws', key = undefined, options = {}) {
+    this.gatewayUrl = gatewayUrlFor(gatewayUrl);
+    if (key !== undefined && !(key instanceof AgentKey)) {
+      throw new TypeError('key must be an AgentKey (AgentKey.generate(), fromSeed(), fromJwk()); a DID only names a key and cannot sign');
+    }
+    if (options.expectedGatewayDid) publicKeyFromDid(options.expectedGatewayDid);
+    /** @type {AgentKey | null} */
+    this._key = key ?? null;
+    this.connectTimeout = options.connectTimeout ?? 10;
+    this.closeTimeout = options.closeTimeout ?? 2;
+    this._options = options;
+    const reconnect = options.reconnect === true ? reconnectPolicy()
+      : options.reconnect ? reconnectPolicy(options.reconnect) : null;
+    this._settings = {
+      metadata: options.metadata ?? null,
+      expectedGatewayDid: options.expectedGatewayDid ?? null,
+      reconnect,
+      sendQueueSize: options.sendQueueSize ?? 1000,
+      pace: options.pace ?? true,
+      keepalive: options.keepalive ?? true,
+    };
+    /** @type {ClientSession | null} */
+    this._session = key ? new ClientSession(key, this._settings, options.clocks) : null;
+    /** @type {Connection | null} */
+    this._connection = null;
+    /** @type {Array<Message | typeof CLOSED>} */
+    this._queue = [];
+    /** @type {Array<(item: Message | typeof CLOSED) => void>} */
+    this._receivers = [];
+    /** @type {Array<(message: Message) => unknown>} */
+    this._handlers = [];
+    /** @type {Array<(error: InvalidMessageError) => unknown>} */
+    this._invalidHandlers = [];
+    /** @type {Array<(event: ConnectionEvent) => unknown>} */
+    this._connectionHandlers = [];
+    /** @type {Map<string, {resolve: () => void, reject: (error: Error) => void}>} */
+    this._pings = new Map();
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this._keepaliveTimer = null;
+    /** @type {{cancel: () => void} | null} */
+    this._reconnecting = null;
+    /** @type {Promise<void> | null} */
+    this._reading = null;
+    this._flushing = false;
+    /** @type {import('./session.js').Finish | null} */
+    this._finished = null;
+    /** @type {() => void} */
+    let done = () => {};
+    /** @type {Promise<void>} */
+    this._done = new Promise((resolve) => {
+      done = resolve;
+    });
+    this._markDone = done;
+  }
+
+  // -- what the client knows ---------------------------------------------------------------------
+
+  /** @returns {string | null} this agent's DID (null before connect() when no key was given) */
+  get did() {
+    return this._key?.did ?? null;
+  }
+
+  /** @returns {AgentKey | null} */
+  get key() {
+    return this._key;
+  }
+
+  /** @returns {string} idle, connecting, registering, registered, reconnecting, closing, closed */
+  get state() {
+    return this._session?.state ?? State.IDLE;
+  }
+
+  /** registered on an open connection */
+  get connected() {
+    return this.state === State.REGISTERED;
+  }
+
+  /** the connection was lost and the client is coming back by itself */
+  get reconnecting() {
+    return this._session?.reconnecting ?? false;
+  }
+
+  /** messages waiting in the send queue */
+  get queued() {
+    return this._session?.outbox.length ?? 0;
+  }
+
+  /** @returns {string | null} the DID that signed the CHALLENGE (and every gateway message) */
+  get gatewayDid() {
+    return this._session?.gatewayDid ?? null;
+  }
+
+  /** @returns {string | null} */
+  get sessionId() {
+    return this._session?.sessionId ?? null;
+  }
+
+  /** @returns {number | null} seconds, from REGISTERED */
+  get agentTimeout() {
+    return this._session?.agentTimeout ?? null;
+  }
+
+  /** @returns {{messagesPerSecond: number, burst: number} | null} the limit REGISTERED announced */
+  get rateLimit() {
+    return this._session?.rateLimit ?? null;
+  }
+
+  /** successful reconnections so far */
+  get reconnects() {
+    return this._session?.reconnects ?? 0;
+  }
+
+  /** received frames that failed verification (and were dropped) */
+  get invalidMessages() {
+    return this._session?.invalidMessages ?? 0;
+  }
+
+  /** @returns {number | null} how the connection ended (docs/protocol.md section 11) */
+  get closeCode() {
+    return this._session?.closeCode ?? null;
+  }
+
+  /** @returns {string | null} */
+  get closeReason() {
+    return this._session?.closeReason ?? null;
+  }
+
+  // -- life cycle --------------------------------------------------------------------------------
+
+  /**
+   * Open the WebSocket and register (one attempt). GatewayConnectionError when the gateway cannot
+   * be reached or breaks the handshake; GatewayError when it refuses the REGISTER (or the page's
+   * origin: code 4403 in `closeCode`).
+   * @returns {Promise<void>}
+   */
+  async connect() {
+    if (this._session === null) {
+      this._key = await AgentKey.generate();
+      this._session = new ClientSession(this._key, this._settings, this._options.clocks);
+    }
+    try {
+      await this._open();
+    } catch (error) {
+      this._session.connectFailed();
+      throw error;
+    }
+  }
+
+  /** @returns {ClientSession} */
+  _sessionOrFail() {
+    if (this._session === null) throw new ConnectionClosed(null, 'not connected: call connect() first');
+    return this._session;
+  }
+
+  /**
+   * One attempt: open a WebSocket, register on it, start reading and the keepalive.
+   * @returns {Promise<import('./session.js').Decision>}
+   */
+  async _open() {
+    const session = this._sessionOrFail();
+    session.connecting();
+    const connection = await Connection.open(this.gatewayUrl, {
+      WebSocket: this._options.WebSocket, timeout: this.connectTimeout,
+    });
+    this._connection = connection;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    const timeout = new Promise((_resolve, reject) => {
+      timer = setTimeout(() => reject(new GatewayConnectionError(
+        `no registration at ${this.gatewayUrl} within ${this.connectTimeout} s (connectTimeout)`)), this.connectTimeout * 1000);
+    });
+    let registered;
+    try {
+      registered = await Promise.race([this._handshake(connection), timeout]);
+    } catch (error) {
+      connection.abort();
+      if (this._connection === connection) this._connection = null;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    this._reading = this._readLoop(connection);
+    this._scheduleKeepalive(connection);
+    return registered;
+  }
+
+  /**
+   * Feed frames to the session until it registers, fails, or is refused.
+   * @param {Connection} connection
+   */
+  async _handshake(connection) {
+    const session = this._sessionOrFail();
+    for (;;) {
+      const frame = await connection.read();
+      if (frame === null) {
+        throw new GatewayConnectionError(`the gateway closed the connection during the handshake (code ${connection.closeCode}`
+          + `${connection.closeReason ? `, ${connection.closeReason}` : ''})`);
+      }
+      const decision = typeof frame === 'string' ? await session.receive(frame, monotonic()) : session.receiveBinary();
+      if (decision === null) continue;
+      if (decision.kind === 'registered') return decision;
+      if (decision.kind === 'send') {
+        if (!connection.write(decision.text)) throw new ConnectionClosed(connection.closeCode, connection.closeReason);
+      } else if (decision.kind === 'fail') {
+        throw decision.error;
+      } else if (decision.kind === 'refused') {
+        await readUntilClosed(connection, this.closeTimeout);
+        decision.error.closeCode = connection.closeCode ?? decision.error.closeCode;
+        decision.error.closeReason = connection.closeReason;
+        throw decision.error;
+      }
+    }
+  }
+
+  /**
+   * Close the connection (UNREGISTER is not needed: the gateway removes a closed agent); messages
+   * already on their way are still received, up to closeTimeout seconds.
+   * @param {number} [code]
+   * @param {string} [reason]
+   * @returns {Promise<void>}
+   */
+  async close(code = 1000, reason = 'client closing') {
+    const session = this._session;
+    if (session === null) {
+      this._finish({ kind: 'finish', code: null, reason: 'closed before connecting', unsent: 0 });
+      return;
+    }
+    const unsent = session.close();
+    if (unsent) console.warn(`aiconexus: closing with ${unsent} queued messages unsent`);
+    this._reconnecting?.cancel();
+    const connection = this._connection;
+    const reading = this._reading;
+    if (connection !== null && reading !== null && connection.open) {
+      connection.close(code, reason);
+      await Promise.race([reading, sleep(this.closeTimeout)]);
+    }
+    this._stopKeepalive();
+    connection?.abort();
+    this._finish(session.finish(connection?.closeCode ?? null, connection?.closeReason ?? null));
+  }
+
+  /** @returns {Promise<void>} resolves once the client is finished (closed, or gave up reconnecting) */
+  waitClosed() {
+    return this._done;
+  }
+
+  /**
+   * Call `handler(event)` on disconnection, reconnection and the final close; returns a function
+   * that removes it.
+   * @param {(event: ConnectionEvent) => unknown} handler
+   * @returns {() => void}
+   */
+  onConnectionChange(handler) {
+    this._connectionHandlers.push(handler);
+    return () => remove(this._connectionHandlers, handler);
+  }
+
+  /**
+   * @param {ConnectionEvent['state']} state
+   * @param {Partial<ConnectionEvent>} [fields]
+   */
+  _emit(state, fields = {}) {
+    /** @type {ConnectionEvent} */
+    const event = { state, code: null, reason: null, attempt: 0, delay: 0, ...fields };
+    for (const handler of [...this._connectionHandlers]) {
+      try {
+        Promise.resolve(handler(event)).catch((error) => console.error('aiconexus: onConnectionChange handler failed', error));
+      } catch (error) {
+        console.error('aiconexus: onConnectionChange handler failed', error);
+      }
+    }
+  }
+
+  /**
+   * The registered connection ended: finish, or reconnect when the session says so.
+   * @param {Connection} connection
+   */
+  _connectionLost(connection) {
+    const session = this._sessionOrFail();
+    const decision = session.connectionLost(connection.closeCode, connection.closeReason);
+    connection.abort();
+    this._failPings();
+    this._stopKeepalive();
+    if (decision.kind === 'finish') {
+      this._finish(decision);
+      return;
+    }
+    this._emit('disconnected', { code: this.closeCode, reason: this.closeReason });
+    this._reconnect(decision);
+  }
+
+  /**
+   * Come back after a lost connection: wait as the session says, then re-register.
+   * @param {import('./session.js').Reconnect} first
+   */
+  _reconnect(first) {
+    let cancelled = false;
+    /** @type {() => void} */
+    let wake = () => {};
+    this._reconnecting = {
+      cancel: () => {
+        cancelled = true;
+        wake();
+      },
+    };
+    const session = this._sessionOrFail();
+    const run = async () => {
+      let decision = first;
+      for (;;) {
+        this._emit('reconnecting', { attempt: decision.attempt, delay: decision.delay });
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, decision.delay * 1000);
+          wake = () => {
+            clearTimeout(timer);
+            resolve(undefined);
+          };
+        });
+        if (cancelled) return;
+        try {
+          await this._open();
+        } catch (error) {
+          if (cancelled) return;
+          const following = session.attemptFailed(error);
+          if (following.kind === 'finish') {
+            console.warn(`aiconexus: giving up reconnecting to ${this.gatewayUrl}: ${following.reason}`);
+            this._finish(following);
+            return;
+          }
+          decision = following;
+          continue;
+        }
+        this._reconnecting = null;
+        this._emit('reconnected', { attempt: decision.attempt });
+        await this._flushOutbox();
+        return;
+      }
+    };
+    run().catch((error) => console.error('aiconexus: reconnection failed', error));
+  }
+
+  /**
+   * The client is finished: release the socket, end receive(), tell handlers (once).
+   * @param {import('./session.js').Finish} decision
+   */
+  _finish(decision) {
+    if (this._finished !== null) return;
+    this._finished = decision;
+    if (decision.unsent) console.warn(`aiconexus: finished with ${decision.unsent} queued messages unsent`);
+    this._connection?.abort();
+    this._failPings();
+    this._stopKeepalive();
+    this._emit('closed', { code: decision.code, reason: decision.reason });
+    this._push(CLOSED);
+    this._markDone();
+  }
+
+  _failPings() {
+    for (const pending of this._pings.values()) pending.reject(new ConnectionClosed(this.closeCode, this.closeReason));
+    this._pings.clear();
+  }
+
+  // -- keepalive ---------------------------------------------------------------------------------
+
+  /** @param {Connection} connection */
+  _scheduleKeepalive(connection) {
+    this._stopKeepalive();
+    const wait = this._session?.keepaliveIn(monotonic()) ?? null;
+    if (wait === null) return;
+    this._keepaliveTimer = setTimeout(async () => {
+      this._keepaliveTimer = null;
+      if (this._connection !== connection || !connection.open) return;
+      const decision = await this._sessionOrFail().keepalive(monotonic());
+      if (decision !== null) connection.write(decision.text);
+      if (this._connection === connection) this._scheduleKeepalive(connection);
+    }, wait * 1000 + 1);
+  }
+
+  _stopKeepalive() {
+    if (this._keepaliveTimer !== null) clearTimeout(this._keepaliveTimer);
+    this._keepaliveTimer = null;
+  }
+
+  // -- sending -----------------------------------------------------------------------------------
+
+  /**
+   * Sign and send a message to the agent `to`; resolves to its id. While reconnecting the message
+   * waits in the send queue (in order); SendQueueFull when that is full, ConnectionClosed when
+   * there is no connection and none is coming; ProtocolError (INVALID_DID) at once when `to` is
+   * not a valid did:key, TypeError for a type that cannot be sent to an agent.
+   * @param {string} to
+   * @param {string} type OFFER, ANSWER, ICE_CANDIDATE, INTENT, EXEC_REQUEST, EXEC_RESPONSE, ERROR, PING, PONG
+   * @param {Record<string, unknown>} [payload]
+   * @param {{correlationId?: string | null, extra?: Record<string, unknown>}} [options]
+   * @returns {Promise<string>}
+   */
+  async send(to, type, payload = {}, options = {}) {
+    publicKeyFromDid(to);
+    if (!ROUTABLE_TYPES.includes(type)) {
+      throw new TypeError(`${JSON.stringify(type)} cannot be sent to an agent; routable types: ${ROUTABLE_TYPES.join(', ')}`);
+    }
+    const session = this._sessionOrFail();
+    if (this.connected && this.queued === 0) await this._paced();
+    const { id, text } = await session.send(to, type, payload, options.correlationId ?? null, monotonic(), options.extra);
+    if (text !== null) {
+      const connection = this._connection;
+      if (connection === null || !connection.write(text)) throw new ConnectionClosed(this.closeCode, this.closeReason);
+    } else if (this.connected) {
+      await this._flushOutbox();
+    }
+    return id;
+  }
+
+  /** Send the queued frames in order; stop (keeping the rest) if the connection drops. */
+  async _flushOutbox() {
+    if (this._flushing) return;
+    this._flushing = true;
+    try {
+      const session = this._sessionOrFail();
+      while (session.nextQueued() !== null) {
+        await this._paced();
+        const text = session.nextQueued();
+        const connection = this._connection;
+        if (text === null || connection === null || !connection.write(text)) return;
+        session.sentQueued(monotonic());
+      }
+    } finally {
+      this._flushing = false;
+    }
+  }
+
+  /** Wait until the gateway's announced rate limit allows one more frame. */
+  async _paced() {
+    const session = this._sessionOrFail();
+    for (let wait = session.pace(monotonic()); wait > 0; wait = session.pace(monotonic())) await sleep(wait);
+  }
+
+  /**
+   * Send a frame exactly as given (tests and tools; no signing, no checks).
+   * @param {string} text
+   */
+  sendRaw(text) {
+    const connection = this._connection;
+    if (connection === null || !connection.write(text)) throw new ConnectionClosed(this.closeCode, this.closeReason ?? 'not connected');
+  }
+
+  /**
+   * PING the gateway; the round-trip time in seconds. TimeoutError after `timeout` seconds.
+   * @param {{timeout?: number}} [options]
+   * @returns {Promise<number>}
+   */
+  async ping(options = {}) {
+    const timeout = options.timeout ?? 5;
+    const session = this._sessionOrFail();
+    await this._paced();
+    const { id, text } = await session.ping(monotonic());
+    const connection = this._connection;
+    const started = performance.now();
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    try {
+      await new Promise((resolve, reject) => {
+        this._pings.set(id, { resolve: () => resolve(undefined), reject });
+        timer = setTimeout(() => reject(new TimeoutError(`no PONG within ${timeout} s`)), timeout * 1000);
+        if (connection === null || !connection.write(text)) reject(new ConnectionClosed(this.closeCode, this.closeReason));
+      });
+    } finally {
+      clearTimeout(timer);
+      this._pings.delete(id);
+      session.forgetPing(id);
+    }
+    return (performance.now() - started) / 1000;
+  }
+
+  // -- receiving ---------------------------------------------------------------------------------
+
+  /**
+   * Call `handler(message)` (plain or async) for every verified message; returns a function that
+   * removes it. With handlers, messages go to them and not to receive(); an async handler is
+   * awaited before the next frame is handled (order and back-pressure).
+   * @param {(message: Message) => unknown} handler
+   * @returns {() => void}
+   */
+  onMessage(handler) {
+    this._handlers.push(handler);
+    // messages that were waiting for receive() go to the first handler, in order
+    const waiting = this._queue.filter((item) => item !== CLOSED);
+    this._queue = this._queue.filter((item) => item === CLOSED);
+    for (const message of waiting) this._callHandlers(/** @type {Message} */ (message));
+    return () => remove(this._handlers, handler);
+  }
+
+  /**
+   * Call `handler(error)` for every received frame that failed verification (it is never
+   * delivered); returns a function that removes it.
+   * @param {(error: InvalidMessageError) => unknown} handler
+   * @returns {() => void}
+   */
+  onInvalid(handler) {
+    this._invalidHandlers.push(handler);
+    return () => remove(this._invalidHandlers, handler);
+  }
+
+  /**
+   * The next verified message (gateway ERRORs included); ConnectionClosed once the connection is
+   * over and every message before the end was read; TimeoutError after `timeout` seconds.
+   * @param {{timeout?: number | null}} [options]
+   * @returns {Promise<Message>}
+   */
+  async receive(options = {}) {
+    if (this._handlers.length > 0) {
+      throw new Error('this client hands every message to its onMessage handlers; use receive() (or async '
+        + 'iteration) or handlers, not both (waitClosed() waits for the end)');
+    }
+    let item = this._queue.shift();
+    if (item === undefined) {
+      const timeout = options.timeout ?? null;
+      item = await new Promise((resolve, reject) => {
+        this._receivers.push(resolve);
+        if (timeout !== null) {
+          setTimeout(() => {
+            if (remove(this._receivers, resolve)) reject(new TimeoutError(`no message within ${timeout} s`));
+          }, timeout * 1000);
+        }
+      });
+    }
+    if (item === CLOSED) {
+      this._queue.unshift(CLOSED); // every later receive() sees the end too
+      throw new ConnectionClosed(this.closeCode, this.closeReason);
+    }
+    return /** @type {Message} */ (item);
+  }
+
+  /** @returns {AsyncIterator<Message>} every message until the connection is over */
+  async* [Symbol.asyncIterator]() {
+    for (;;) {
+      try {
+        yield await this.receive();
+      } catch (error) {
+        if (error instanceof ConnectionClosed) return;
+        throw error;
+      }
+    }
+  }
+
+  /** @param {Message | typeof CLOSED} item */
+  _push(item) {
+    const receiver = this._receivers.shift();
+    if (receiver !== undefined) receiver(item);
+    else this._queue.push(item);
+  }
+
+  /**
+   * @param {Message} message
+   * @returns {Promise<void>}
+   */
+  async _callHandlers(message) {
+    for (const handler of [...this._handlers]) {
+      try {
+        await handler(message);
+      } catch (error) {
+        console.error('aiconexus: onMessage handler failed', error);
+      }
+    }
+  }
+
+  /** @param {Connection} connection */
+  async _readLoop(connection) {
+    const session = this._sessionOrFail();
+    try {
+      for (;;) {
+        const frame = await connection.read();
+        if (frame === null) break;
+        const decision = typeof frame === 'string' ? await session.receive(frame, monotonic()) : session.receiveBinary();
+        if (decision === null) continue;
+        if (decision.kind === 'deliver') {
+          if (this._handlers.length > 0) await this._callHandlers(decision.message);
+          else this._push(decision.message);
+        } else if (decision.kind === 'pingAnswered') {
+          this._pings.get(decision.pingId)?.resolve();
+        } else if (decision.kind === 'report') {
+          console.warn(`aiconexus: dropped an invalid message: ${decision.error.reason}`);
+          for (const handler of [...this._invalidHandlers]) {
+            try {
+              await handler(decision.error);
+            } catch (error) {
+              console.error('aiconexus: onInvalid handler failed', error);
+            }
+          }
+        }
+      }
+    } finally {
+      if (this._connection === connection) this._connectionLost(connection);
+    }
+  }
+}
+
+/**
+ * Read (and drop) frames until the gateway's close frame arrives, at most `timeout` seconds.
+ * @param {Connection} connection
+ * @param {number} timeout
+ */
+async function readUntilClosed(connection, timeout) {
+  const deadline = monotonic() + timeout;
+  const drain = (async () => {
+    while ((await connection.read()) !== null) { /* drop */ }
+  })();
+  await Promise.race([drain, sleep(Math.max(0, deadline - monotonic()))]);
+}
+
+/**
+ * @template T
+ * @param {T[]} list
+ * @param {T} item
+ * @returns {boolean}
+ */
+function remove(list, item) {
+  const index = list.indexOf(item);
+  if (index < 0) return false;
+  list.splice(index, 1);
+  return true;
+}
+
+export { GatewayError };

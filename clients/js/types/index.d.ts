@@ -1,0 +1,13 @@
+export { SUBPROTOCOL } from "./websocket.js";
+/** The gateway version this client was written for (the package's version). */
+export const VERSION: "0.1.0";
+export { GatewayClient, gatewayUrlFor } from "./client.js";
+export { AgentKey, verifyKeyOf, verifySignature } from "./keys.js";
+export { didFromPublicKey, publicKeyFromDid, isValidDid, publicKeyProblem, EXPECTED_FORM } from "./did.js";
+export { canonicalize, canonicalBytes, CanonicalizationError } from "./jcs.js";
+export { parseStrict, StrictJSONError, MAX_DEPTH } from "./strictjson.js";
+export { buildMessage, parseEnvelope, verifyEnvelope, signingInput, signFields, utcTimestamp, newId, Message, PROTOCOL_VERSION, ROUTABLE_TYPES, CONTROL_TYPES } from "./envelope.js";
+export { ClientSession, State, PACING_MARGIN } from "./session.js";
+export { backoff, backoffDelay, reconnectPolicy, TokenBucket, FINAL_CLOSE_CODES, FINAL_REGISTRATION_ERRORS } from "./backoff.js";
+export { ProtocolError, GatewayConnectionError, GatewayError, ConnectionClosed, SendQueueFull, InvalidMessageError, TimeoutError } from "./errors.js";
+export { base58Encode, base58Decode, base64Encode, base64DecodeStrict, base64UrlEncode, base64UrlDecode, hexEncode, hexDecode } from "./encoding.js";

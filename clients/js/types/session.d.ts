@@ -1,0 +1,292 @@
+/** Pace at 90 % of the gateway's announced rate, so jitter never trips it. */
+export const PACING_MARGIN: 0.9;
+export type State = string;
+/** @enum {string} */
+export const State: Readonly<{
+    IDLE: "idle";
+    CONNECTING: "connecting";
+    REGISTERING: "registering";
+    REGISTERED: "registered";
+    RECONNECTING: "reconnecting";
+    CLOSING: "closing";
+    CLOSED: "closed";
+}>;
+/**
+ * What the pump must do about one event.
+ * @typedef {{kind: 'send', text: string}
+ *   | {kind: 'registered', sessionId: string, reconnected: boolean, attempt: number}
+ *   | {kind: 'deliver', message: Message}
+ *   | {kind: 'report', error: InvalidMessageError}
+ *   | {kind: 'pingAnswered', pingId: string}
+ *   | {kind: 'fail', error: GatewayConnectionError}
+ *   | {kind: 'refused', error: GatewayError}
+ *   | null} Decision
+ */
+/** @typedef {{kind: 'reconnect', attempt: number, delay: number}} Reconnect */
+/** @typedef {{kind: 'finish', code: number | null, reason: string | null, unsent: number}} Finish */
+/**
+ * What the application chose for this client (fixed for its lifetime).
+ * @typedef {object} SessionSettings
+ * @property {Record<string, unknown> | null} [metadata]
+ * @property {string | null} [expectedGatewayDid]
+ * @property {import('./backoff.js').FullPolicy | null} [reconnect]
+ * @property {number} [sendQueueSize]
+ * @property {boolean} [pace]
+ * @property {boolean} [keepalive]
+ */
+/**
+ * @typedef {object} SessionClocks
+ * @property {() => number} [wallClock] milliseconds since the epoch, for timestamps
+ * @property {() => number} [jitter] a number in [0, 1], for the backoff
+ * @property {() => string} [newId] message ids
+ */
+/**
+ * @typedef {{did: string, sign(data: Uint8Array): Promise<Uint8Array>}} Signer
+ */
+export class ClientSession {
+    /**
+     * @param {Signer} key
+     * @param {SessionSettings} [settings]
+     * @param {SessionClocks} [clocks]
+     */
+    constructor(key: Signer, settings?: SessionSettings, clocks?: SessionClocks);
+    key: Signer;
+    settings: {
+        metadata: Record<string, unknown> | null;
+        expectedGatewayDid: string | null;
+        reconnect: import("./backoff.js").FullPolicy | null;
+        sendQueueSize: number;
+        pace: boolean;
+        keepalive: boolean;
+    };
+    /** @type {string} */
+    state: string;
+    /** @type {string | null} */
+    gatewayDid: string | null;
+    /** @type {string | null} */
+    sessionId: string | null;
+    /** @type {number | null} */
+    agentTimeout: number | null;
+    /** @type {{messagesPerSecond: number, burst: number} | null} the limit REGISTERED announced */
+    rateLimit: {
+        messagesPerSecond: number;
+        burst: number;
+    } | null;
+    invalidMessages: number;
+    reconnects: number;
+    attempt: number;
+    /** @type {number | null} */
+    closeCode: number | null;
+    /** @type {string | null} */
+    closeReason: string | null;
+    /** @type {string[]} signed frames waiting for a connection, in order */
+    outbox: string[];
+    _wallClock: () => number;
+    _jitter: () => number;
+    _newId: typeof newId;
+    /** @type {string | null} */
+    _registerId: string | null;
+    /** @type {TokenBucket | null} */
+    _pacer: TokenBucket | null;
+    _lastSend: number;
+    /** @type {Set<string>} */
+    _keepaliveIds: Set<string>;
+    /** @type {Set<string>} */
+    _pingIds: Set<string>;
+    /** @type {number | null} */
+    _retryAfter: number | null;
+    get registered(): boolean;
+    /** The connection was lost and the client is coming back (waiting, or re-registering). */
+    get reconnecting(): boolean;
+    /** The pump is opening a WebSocket (first connect() or a reconnection attempt). */
+    connecting(): void;
+    /**
+     * The decision one received text frame calls for.
+     * @param {string} text
+     * @param {number} now seconds (monotonic)
+     * @returns {Promise<Decision>}
+     */
+    receive(text: string, now: number): Promise<Decision>;
+    /** @returns {Decision} a binary frame: the gateway never sends one */
+    receiveBinary(): Decision;
+    /**
+     * The open connection ended (the gateway closed it, or it broke).
+     * @param {number | null} code
+     * @param {string | null} reason
+     * @returns {Reconnect | Finish}
+     */
+    connectionLost(code: number | null, reason: string | null): Reconnect | Finish;
+    /**
+     * A reconnection attempt did not get to REGISTERED (refused, unreachable, broken).
+     * @param {unknown} error
+     * @returns {Reconnect | Finish}
+     */
+    attemptFailed(error: unknown): Reconnect | Finish;
+    /** The first connect() failed; the caller sees the error and may call connect() again. */
+    connectFailed(): void;
+    /** @returns {number} the application closes: the number of queued frames dropped */
+    close(): number;
+    /**
+     * Enter CLOSED (idempotent).
+     * @param {number | null} [code]
+     * @param {string | null} [reason]
+     * @returns {Finish}
+     */
+    finish(code?: number | null, reason?: string | null): Finish;
+    /** @returns {Finish} */
+    _finish(): Finish;
+    /** @returns {Reconnect | Finish} */
+    _nextAttempt(): Reconnect | Finish;
+    /**
+     * @param {string} text
+     * @returns {Promise<Decision>}
+     */
+    _challenge(text: string): Promise<Decision>;
+    /**
+     * @param {string} text
+     * @param {number} now
+     * @returns {Promise<Decision>}
+     */
+    _registered(text: string, now: number): Promise<Decision>;
+    /**
+     * @param {string} text
+     * @returns {Promise<Decision>}
+     */
+    _routed(text: string): Promise<Decision>;
+    /**
+     * The message in `text`, verified against its sender's DID (the gateway's messages against the
+     * gateway DID of this session); InvalidMessageError saying why not.
+     * @param {string} text
+     * @returns {Promise<Message>}
+     */
+    _verified(text: string): Promise<Message>;
+    /**
+     * Sign a message: its id, and the frame to write now, or null when it waits in the queue.
+     * SendQueueFull when the queue is full, ConnectionClosed when no connection is coming.
+     * @param {string | null} to
+     * @param {string} type
+     * @param {Record<string, unknown>} payload
+     * @param {string | null} correlationId
+     * @param {number} now seconds
+     * @param {Record<string, unknown>} [extra] more top-level members
+     * @returns {Promise<{id: string, text: string | null}>}
+     */
+    send(to: string | null, type: string, payload: Record<string, unknown>, correlationId: string | null, now: number, extra?: Record<string, unknown>): Promise<{
+        id: string;
+        text: string | null;
+    }>;
+    /**
+     * A PING for the gateway whose PONG becomes pingAnswered.
+     * @param {number} now seconds
+     * @returns {Promise<{id: string, text: string}>}
+     */
+    ping(now: number): Promise<{
+        id: string;
+        text: string;
+    }>;
+    /** @param {string} pingId ping() gave up waiting for this PONG */
+    forgetPing(pingId: string): void;
+    /** @returns {string | null} the oldest queued frame, when registered */
+    nextQueued(): string | null;
+    /** @param {number} now the frame nextQueued() returned was written */
+    sentQueued(now: number): void;
+    /**
+     * Seconds to wait before the next frame keeps under the announced rate limit; 0: go (and the
+     * token is taken, so call it once per frame, right before writing).
+     * @param {number} now
+     * @returns {number}
+     */
+    pace(now: number): number;
+    /** @returns {number | null} how often to PING when idle (a third of agent_timeout), or null */
+    get keepalivePeriod(): number | null;
+    /**
+     * Seconds until `keepalive` will have a PING to send; null: no keepalive (now).
+     * @param {number} now
+     * @returns {number | null}
+     */
+    keepaliveIn(now: number): number | null;
+    /**
+     * A PING for the gateway when nothing was sent for keepalivePeriod (AGENT_TIMEOUT).
+     * @param {number} now
+     * @returns {Promise<{kind: 'send', text: string} | null>}
+     */
+    keepalive(now: number): Promise<{
+        kind: "send";
+        text: string;
+    } | null>;
+}
+export { reconnectPolicy };
+/**
+ * What the pump must do about one event.
+ */
+export type Decision = {
+    kind: "send";
+    text: string;
+} | {
+    kind: "registered";
+    sessionId: string;
+    reconnected: boolean;
+    attempt: number;
+} | {
+    kind: "deliver";
+    message: Message;
+} | {
+    kind: "report";
+    error: InvalidMessageError;
+} | {
+    kind: "pingAnswered";
+    pingId: string;
+} | {
+    kind: "fail";
+    error: GatewayConnectionError;
+} | {
+    kind: "refused";
+    error: GatewayError;
+} | null;
+export type Reconnect = {
+    kind: "reconnect";
+    attempt: number;
+    delay: number;
+};
+export type Finish = {
+    kind: "finish";
+    code: number | null;
+    reason: string | null;
+    unsent: number;
+};
+/**
+ * What the application chose for this client (fixed for its lifetime).
+ */
+export type SessionSettings = {
+    metadata?: Record<string, unknown> | null | undefined;
+    expectedGatewayDid?: string | null | undefined;
+    reconnect?: import("./backoff.js").FullPolicy | null | undefined;
+    sendQueueSize?: number | undefined;
+    pace?: boolean | undefined;
+    keepalive?: boolean | undefined;
+};
+export type SessionClocks = {
+    /**
+     * milliseconds since the epoch, for timestamps
+     */
+    wallClock?: (() => number) | undefined;
+    /**
+     * a number in [0, 1], for the backoff
+     */
+    jitter?: (() => number) | undefined;
+    /**
+     * message ids
+     */
+    newId?: (() => string) | undefined;
+};
+export type Signer = {
+    did: string;
+    sign(data: Uint8Array): Promise<Uint8Array>;
+};
+import { newId } from './envelope.js';
+import { TokenBucket } from './backoff.js';
+import { Message } from './envelope.js';
+import { reconnectPolicy } from './backoff.js';
+import { InvalidMessageError } from './errors.js';
+import { GatewayConnectionError } from './errors.js';
+import { GatewayError } from './errors.js';
