@@ -272,6 +272,11 @@ class RedisBus:
         step = max(0.01, settings.heartbeat_interval / 5)
         deadline = self.clock.monotonic() + settings.heartbeat_ttl + settings.heartbeat_interval
         previous = await self._redis.pttl(key)
+        if previous >= 0:
+            log.info("cluster: INSTANCE_ID %s has a heartbeat in Redis; watching it for up to %g s "
+                     "to tell a live instance from a stopped one", self.instance_id,
+                     settings.heartbeat_ttl + settings.heartbeat_interval,
+                     extra={"instance": self.instance_id})
         while previous >= 0 and self.clock.monotonic() < deadline:
             await asyncio.sleep(step)
             ttl = await self._redis.pttl(key)
