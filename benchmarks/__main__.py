@@ -2,7 +2,8 @@
 
 Scenarios (docs/performance.md): (1) capacity, (2) throughput with pairs, (3) latency at a fixed
 rate, (4) throughput with idle agents connected, (5) the PyNaCl verify ceiling, (6) a bare
-Tornado relay driven the same way, (7) cross-instance when REDIS_URL cluster mode is available.
+Tornado relay driven the same way, (7) cross-instance when REDIS_URL cluster mode is available,
+(8) connection churn: the connection rate and the memory left once the connections are gone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from . import cluster, load, report, scenarios, servers
 from .scenarios import Options, Result
 
-ALL_SCENARIOS = ("verify", "capacity", "throughput", "latency", "idle", "relay", "cluster")
+ALL_SCENARIOS = ("verify", "capacity", "churn", "throughput", "latency", "idle", "relay", "cluster")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -42,6 +43,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, str | None]:
     parser.add_argument("--rate", type=int, help="msgs/s of the latency scenario")
     parser.add_argument("--latency-duration", type=float, help="seconds of the latency window")
     parser.add_argument("--idle", type=int, help="idle agents connected in scenario (4)")
+    parser.add_argument("--churn", type=int, help="agents per round of scenario (8)")
+    parser.add_argument("--churn-rounds", type=int, help="rounds of scenario (8)")
     parser.add_argument("--payload-bytes", type=int, help="JSON size of each message's payload")
     parser.add_argument("--concurrency", type=int, help="handshakes in progress at once")
     parser.add_argument("--verify-seconds", type=float, help="seconds of the verify ceiling")
@@ -58,6 +61,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, str | None]:
     opts = Options.quick_sizes() if args.quick else Options()
     changes = {name: getattr(args, name) for name in (
         "agents", "pairs", "window", "duration", "warmup", "rate", "latency_duration", "idle",
+        "churn", "churn_rounds",
         "payload_bytes", "concurrency", "verify_seconds", "redis_url", "modes") if getattr(args, name)}
     if args.only:
         chosen = frozenset(part.strip() for part in args.only.split(",") if part.strip())
@@ -133,6 +137,11 @@ async def run(opts: Options) -> tuple[list[Result], list[str]]:
             say(f"(6) bare relay: {biggest:,} connections")
             async with _server(servers.relay(server_core)) as relay:
                 results.append(await scenarios.capacity(relay, agent_keys, opts, relay=True))
+
+    if "churn" in want:
+        say(f"(8) churn: {opts.churn_rounds} x {opts.churn:,} agents join and leave")
+        async with _server(servers.gateway("all", server_core, opts.gateway_env)) as gw:
+            results.append(await scenarios.churn(gw, load.keys("churn", opts.churn), opts))
 
     traffic = want & {"throughput", "latency", "idle"}
     for mode in opts.modes:

@@ -32,6 +32,18 @@ from .wsclient import WSClient
 REGISTER_TIMEOUT = 60.0
 
 
+async def connected_agents(server: ServerProcess) -> int:
+    """The gateway's own count of its agents (GET /health)."""
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(b"GET /health HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        response = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    body = response.split(b"\r\n\r\n", 1)[1]
+    return int(json.loads(body)["connected_agents"])
+
+
 def keys(role: str, count: int, start: int = 0) -> list[DIDKey]:
     """`count` deterministic agent keys: the same DIDs in every run and every process."""
     return [DIDKey.from_seed(hashlib.sha256(f"aiconexus-bench/{role}/{i}".encode()).digest())

@@ -157,12 +157,24 @@ def targets(results: Sequence[Result], opts: Options) -> list[Target]:
     else:
         out.append(Target(5, "p50 <= 0.5 ms and p99 <= 5 ms at 2,000 msgs/s", "not run", None))
 
-    routed = [r for r in results if r.scenario in {"1", "2", "3", "4", "6", "7"}]
+    routed = [r for r in results if r.scenario in {"1", "2", "3", "4", "6", "7", "8"}]
     bad = [r for r in routed if not r.valid]
     out.append(Target(6, "zero lost, duplicated or reordered messages in every scenario",
                       "all clean" if not bad else
                       "; ".join(f"{r.scenario} {r.system}: {_problems(r)}" for r in bad),
                       not bad if routed else None))
+    churned = next((r for r in results if r.scenario == "8"), None)
+    if churned is not None and churned.agents:
+        retained = float(churned.extra.get("retained_mb", 0.0))
+        baseline = float(churned.extra.get("baseline_rss_mb", 0.0))
+        out.append(Target(7, "memory comes back after churn: RSS within 5 MB of its baseline",
+                          f"{retained:+.1f} MB after {churned.agents:,} connections "
+                          f"(baseline {baseline:.0f} MB)",
+                          retained <= 5.0 if _usable(churned) else None, note_quick))
+    else:
+        out.append(Target(7, "memory comes back after churn: RSS within 5 MB of its baseline",
+                          "not run", None))
+
     return out
 
 
@@ -223,7 +235,8 @@ def render(info: dict[str, Any], results: Sequence[Result], goals: Sequence[Targ
 
     capacity = [r for r in results if r.agents]
     if capacity:
-        out.append("Capacity (connect + register; RSS per agent = RSS growth / agents)")
+        out.append("Capacity (connect + register; RSS per agent = RSS growth / agents; for (8) "
+                   "churn, KB/agent is the RSS left per connection once all are gone)")
         out.append(_table(
             ["#", "what", "system", "seconds", "agents/s", "KB/agent", "srv us/agent", "srv RSS MB",
              "srv CPU%", "gen CPU%", "other%", "check"],

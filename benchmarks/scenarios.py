@@ -103,14 +103,17 @@ class Options:
     modes: tuple[str, ...] = ("all", "handshake")
     gateway_env: dict[str, str] = field(default_factory=dict)  # --env: settings of every gateway
     relay_capacity: bool = True  # also connect max(agents) to the bare relay, for its KB/connection
+    churn: int = 1000  # agents per churn round (scenario 8)
+    churn_rounds: int = 5
     scenarios: frozenset[str] = frozenset(
-        {"verify", "capacity", "throughput", "latency", "idle", "relay", "cluster"})
+        {"verify", "capacity", "churn", "throughput", "latency", "idle", "relay", "cluster"})
     redis_url: str | None = None
 
     @classmethod
     def quick_sizes(cls) -> Options:
         return cls(quick=True, agents=(300, 1000), pairs=50, warmup=0.3, duration=1.0,
-                   latency_duration=1.0, idle=500, verify_seconds=0.3, relay_capacity=False)
+                   latency_duration=1.0, idle=500, verify_seconds=0.3, relay_capacity=False,
+                   churn=300, churn_rounds=3)
 
 
 class Meter:
@@ -261,6 +264,51 @@ async def capacity(server: ServerProcess, agent_keys: Sequence[Any], opts: Optio
         result.notes.append(f"{len(joined.failures)} failed, e.g. {joined.failures[0][:160]}")
     load.close_all(joined.clients)
     return result
+
+
+# -- (8) churn: does memory come back? ------------------------------------------------------------------
+
+
+async def churn(server: ServerProcess, agent_keys: Sequence[Any], opts: Options) -> Result:
+    """Connect and register the agents, drop them all, `opts.churn_rounds` times over, on a fresh
+    gateway: the connection rate and server CPU per connection (the speed the GC tuning buys),
+    and the RSS left above the baseline once every connection is gone (what it must not cost)."""
+    n, rounds = len(agent_keys), opts.churn_rounds
+    first = await load.join_all(server, agent_keys, concurrency=opts.concurrency)
+    load.close_all(first.clients)  # a first round grows the heap to its working size
+    await _wait_released(server)
+    baseline = server.rss()
+    meter = Meter(server)
+    joined = failures = 0
+    started = perf_counter()
+    for _ in range(rounds):
+        round_ = await load.join_all(server, agent_keys, concurrency=opts.concurrency)
+        joined += len(round_.clients)
+        failures += len(round_.failures)
+        load.close_all(round_.clients)
+        await _wait_released(server)
+    seconds = perf_counter() - started
+    result = Result("8", f"churn: {rounds} x {n:,} agents join and leave", server.name,
+                    agents=joined, seconds=seconds, failures=failures)
+    meter.stop(result)
+    await asyncio.sleep(0.5)
+    retained = server.rss() - baseline
+    result.server_us_per_msg = 1e6 * meter.server_seconds / max(1, joined)
+    result.msgs_per_s = joined / seconds  # connections per second
+    result.rss_per_agent_kb = retained / max(1, joined) / 1024
+    result.extra = {"baseline_rss_mb": baseline / 1e6, "retained_mb": retained / 1e6}
+    result.notes.append(f"RSS {retained / 1e6:+.1f} MB over the baseline of {baseline / 1e6:.0f} MB "
+                        f"after {joined:,} connections came and went")
+    return result
+
+
+async def _wait_released(server: ServerProcess, timeout: float = 30.0) -> None:
+    """Until the gateway holds no agent (its /health says 0), so its memory is read at rest."""
+    deadline = perf_counter() + timeout
+    while perf_counter() < deadline:
+        if await load.connected_agents(server) == 0:
+            return
+        await asyncio.sleep(0.05)
 
 
 # -- (2)(4)(6) throughput: closed loop with a bounded window ------------------------------------------

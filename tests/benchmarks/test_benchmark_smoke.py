@@ -19,7 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--quick", "--no-pin", "--agents", "20,40", "--pairs", "4", "--window", "2",
         "--idle", "20", "--warmup", "0.1", "--duration", "0.4", "--rate", "200",
-        "--latency-duration", "0.4", "--verify-seconds", "0.05", "--concurrency", "16"]
+        "--latency-duration", "0.4", "--verify-seconds", "0.05", "--concurrency", "16",
+        "--churn", "20", "--churn-rounds", "2"]
 REDIS = shutil.which("redis-server") is not None
 
 
@@ -40,7 +41,7 @@ def test_every_scenario_runs_end_to_end_without_losing_a_message(tmp_path: Path)
     assert ("5", "pynacl") in seen
     assert {("1", "gateway-all"), ("2", "gateway-all"), ("3", "gateway-all"), ("4", "gateway-all"),
             ("2", "gateway-handshake"), ("3", "gateway-handshake"), ("4", "gateway-handshake"),
-            ("6", "relay")} <= seen
+            ("6", "relay"), ("8", "gateway-all")} <= seen
     assert [row["name"] for row in rows if row["system"] == "relay"] == [
         "4 pairs, window 2", "fixed 200 msgs/s"]
     if REDIS:
@@ -55,8 +56,10 @@ def test_every_scenario_runs_end_to_end_without_losing_a_message(tmp_path: Path)
     capacity = [row for row in rows if row["scenario"] == "1"]
     assert [row["agents"] for row in capacity] == [20, 40]
     assert all(row["failures"] == 0 and row["rss_per_agent_kb"] is not None for row in capacity)
-    assert [target["number"] for target in report["targets"]] == [1, 2, 3, 4, 4, 5, 6]
-    assert report["targets"][-1]["met"] is True  # nothing lost, duplicated or reordered
+    churn = next(row for row in rows if row["scenario"] == "8")
+    assert churn["agents"] == 40 and churn["failures"] == 0 and "retained_mb" in churn["extra"]
+    assert [target["number"] for target in report["targets"]] == [1, 2, 3, 4, 4, 5, 6, 7]
+    assert report["targets"][-2]["met"] is True  # nothing lost, duplicated or reordered
     machine = report["machine"]
     assert machine["cores"] >= 1 and machine["commit"] and machine["versions"]["tornado"] != "-"
     assert "Targets (ratios within this run)" in done.stdout

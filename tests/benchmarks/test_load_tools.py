@@ -152,12 +152,23 @@ def test_targets_take_their_ratios_from_the_same_run() -> None:
     assert goals[1].met and "0.55x" in goals[1].measured
     assert goals[2].met and "9,500 / 10,000 = 0.95x" in goals[2].measured  # not the capacity row
     assert goals[3].met and goals[4].met and goals[5].met and goals[6].met
+    assert goals[7].met is None and goals[7].measured == "not run"  # no churn row here
+
+
+def test_churn_meets_its_target_only_when_memory_came_back() -> None:
+    def churn(retained_mb: float) -> Result:
+        return Result("8", "churn", "gateway-all", agents=5000, seconds=5.0,
+                      extra={"retained_mb": retained_mb, "baseline_rss_mb": 60.0})
+    kept = {t.number: t for t in report.targets([*rows(), churn(1.2)], Options())}[7]
+    assert kept.met is True and "+1.2 MB after 5,000 connections" in kept.measured
+    assert {t.number: t for t in report.targets([*rows(), churn(30.0)], Options())}[7].met is False
 
 
 def test_a_run_that_lost_messages_never_counts_as_meeting_a_target() -> None:
     goals = report.targets(rows(**{"gateway-all2": {"lost": 3}}), Options())
     assert goals[0].met is None  # target 1: not judged on a lossy run
-    assert goals[-1].met is False and "3 lost" in goals[-1].measured
+    lossless = next(goal for goal in goals if goal.number == 6)
+    assert lossless.met is False and "3 lost" in lossless.measured
     text = report.render({"date": "d", "commit": "c", "cores": 2, "cpu": "x", "python": "p",
                           "versions": {}}, rows(**{"gateway-all2": {"lost": 3}}), goals, Options(),
                          [])
