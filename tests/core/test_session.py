@@ -139,7 +139,7 @@ def test_register_just_before_the_challenge_expires_succeeds(clock: ManualClock)
 def test_metadata_of_exactly_the_maximum_size_is_accepted(clock: ManualClock) -> None:
     metadata = {"x": "a" * (MAX_METADATA_BYTES - len('{"x":""}'))}
     action = _session(clock).receive(_register_text(metadata=metadata), clock.monotonic())
-    assert isinstance(action, Register)
+    assert isinstance(action, Register) and action.metadata == metadata
 
 
 def _handshake_failure(session: Session, text: str, now: float) -> tuple[Close, dict[str, Any]]:
@@ -382,8 +382,9 @@ def test_bad_frames_after_registration_get_an_error_and_the_session_stays_open(
         registered: Session, clock: ManualClock, text: str, code: str, correlation_id: str | None) -> None:
     error = _routed_error(registered, text, clock.monotonic())
     assert (error["code"], error["correlation_id"]) == (code, correlation_id)
-    forward = registered.receive(frame(ALICE, "OFFER", BOB.did)[0], clock.monotonic())
-    assert isinstance(forward, Forward)
+    text, message_id = frame(ALICE, "OFFER", BOB.did)
+    assert registered.receive(text, clock.monotonic()) == Forward(BOB.did, text, "OFFER", message_id,
+                                                                  ALICE.did)
 
 
 def test_binary_frame_after_registration_is_answered_and_keeps_the_session(registered: Session) -> None:
