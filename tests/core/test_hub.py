@@ -399,7 +399,7 @@ def test_hub_defaults_to_the_real_clock_and_random_nonces() -> None:
     assert hub.did == GATEWAY.did
 
 
-# -- limits (ratelimit.py and admission.py decide; connections.py carries it out) --------------------------------
+# -- limits (ratelimit.py and admission.py decide; connections.py carries it out) -------------
 
 
 def _limited_hub(clock: ManualClock, rate: float = 1.0, burst: int = 2, **admission: Any) -> Hub:
