@@ -40,7 +40,7 @@ from .handlers import (
     NotFoundHandler,
 )
 from .tornado_internals import add_sockets_guarded, check_internals, open_http_connections
-from .websocket import AgentSocketHandler, WriteBatch
+from .websocket import AgentSocketHandler, RefusalLog, WriteBatch
 
 log = logging.getLogger("aiconexus.gateway")
 
@@ -211,7 +211,7 @@ def make_app(hub: Hub, config: Config, batch: WriteBatch | None = None,
     deps = {"hub": hub}
     protected = {"hub": hub, "admin_token": config.admin_token,  # ADMIN_TOKEN, when set
                  "budget": http_budget or HTTPBudget()}
-    socket_args = {"hub": hub, "batch": batch or WriteBatch(),
+    socket_args = {"hub": hub, "batch": batch or WriteBatch(), "refusals": RefusalLog(),
                    "max_message_size": config.max_message_size,
                    "max_outbound_buffer": config.max_outbound_buffer,
                    "allowed_origins": config.allowed_origins}

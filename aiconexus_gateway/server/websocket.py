@@ -74,6 +74,33 @@ class WriteBatch:
             handler.flush_outbox()
 
 
+class RefusalLog:
+    """Handshake refusals, logged at INFO with their reason. Those of the admission limits (429,
+    503: a reconnect storm's bulk) at most once per REFUSAL_LOG_INTERVAL per reason, saying how
+    many were not logged. One per application (make_app), passed through `initialize`."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[float, int]] = {}  # reason -> (when logged, refusals since)
+
+    def refused(self, ip: str, status: int, code: str, message: str) -> None:
+        more = ""
+        if status in (429, 503):
+            now = monotonic()
+            logged, since = self._last.get(code, (-REFUSAL_LOG_INTERVAL, 0))
+            if now - logged < REFUSAL_LOG_INTERVAL:
+                self._last[code] = (logged, since + 1)
+                return
+            self._last[code] = (now, 0)
+            more = f" ({since} more since the last such line)" if since else ""
+        log.info("refused /ws from %s: %d %s: %s%s", ip, status, code, message, more,
+                 extra={"remote_ip": ip, "status": status, "reason": code})
+
+
+REFUSAL_LOG_INTERVAL = 1.0
+
+
 def frame_header(length: int) -> bytes:
     """The header of a final, unmasked text frame of `length` bytes (RFC 6455 5.2)."""
     if length < 126:
@@ -112,9 +139,11 @@ class AgentSocketHandler(WebSocketHandler):
 
     def initialize(self, hub: Hub, batch: WriteBatch, max_message_size: int,
                    max_outbound_buffer: int = DEFAULT_OUTBOUND_BUFFER,
-                   allowed_origins: tuple[str, ...] = ()) -> None:
+                   allowed_origins: tuple[str, ...] = (),
+                   refusals: RefusalLog | None = None) -> None:
         self.hub = hub
         self.batch = batch
+        self.refusals = refusals or RefusalLog()
         self.limit = max_message_size
         self.max_outbound = max_outbound_buffer
         self.allowed_origins = allowed_origins
@@ -204,8 +233,7 @@ class AgentSocketHandler(WebSocketHandler):
     def _refuse(self, status: int, code: str, message: str) -> None:
         """Answer the upgrade request with `status` and a JSON body, and log why at INFO."""
         self.hub.metrics.refused_request()
-        log.info("refused /ws from %s: %d %s: %s", self.remote_ip, status, code, message,
-                 extra={"remote_ip": self.remote_ip, "status": status, "reason": code})
+        self.refusals.refused(self.remote_ip, status, code, message)
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": code, "message": message}) + "\n")

@@ -124,3 +124,17 @@ async def test_a_cached_agents_page_still_shows_an_agent_that_just_arrived(gatew
     _, _, body = await request(gateway, "/agents")
     assert [a["did"] for a in json_body(body)["agents"]] == [agent.did]
     await agent.close()
+
+
+@pytest.mark.gen_test
+@pytest.mark.gateway_config(max_connections=1)
+async def test_a_storm_of_admission_refusals_is_logged_once_per_second_not_once_each(
+        gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "aiconexus")
+    agent = await connect_agent(gateway)  # the one connection MAX_CONNECTIONS allows
+    for _ in range(10):
+        status, _, body = await request(gateway, "/ws", "GET", WS_HEADERS)
+        assert status == 503 and json_body(body)["error"] == "GATEWAY_FULL"
+    logged = [r.getMessage() for r in caplog.records if "GATEWAY_FULL" in r.getMessage()]
+    assert 1 <= len(logged) <= 2, logged  # one per second (the ten took well under two)
+    await agent.close()
