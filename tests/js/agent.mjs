@@ -1,0 +1,100 @@
+// A Node agent for the Python tests: the JavaScript client (clients/js) driven by JSON lines.
+//
+// stdin, one command a line:   {"op": "connect", "url": ..., "seed": "<hex>"?, "options": {...}}
+//                              {"op": "send", "to": ..., "type": ..., "payload": {...}, "correlationId": ...}
+//                              {"op": "receive", "timeout": seconds}
+//                              {"op": "ping"} | {"op": "raw", "text": ...} | {"op": "close"} | {"op": "state"}
+// stdout, one JSON line per answer ({"ok": true, ...} or {"ok": false, "error": name, "message", ...})
+// and per event ({"event": "invalid" | "connection", ...}), in the order they happen.
+import { createInterface } from 'node:readline';
+
+import { AgentKey, GatewayClient } from '../../clients/js/src/index.js';
+
+/** @param {Record<string, unknown>} record */
+function emit(record) {
+  process.stdout.write(`${JSON.stringify(record)}\n`);
+}
+
+/** @type {GatewayClient | null} */
+let client = null;
+
+/** @param {unknown} error */
+function failure(error) {
+  const e = /** @type {any} */ (error);
+  return {
+    ok: false, error: e?.name ?? 'Error', message: String(e?.message ?? e), code: e?.code ?? null,
+    closeCode: e?.closeCode ?? null, closeReason: e?.closeReason ?? null, status: e?.status ?? null,
+  };
+}
+
+/** @param {import('../../clients/js/src/index.js').Message} message */
+function plain(message) {
+  return {
+    id: message.id, type: message.type, sender: message.sender, recipient: message.recipient,
+    payload: message.payload, correlationId: message.correlationId, errorCode: message.errorCode, raw: message.raw,
+  };
+}
+
+function state() {
+  if (client === null) return {};
+  return {
+    did: client.did, state: client.state, gatewayDid: client.gatewayDid, sessionId: client.sessionId,
+    reconnects: client.reconnects, invalidMessages: client.invalidMessages, closeCode: client.closeCode,
+    closeReason: client.closeReason, rateLimit: client.rateLimit, agentTimeout: client.agentTimeout,
+  };
+}
+
+/** @param {any} command */
+async function run(command) {
+  switch (command.op) {
+    case 'connect': {
+      const key = command.seed ? await AgentKey.fromSeed(Buffer.from(command.seed, 'hex')) : await AgentKey.generate();
+      client = new GatewayClient(command.url, key, command.options ?? {});
+      client.onInvalid((error) => emit({ event: 'invalid', reason: error.reason, text: error.text }));
+      client.onConnectionChange((event) => emit({ event: 'connection', ...event }));
+      await client.connect();
+      return state();
+    }
+    case 'send': {
+      if (client === null) throw new Error('connect first');
+      const id = await client.send(command.to, command.type, command.payload ?? {}, { correlationId: command.correlationId ?? null });
+      return { id };
+    }
+    case 'receive':
+      if (client === null) throw new Error('connect first');
+      return { message: plain(await client.receive({ timeout: command.timeout ?? 10 })) };
+    case 'ping':
+      if (client === null) throw new Error('connect first');
+      return { rtt: await client.ping() };
+    case 'raw':
+      if (client === null) throw new Error('connect first');
+      client.sendRaw(command.text);
+      return {};
+    case 'state':
+      return state();
+    case 'close':
+      await client?.close();
+      return state();
+    default:
+      throw new Error(`unknown op ${command.op}`);
+  }
+}
+
+const lines = createInterface({ input: process.stdin });
+// commands run one after another, in the order they came
+let chain = Promise.resolve();
+lines.on('line', (line) => {
+  chain = chain.then(async () => {
+    try {
+      emit({ ok: true, ...(await run(JSON.parse(line))) });
+    } catch (error) {
+      emit(failure(error));
+    }
+  });
+});
+lines.on('close', () => {
+  chain.then(async () => {
+    await client?.close();
+    process.exit(0);
+  });
+});
