@@ -2,6 +2,7 @@
 //
 // stdin, one command a line:   {"op": "connect", "url": ..., "seed": "<hex>"?, "options": {...}}
 //                              {"op": "send", "to": ..., "type": ..., "payload": {...}, "correlationId": ...}
+//                              {"op": "sendMany", "to": ..., "count": n}
 //                              {"op": "receive", "timeout": seconds}
 //                              {"op": "ping"} | {"op": "raw", "text": ...} | {"op": "close"} | {"op": "state"}
 // stdout, one JSON line per answer ({"ok": true, ...} or {"ok": false, "error": name, "message", ...})
@@ -24,6 +25,7 @@ function failure(error) {
   return {
     ok: false, error: e?.name ?? 'Error', message: String(e?.message ?? e), code: e?.code ?? null,
     closeCode: e?.closeCode ?? null, closeReason: e?.closeReason ?? null, status: e?.status ?? null,
+    retryAfter: e?.retryAfter ?? null,
   };
 }
 
@@ -59,6 +61,13 @@ async function run(command) {
       if (client === null) throw new Error('connect first');
       const id = await client.send(command.to, command.type, command.payload ?? {}, { correlationId: command.correlationId ?? null });
       return { id };
+    }
+    case 'sendMany': { // `count` INTENTs one after another, as fast as send() lets them go
+      if (client === null) throw new Error('connect first');
+      const started = performance.now();
+      const ids = [];
+      for (let i = 0; i < command.count; i++) ids.push(await client.send(command.to, 'INTENT', { n: i }));
+      return { ids, seconds: (performance.now() - started) / 1000 };
     }
     case 'receive':
       if (client === null) throw new Error('connect first');

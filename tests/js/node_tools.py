@@ -95,20 +95,20 @@ class NodeAgent:
     def stderr(self) -> str:
         return "".join(self._stderr)
 
-    async def call(self, op: str, timeout: float = 20, **fields: Any) -> dict[str, Any]:
+    async def call(self, op: str, wait: float = 20, **fields: Any) -> dict[str, Any]:
         """Run one command; its answer (with "ok")."""
         assert self.process.stdin is not None
         self.process.stdin.write((json.dumps({"op": op, **fields}) + "\n").encode())
         await self.process.stdin.drain()
         try:
-            return await asyncio.wait_for(self._answers.get(), timeout)
+            return await asyncio.wait_for(self._answers.get(), wait)
         except asyncio.TimeoutError:
-            raise AssertionError(f"the Node agent did not answer {op} within {timeout} s; "
+            raise AssertionError(f"the Node agent did not answer {op} within {wait} s; "
                                  f"stderr:\n{self.stderr}") from None
 
-    async def ok(self, op: str, timeout: float = 20, **fields: Any) -> dict[str, Any]:
+    async def ok(self, op: str, wait: float = 20, **fields: Any) -> dict[str, Any]:
         """`call`, asserting the command succeeded."""
-        answer = await self.call(op, timeout, **fields)
+        answer = await self.call(op, wait, **fields)
         assert answer["ok"], f"{op} failed: {answer}\nstderr:\n{self.stderr}"
         return answer
 
