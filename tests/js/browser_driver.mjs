@@ -1,0 +1,88 @@
+// For tests/js/test_browser.py: open a page in the system's headless Chromium (never a downloaded
+// browser) with playwright-core, run one scenario in it, print its result as one JSON line.
+// usage: node browser_driver.mjs <page url> <scenario> '<json arguments>'
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const require = createRequire(new URL('../../clients/js/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Scenarios run inside the page; `window.aiconexus` is the client module. */
+const scenarios = {
+  /** Register, exchange verified messages with the Python agent `peer`, answer its request. */
+  async exchange({ gateway, peer }) {
+    const { GatewayClient } = window.aiconexus;
+    const client = new GatewayClient(gateway, undefined, { metadata: { name: 'browser' } });
+    const invalid = [];
+    client.onInvalid((error) => invalid.push(error.reason));
+    await client.connect();
+    const sentId = await client.send(peer, 'INTENT', { intent: 'hello', text: 'from the browser é😀', n: 0.5 });
+    const reply = await client.receive({ timeout: 15 });
+    const request = await client.receive({ timeout: 15 });
+    await client.send(request.sender, 'EXEC_RESPONSE', { result: request.payload.params }, { correlationId: request.id });
+    const rtt = await client.ping();
+    const jwk = await client.key.toJwk();
+    const restored = await window.aiconexus.AgentKey.fromJwk(JSON.parse(JSON.stringify(jwk)));
+    const done = await client.receive({ timeout: 15 }); // the peer says it has the response
+    await client.close();
+    /** @param {any} m */
+    const plain = (m) => ({ id: m.id, type: m.type, sender: m.sender, payload: m.payload, correlationId: m.correlationId });
+    return {
+      did: client.did, gatewayDid: client.gatewayDid, sessionId: client.sessionId, sentId, rtt, invalid,
+      reply: plain(reply), request: plain(request), done: plain(done), restoredDid: restored.did,
+      state: client.state, closeCode: client.closeCode, origin: location.origin, userAgent: navigator.userAgent,
+    };
+  },
+  /** A gateway that does not allow this page's origin: what the page can see. */
+  async refused({ gateway }) {
+    const raw = await new Promise((resolve) => {
+      const ws = new WebSocket(gateway, 'ioap.v1');
+      const frames = [];
+      ws.onmessage = (event) => frames.push(event.data);
+      ws.onclose = (event) => resolve({ code: event.code, reason: event.reason, frames });
+    });
+    const { GatewayClient } = window.aiconexus;
+    const client = new GatewayClient(gateway);
+    try {
+      await client.connect();
+      return { raw, connected: true };
+    } catch (error) {
+      return {
+        raw, connected: false, error: error.name, code: error.code, closeCode: error.closeCode,
+        closeReason: error.closeReason, details: error.details, message: error.message,
+      };
+    }
+  },
+};
+
+const [pageUrl, name, argument] = process.argv.slice(2);
+const profile = mkdtempSync(join(tmpdir(), 'aiconexus-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  headless: true,
+  args: FLAGS,
+  timeout: 60_000,
+});
+try {
+  const page = context.pages()[0] ?? await context.newPage();
+  const console_ = [];
+  page.on('console', (message) => console_.push(`${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => console_.push(`pageerror: ${error.message}`));
+  await page.goto(pageUrl);
+  await page.waitForSelector('body[data-ready="yes"]', { timeout: 20_000 });
+  let result;
+  try {
+    result = await page.evaluate(scenarios[name], JSON.parse(argument));
+  } catch (error) {
+    result = { failed: String(error) };
+  }
+  process.stdout.write(`${JSON.stringify({ result, console: console_ })}\n`);
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
