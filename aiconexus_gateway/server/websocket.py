@@ -297,6 +297,9 @@ class AgentSocketHandler(WebSocketHandler):
         """A ping, pong or fragment of `size` bytes: within budget (True), or closed 4429."""
         if size >= FRAGMENT_FREE:
             return True
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
+            return False  # closing already (maybe for this very flood): dropped, not answered
         now = monotonic()
         control = self._control
         over_address = self.hub.charge(self.remote_ip, CONTROL_FRAME_COST)
