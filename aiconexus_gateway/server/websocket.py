@@ -75,26 +75,24 @@ class WriteBatch:
 
 
 class RefusalLog:
-    """Handshake refusals, logged at INFO with their reason. Those of the admission limits (429,
-    503: a reconnect storm's bulk) at most once per REFUSAL_LOG_INTERVAL per reason, saying how
-    many were not logged. One per application (make_app), passed through `initialize`."""
+    """Handshake refusals, logged at INFO with their reason, at most once per REFUSAL_LOG_INTERVAL
+    per reason (a reconnect storm, or a flood of bad requests, would otherwise flood the log),
+    saying how many were not logged. One per application (make_app), through `initialize`."""
 
     __slots__ = ("_last",)
 
     def __init__(self) -> None:
         self._last: dict[str, tuple[float, int]] = {}  # reason -> (when logged, refusals since)
 
-    def refused(self, ip: str, status: int, code: str, message: str) -> None:
-        more = ""
-        if status in (429, 503):
-            now = monotonic()
-            logged, since = self._last.get(code, (-REFUSAL_LOG_INTERVAL, 0))
-            if now - logged < REFUSAL_LOG_INTERVAL:
-                self._last[code] = (logged, since + 1)
-                return
-            self._last[code] = (now, 0)
-            more = f" ({since} more since the last such line)" if since else ""
-        log.info("refused /ws from %s: %d %s: %s%s", ip, status, code, message, more,
+    def refused(self, ip: str, status: int | str, code: str, message: str) -> None:
+        now = monotonic()
+        logged, since = self._last.get(code, (-REFUSAL_LOG_INTERVAL, 0))
+        if now - logged < REFUSAL_LOG_INTERVAL:
+            self._last[code] = (logged, since + 1)
+            return
+        self._last[code] = (now, 0)
+        more = f" ({since} more since the last such line)" if since else ""
+        log.info("refused /ws from %s: %s %s: %s%s", ip, status, code, message, more,
                  extra={"remote_ip": ip, "status": status, "reason": code})
 
 
@@ -210,9 +208,8 @@ class AgentSocketHandler(WebSocketHandler):
             self.hub.metrics.refused("origin")
             self.hub.metrics.refused_request()
             self.refused_origin = origin
-            log.info("refused /ws from %s: origin %s is not in ALLOWED_ORIGINS (close %d)",
-                     ip, origin, ORIGIN_NOT_ALLOWED,
-                     extra={"remote_ip": ip, "origin": origin, "reason": "origin"})
+            self.refusals.refused(ip, f"close {ORIGIN_NOT_ALLOWED}", "ORIGIN_NOT_ALLOWED",
+                                  f"origin {origin} is not in ALLOWED_ORIGINS")
         try:
             await super().get(*args, **kwargs)  # returns when the connection has ended
         finally:

@@ -138,3 +138,15 @@ async def test_a_storm_of_admission_refusals_is_logged_once_per_second_not_once_
     logged = [r.getMessage() for r in caplog.records if "GATEWAY_FULL" in r.getMessage()]
     assert 1 <= len(logged) <= 2, logged  # one per second (the ten took well under two)
     await agent.close()
+
+
+@pytest.mark.gen_test
+async def test_a_flood_of_bad_upgrade_requests_is_logged_once_per_second(
+        gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "aiconexus")
+    for _ in range(20):  # refused before any limit counts them: only the log line could grow
+        status, _, _ = await request(gateway, "/ws", "GET",
+                                     {**WS_HEADERS, "Sec-WebSocket-Protocol": "chat"})
+        assert status == 400
+    logged = [r for r in caplog.records if "UNSUPPORTED_SUBPROTOCOL" in r.getMessage()]
+    assert 1 <= len(logged) <= 2, [r.getMessage() for r in logged]
