@@ -119,7 +119,7 @@ export class GatewayClient {
     this._queue = [];
     /** @type {Array<(item: Message | typeof CLOSED) => void>} */
     this._receivers = [];
-    /** @type {Array<(message: Message) => unknown>} */
+    /** @type {Array<{handler: (message: Message) => unknown, types: Set<string> | null}>} */
     this._handlers = [];
     /** @type {Array<(error: InvalidMessageError) => unknown>} */
     this._invalidHandlers = [];
@@ -566,19 +566,35 @@ export class GatewayClient {
   // -- receiving ---------------------------------------------------------------------------------
 
   /**
-   * Call `handler(message)` (plain or async) for every verified message; returns a function that
-   * removes it. With handlers, messages go to them and not to receive(); an async handler is
-   * awaited before the next frame is handled (order and back-pressure).
+   * Call `handler(message)` (plain or async) for every verified message, or with `types` only for
+   * messages of those types; returns a function that removes it. Messages a handler takes do not
+   * go to receive(): with a handler for every type, receive() refuses; with handlers for some
+   * types (e.g. a WebRTC helper taking OFFER, ANSWER and ICE_CANDIDATE), the other messages still
+   * come out of receive(). An async handler is awaited before the next frame is handled (order
+   * and back-pressure).
    * @param {(message: Message) => unknown} handler
+   * @param {{types?: string[]}} [options]
    * @returns {() => void}
    */
-  onMessage(handler) {
-    this._handlers.push(handler);
-    // messages that were waiting for receive() go to the first handler, in order
-    const waiting = this._queue.filter((item) => item !== CLOSED);
-    this._queue = this._queue.filter((item) => item === CLOSED);
+  onMessage(handler, options = {}) {
+    const entry = { handler, types: options.types ? new Set(options.types) : null };
+    this._handlers.push(entry);
+    // messages that were waiting for receive() go to the handler that now takes them, in order
+    const waiting = this._queue.filter((item) => item !== CLOSED && this._takers(item).length > 0);
+    this._queue = this._queue.filter((item) => !waiting.includes(item));
     for (const message of waiting) this._callHandlers(/** @type {Message} */ (message));
-    return () => remove(this._handlers, handler);
+    return () => remove(this._handlers, entry);
+  }
+
+  /**
+   * The handlers that take `message`: those for its type, else those for every type.
+   * @param {Message} message
+   * @returns {Array<(message: Message) => unknown>}
+   */
+  _takers(message) {
+    const typed = this._handlers.filter((entry) => entry.types !== null && entry.types.has(message.type));
+    const entries = typed.length > 0 ? typed : this._handlers.filter((entry) => entry.types === null);
+    return entries.map((entry) => entry.handler);
   }
 
   /**
@@ -599,7 +615,7 @@ export class GatewayClient {
    * @returns {Promise<Message>}
    */
   async receive(options = {}) {
-    if (this._handlers.length > 0) {
+    if (this._handlers.some((entry) => entry.types === null)) {
       throw new Error('this client hands every message to its onMessage handlers; use receive() (or async '
         + 'iteration) or handlers, not both (waitClosed() waits for the end)');
     }
@@ -646,7 +662,7 @@ export class GatewayClient {
    * @returns {Promise<void>}
    */
   async _callHandlers(message) {
-    for (const handler of [...this._handlers]) {
+    for (const handler of this._takers(message)) {
       try {
         await handler(message);
       } catch (error) {
@@ -665,7 +681,7 @@ export class GatewayClient {
         const decision = typeof frame === 'string' ? await session.receive(frame, monotonic()) : session.receiveBinary();
         if (decision === null) continue;
         if (decision.kind === 'deliver') {
-          if (this._handlers.length > 0) await this._callHandlers(decision.message);
+          if (this._takers(decision.message).length > 0) await this._callHandlers(decision.message);
           else this._push(decision.message);
         } else if (decision.kind === 'pingAnswered') {
           this._pings.get(decision.pingId)?.resolve();

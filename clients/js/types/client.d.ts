@@ -34,8 +34,11 @@ export class GatewayClient {
     _queue: Array<Message | typeof CLOSED>;
     /** @type {Array<(item: Message | typeof CLOSED) => void>} */
     _receivers: Array<(item: Message | typeof CLOSED) => void>;
-    /** @type {Array<(message: Message) => unknown>} */
-    _handlers: Array<(message: Message) => unknown>;
+    /** @type {Array<{handler: (message: Message) => unknown, types: Set<string> | null}>} */
+    _handlers: Array<{
+        handler: (message: Message) => unknown;
+        types: Set<string> | null;
+    }>;
     /** @type {Array<(error: InvalidMessageError) => unknown>} */
     _invalidHandlers: Array<(error: InvalidMessageError) => unknown>;
     /** @type {Array<(event: ConnectionEvent) => unknown>} */
@@ -188,13 +191,25 @@ export class GatewayClient {
         timeout?: number;
     }): Promise<number>;
     /**
-     * Call `handler(message)` (plain or async) for every verified message; returns a function that
-     * removes it. With handlers, messages go to them and not to receive(); an async handler is
-     * awaited before the next frame is handled (order and back-pressure).
+     * Call `handler(message)` (plain or async) for every verified message, or with `types` only for
+     * messages of those types; returns a function that removes it. Messages a handler takes do not
+     * go to receive(): with a handler for every type, receive() refuses; with handlers for some
+     * types (e.g. a WebRTC helper taking OFFER, ANSWER and ICE_CANDIDATE), the other messages still
+     * come out of receive(). An async handler is awaited before the next frame is handled (order
+     * and back-pressure).
      * @param {(message: Message) => unknown} handler
+     * @param {{types?: string[]}} [options]
      * @returns {() => void}
      */
-    onMessage(handler: (message: Message) => unknown): () => void;
+    onMessage(handler: (message: Message) => unknown, options?: {
+        types?: string[];
+    }): () => void;
+    /**
+     * The handlers that take `message`: those for its type, else those for every type.
+     * @param {Message} message
+     * @returns {Array<(message: Message) => unknown>}
+     */
+    _takers(message: Message): Array<(message: Message) => unknown>;
     /**
      * Call `handler(error)` for every received frame that failed verification (it is never
      * delivered); returns a function that removes it.

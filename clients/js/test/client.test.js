@@ -1,0 +1,160 @@
+// GatewayClient (the pump) against a WebSocket that replays the transcript recorded from the real
+// gateway (tests/js/record_transcript.py): every frame the client writes must be the recorded one.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { AgentKey, ConnectionClosed, GatewayClient, GatewayConnectionError, TimeoutError } from '../src/index.js';
+import { fromHex, readJson } from './helpers.js';
+
+const T = readJson('clients/js/test/fixtures/handshake-transcript.json');
+
+/** A WebSocket whose peer is the transcript: it sends the gateway's frames, checks ours. */
+class ReplayWebSocket extends EventTarget {
+  /** @type {ReplayWebSocket[]} */
+  static made = [];
+
+  /**
+   * @param {string} url
+   * @param {string} protocol
+   */
+  constructor(url, protocol) {
+    super();
+    this.url = url;
+    this.protocol = protocol;
+    this.readyState = 0;
+    this.binaryType = 'blob';
+    this.step = 0;
+    /** @type {string[]} frames that differ from the recording */
+    this.mismatches = [];
+    ReplayWebSocket.made.push(this);
+    setTimeout(() => {
+      this.readyState = 1;
+      this.dispatchEvent(new Event('open'));
+      this.play();
+    }, 0);
+  }
+
+  play() {
+    while (T.frames[this.step]?.from === 'gateway') {
+      const data = T.frames[this.step++].text;
+      setTimeout(() => this.dispatchEvent(new MessageEvent('message', { data })), 0);
+    }
+  }
+
+  /** @param {string} text */
+  send(text) {
+    const expected = T.frames[this.step++];
+    if (expected?.text !== text) this.mismatches.push(text);
+    this.play();
+  }
+
+  close(code = 1000, reason = '') {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    setTimeout(() => this.dispatchEvent(Object.assign(new Event('close'), { code, reason })), 0);
+  }
+}
+
+async function replayClient(options = {}) {
+  const ids = [...T.agent_ids];
+  const key = await AgentKey.fromSeed(fromHex(T.agent_seed));
+  return new GatewayClient('ws://gateway.test:8000/ws', key, {
+    WebSocket: /** @type {any} */ (ReplayWebSocket),
+    metadata: T.metadata,
+    clocks: { wallClock: () => T.agent_time_ms, newId: () => ids.shift() ?? 'no-more-ids' },
+    ...options,
+  });
+}
+
+test('connect, ping, send and receive as recorded with the real gateway', async () => {
+  const client = await replayClient();
+  await client.connect();
+  const socket = ReplayWebSocket.made.at(-1);
+  assert.equal(socket?.protocol, 'ioap.v1');
+  assert.equal(client.state, 'registered');
+  assert.equal(client.gatewayDid, T.gateway_did);
+  assert.equal(client.sessionId, JSON.parse(T.frames[2].text).payload.session_id);
+  assert.equal(client.agentTimeout, 300);
+  assert.ok((await client.ping()) >= 0);
+  const id = await client.send(T.peer_did, 'OFFER', { sdp: 'v=0' });
+  const error = await client.receive({ timeout: 5 });
+  assert.equal(error.errorCode, 'UNKNOWN_AGENT');
+  assert.equal(error.correlationId, id);
+  assert.deepEqual(socket?.mismatches, []);
+  await client.close();
+  assert.equal(client.state, 'closed');
+  await assert.rejects(client.receive(), ConnectionClosed);
+  await assert.rejects(client.send(T.peer_did, 'OFFER', {}), ConnectionClosed);
+  await client.waitClosed();
+});
+
+test('handlers for some types take those; the others still come out of receive()', async () => {
+  const client = await replayClient();
+  /** @type {string[]} */
+  const taken = [];
+  client.onMessage((message) => { taken.push(message.type); }, { types: ['OFFER', 'ANSWER', 'ICE_CANDIDATE'] });
+  await client.connect();
+  await client.ping();
+  await client.send(T.peer_did, 'OFFER', { sdp: 'v=0' });
+  const error = await client.receive({ timeout: 5 }); // an ERROR is not one of the handler's types
+  assert.equal(error.type, 'ERROR');
+  assert.deepEqual(taken, []);
+  await client.close();
+});
+
+test('a handler for every type takes every message, and receive() refuses', async () => {
+  const client = await replayClient();
+  /** @type {string[]} */
+  const taken = [];
+  let resolve = () => {};
+  const got = new Promise((done) => { resolve = () => done(undefined); });
+  client.onMessage((message) => { taken.push(message.errorCode ?? message.type); resolve(); });
+  await client.connect();
+  await client.ping();
+  await client.send(T.peer_did, 'OFFER', { sdp: 'v=0' });
+  await got;
+  assert.deepEqual(taken, ['UNKNOWN_AGENT']);
+  await assert.rejects(client.receive(), /onMessage handlers/);
+  await client.close();
+});
+
+test('receive() and ping() time out with TimeoutError; a bad recipient is refused before sending', async () => {
+  const client = await replayClient();
+  await client.connect();
+  await assert.rejects(client.receive({ timeout: 0 }), TimeoutError);
+  await assert.rejects(client.send('did:key:z6MkeTG3bFFSLYVU7VqhgZxqr6YzpaGrQtFMh1uvqGy1vDnP', 'OFFER', {}), /INVALID_DID|not a valid Ed25519/);
+  await assert.rejects(client.send(T.peer_did, 'REGISTER', {}), TypeError);
+  await client.close();
+});
+
+test('the arguments are checked at once', async () => {
+  assert.throws(() => new GatewayClient('ftp://host/ws'), /unsupported scheme/);
+  assert.throws(() => new GatewayClient('http://host:8000/health'), /HTTP endpoint/);
+  assert.throws(() => new GatewayClient('ws://host/ws#x'), /fragment/);
+  assert.throws(() => new GatewayClient('ws://h/ws', /** @type {any} */ (T.gateway_did)), /must be an AgentKey/);
+  assert.throws(() => new GatewayClient('ws://h/ws', undefined, { expectedGatewayDid: 'did:key:zzz' }), /INVALID_DID|invalid DID/);
+  assert.throws(() => new GatewayClient('ws://h/ws', undefined, { reconnect: { initialDelay: -1 } }), RangeError);
+  assert.equal(new GatewayClient('127.0.0.1:8000').gatewayUrl, 'ws://127.0.0.1:8000/ws');
+  assert.equal(new GatewayClient('https://gw.example').gatewayUrl, 'wss://gw.example/ws');
+});
+
+test('a gateway that is not there: GatewayConnectionError from connect(), and connect() may be tried again', async () => {
+  class Refused extends EventTarget { // what a browser shows of a refused or failed upgrade: close 1006
+    readyState = 0;
+    binaryType = 'blob';
+    constructor() {
+      super();
+      setTimeout(() => {
+        this.readyState = 3;
+        this.dispatchEvent(new Event('error'));
+        this.dispatchEvent(Object.assign(new Event('close'), { code: 1006, reason: '' }));
+      }, 0);
+    }
+
+    close() {}
+  }
+  const client = await replayClient({ WebSocket: Refused, connectTimeout: 5 });
+  await assert.rejects(client.connect(), (error) => error instanceof GatewayConnectionError && /did not open/.test(error.message));
+  assert.equal(client.state, 'idle');
+  await assert.rejects(client.connect(), GatewayConnectionError);
+});
