@@ -15,6 +15,7 @@ VERSION = re.search(
 MONITOR = ["textual>=0.80", "httpx>=0.27"]
 REDIS = ["redis>=5.0", "hiredis>=2.3"]
 BENCH = ["psutil>=5.9"]
+WEBRTC = ["aiortc>=1.9,<2"]  # peer channels; <2: client/peer/webrtc.py reads two private attributes
 TEST = [
     "pytest>=8",
     "pytest-tornado>=0.8",
@@ -27,6 +28,7 @@ TEST = [
     *MONITOR,
     *REDIS,
     *BENCH,
+    *WEBRTC,
 ]
 LINT = ["ruff>=0.5", "mypy>=1.10", "types-PyYAML", *TEST]
 
@@ -51,6 +53,7 @@ setup(
         "monitor": MONITOR,
         "redis": REDIS,
         "bench": BENCH,
+        "webrtc": WEBRTC,
         "test": TEST,
         "lint": LINT,
     },

@@ -23,8 +23,8 @@ import inspect
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
@@ -51,6 +51,10 @@ from .session import (
     Send,
 )
 from .url import check_did, check_key, gateway_url_for
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .peer.channel import PeerChannel
+    from .peer.manager import AcceptPolicy, PeerHandler, PeerManager
 
 log = logging.getLogger("aiconexus.client")
 
@@ -132,6 +136,7 @@ class GatewayClient:
         self._flushing = False
         self._done = asyncio.Event()  # set once the end was carried out (_finish)
         self._background: set[asyncio.Future[Any]] = set()
+        self._peers: PeerManager | None = None  # peer channels, from their first use
 
     # -- what the session knows ------------------------------------------------------------------
 
@@ -199,6 +204,11 @@ class GatewayClient:
     def reconnects(self) -> int:
         """Successful reconnections so far."""
         return self._session.reconnects
+
+    @property
+    def ice_servers(self) -> list[dict[str, Any]] | None:
+        """The STUN/TURN servers the gateway announced in REGISTERED (RTCIceServer dicts)."""
+        return self._session.ice_servers
 
     @property
     def close_code(self) -> int | None:
@@ -316,6 +326,8 @@ class GatewayClient:
         Messages already on their way to us are still received (up to `close_timeout` seconds
         for the gateway's close frame), so a graceful close loses nothing addressed to us.
         """
+        if self._peers is not None:
+            await self._peers.close()
         unsent = self._session.close()
         if unsent:
             log.warning("closing with %d queued messages unsent", unsent)
@@ -570,6 +582,8 @@ class GatewayClient:
     async def _carry_out(self, decision: Decision) -> None:
         """Do what the session decided about one frame received after registration."""
         if isinstance(decision, Deliver):
+            if self._peers is not None and self._peers.takes(decision.message):
+                return
             if not self._handlers:
                 await self._queue.put(decision.message)
                 return
@@ -583,6 +597,52 @@ class GatewayClient:
             log.warning("dropped an invalid message: %s", decision.error.reason)
             for invalid_handler in self._invalid_handlers:
                 await _call(invalid_handler, decision.error, "on_invalid")
+
+
+    # -- peer channels (client/peer/; docs/sdk.md "Peer channels") ----------------------------
+
+    def _peer_manager(self) -> PeerManager:
+        if self._peers is None:
+            from .peer.manager import PeerManager
+
+            self._peers = PeerManager(self)
+        return self._peers
+
+    async def connect_peer(self, did: str, label: str = "default", timeout: float = 20.0, *,
+                           fallback: bool = False, relay_only: bool | None = None,
+                           ice_servers: list[dict[str, Any]] | None = None) -> PeerChannel:
+        """Open a DID-authenticated data channel to the agent `did`; the open PeerChannel.
+
+        Raises, within `timeout` seconds: PeerUnknownAgent (no such agent connected),
+        PeerRefused, PeerTimeout (no answer), PeerICEFailed (no route; `fallback=True` relays
+        through the gateway instead), PeerIdentityError (the certificate does not match the
+        signed SDP). `ice_servers` (RTCIceServer dicts) replaces the gateway's; `relay_only`
+        uses TURN candidates only.
+        """
+        check_did(did, "the peer's DID")
+        return await self._peer_manager().connect(did, label, timeout, fallback=fallback,
+                                                  relay_only=relay_only, ice_servers=ice_servers)
+
+    def on_peer(self, handler: PeerHandler) -> PeerHandler:
+        """Accept peer channels: call `handler(channel)` (plain or async) with each open one."""
+        return self._peer_manager().on_peer(handler)
+
+    def peers(self) -> AsyncIterator[PeerChannel]:
+        """Accept peer channels: `async for channel in client.peers()` (ends when closed)."""
+        return self._peer_manager().peers()
+
+    def on_peer_request(self, policy: AcceptPolicy) -> AcceptPolicy:
+        """Decide on each OFFER: `policy(peer_did, label)` returns (or resolves to) True to
+        accept, False to refuse (the caller gets PeerRefused, PEER_REFUSED)."""
+        self._peer_manager().accept_policy(policy)
+        return policy
+
+    def configure_peers(self, *, ice_servers: list[dict[str, Any]] | None = None,
+                        relay_only: bool = False) -> None:
+        """Defaults for every peer channel of this client, incoming ones included."""
+        manager = self._peer_manager()
+        manager.ice_servers = ice_servers
+        manager.relay_only = relay_only
 
 
 def _retry_after(error: HTTPClientError) -> float | None:

@@ -194,6 +194,7 @@ class ClientSession:
         self.gateway_did: str | None = None
         self.session_id: str | None = None
         self.agent_timeout: float | None = None
+        self.ice_servers: list[dict[str, Any]] | None = None  # REGISTERED's, for peer channels
         self.invalid_messages = 0  # received frames that failed verification
         self.reconnects = 0  # successful reconnections so far
         self.attempt = 0  # reconnection attempts since the connection was lost (0: none)
@@ -364,6 +365,7 @@ class ClientSession:
         self.session_id = str(payload.get("session_id"))
         timeout = payload.get("agent_timeout")
         self.agent_timeout = _positive(timeout)
+        self.ice_servers = _ice_servers(payload.get("ice_servers"))
         self._pacer = _pacer(payload.get("rate_limit"), now) if self.settings.pace else None
         self._last_send = now
         self.state = ClientState.REGISTERED
@@ -494,6 +496,27 @@ def _positive(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         return None
     return float(value)
+
+
+def _ice_servers(announced: Any) -> list[dict[str, Any]] | None:
+    """REGISTERED's `ice_servers` (RTCIceServer objects: urls, username, credential), keeping
+    the well-formed entries; None when the gateway announced none."""
+    if not isinstance(announced, list):
+        return None
+    servers = []
+    for server in announced:
+        if not isinstance(server, dict):
+            continue
+        urls = server.get("urls")
+        urls = [urls] if isinstance(urls, str) else urls
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            continue
+        entry: dict[str, Any] = {"urls": urls}
+        for member in ("username", "credential"):
+            if isinstance(server.get(member), str):
+                entry[member] = server[member]
+        servers.append(entry)
+    return servers
 
 
 def _pacer(announced: Any, now: float) -> TokenBucket | None:

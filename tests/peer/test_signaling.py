@@ -126,7 +126,7 @@ def test_a_certificate_that_does_not_match_the_signed_fingerprint_is_refused() -
     other = {"sha-256": FINGERPRINT.replace("8F", "00", 1)}
     decisions = caller.connected(other, relayed=False)
     assert isinstance(only(decisions, Failed).error, PeerIdentityError)
-    assert only(decisions, Signal).payload["closed"]["reason"].startswith("IDENTITY_MISMATCH")
+    assert only(decisions, Signal).payload["closed"]["code"] == "IDENTITY_MISMATCH"
 
 
 def test_unknown_agent_and_other_gateway_errors_are_distinct() -> None:
@@ -199,6 +199,16 @@ def test_closing_is_seen_by_the_other_side() -> None:
     assert caller.close() == []  # once
     closed = only(bob.receive(FIRST, "ICE_CANDIDATE", notice.payload).decisions, Closed)  # type: ignore[union-attr]
     assert "done" in closed.reason and callee.state is NegotiationState.CLOSED
+
+
+def test_a_peer_giving_up_before_the_channel_opens_says_why() -> None:
+    alice = PeerSignaling(FIRST)
+    for code, kind in (("ICE_FAILED", PeerICEFailed), ("IDENTITY_MISMATCH", PeerIdentityError),
+                       ("TIMEOUT", PeerICEFailed), (None, PeerRefused)):
+        caller, _ = offered(alice, SECOND)
+        closed = {"negotiation_id": caller.id, "closed": {"code": code, "reason": "why"}}
+        failed = only(alice.receive(SECOND, "ICE_CANDIDATE", closed).decisions, Failed)  # type: ignore[union-attr]
+        assert type(failed.error) is kind and "why" in str(failed.error)
 
 
 def test_a_signal_from_another_agent_is_ignored() -> None:

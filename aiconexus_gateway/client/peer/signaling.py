@@ -26,6 +26,7 @@ remote candidate, report the channel open, failed or closed, switch to the relay
                                                         from the caller)              RELAYING
     RELAYING    relay open / opened                     Opened(relay)                 OPEN
     CONNECTING  ice_failed(), no fallback               Failed(PeerICEFailed)         FAILED
+    CONNECTING  dtls_failed()                           Failed(PeerIdentityError)     FAILED
     not OPEN    timed_out()                             Failed(PeerTimeout when unanswered,
                                                         PeerICEFailed after the answer)
     OPEN        ICE_CANDIDATE {closed} / close()        Closed / Signal(closed)       CLOSED
@@ -262,6 +263,23 @@ class Negotiation:
         self.transport = "turn" if relayed else "direct"
         return [Opened(self.transport)]
 
+    def dtls_failed(self) -> list[Decision]:
+        """ICE connected but DTLS did not: the WebRTC stack refused the peer's certificate (it
+        does not match the signed SDP's fingerprint), or the handshake broke. Never relayed."""
+        if self.state is not NegotiationState.CONNECTING:
+            return []
+        return self._fail(PeerIdentityError(
+            f"the DTLS handshake with {self.peer_did} failed: its certificate does not match the "
+            "fingerprint in its signed SDP (or DTLS broke); refused", peer_did=self.peer_did),
+            tell_peer=True)
+
+    def link_closed(self) -> list[Decision]:
+        """The data channel or its connection closed without a signaled close."""
+        if self.state is NegotiationState.OPEN and self.transport != "relay":
+            self.state = NegotiationState.CLOSED
+            return [Closed(f"the connection to {self.peer_did} closed")]
+        return self.ice_failed()
+
     def ice_failed(self) -> list[Decision]:
         """No candidate pair connected (or the connection failed before opening)."""
         if self.state is not NegotiationState.CONNECTING:
@@ -401,16 +419,24 @@ class Negotiation:
 
     def _remote_closed(self, value: Any) -> list[Decision]:
         reason = value.get("reason") if isinstance(value, dict) else None
-        reason = reason if isinstance(reason, str) else "closed"
+        reason = reason[:200] if isinstance(reason, str) else "closed"
+        code = value.get("code") if isinstance(value, dict) else None
         if self.state is NegotiationState.OPEN:
             self.state = NegotiationState.CLOSED
-            return [Closed(f"closed by {self.peer_did}: {reason[:200]}")]
-        if self.live:
-            self.state = NegotiationState.FAILED
-            return [Failed(PeerRefused(f"{self.peer_did} abandoned the negotiation: "
-                                       f"{reason[:200]}", peer_did=self.peer_did,
-                                       reason_code="CLOSED"))]
-        return []
+            return [Closed(f"closed by {self.peer_did}: {reason}")]
+        if not self.live:
+            return []
+        self.state = NegotiationState.FAILED
+        text = f"{self.peer_did} gave up the negotiation: {reason}"
+        error: PeerError
+        if code == PeerIdentityError.code:
+            error = PeerIdentityError(text, peer_did=self.peer_did)
+        elif code in (PeerICEFailed.code, PeerTimeout.code):  # the peer saw no route
+            error = PeerICEFailed(text, peer_did=self.peer_did)
+        else:
+            error = PeerRefused(text, peer_did=self.peer_did,
+                                reason_code=code if isinstance(code, str) else "CLOSED")
+        return [Failed(error)]
 
     def _fail(self, error: PeerError, *, tell_peer: bool) -> list[Decision]:
         known = self.state not in (NegotiationState.NEW,)
@@ -418,7 +444,7 @@ class Negotiation:
         decisions: list[Decision] = [Failed(error)]
         if tell_peer and known:
             decisions.append(Signal("ICE_CANDIDATE", self._payload(
-                closed={"reason": f"{error.code}: {error.message}"[:200]})))
+                closed={"code": error.code, "reason": error.message[:200]})))
         return decisions
 
 
