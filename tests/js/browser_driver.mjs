@@ -60,6 +60,24 @@ const scenarios = {
   },
 };
 
+/**
+ * clients/js/examples/browser.html as a person uses it: connect, read the DID, send to `peer`,
+ * wait for the answer in the page's log.
+ * @param {import('playwright-core').Page} page
+ * @param {{gateway: string, peer: string}} argument
+ */
+async function examplePage(page, { gateway, peer }) {
+  await page.fill('#url', gateway);
+  await page.click('#connect');
+  await page.waitForFunction(() => document.getElementById('did')?.textContent?.startsWith('did:key:'), null, { timeout: 20_000 });
+  const did = await page.textContent('#did');
+  await page.fill('#to', peer);
+  await page.click('#send');
+  await page.waitForFunction((from) => document.getElementById('log')?.textContent?.includes(`INTENT from ${from}`), peer, { timeout: 20_000 });
+  const stored = await page.evaluate(() => localStorage.getItem('aiconexus-key'));
+  return { did, log: await page.textContent('#log'), stored: stored !== null };
+}
+
 const [pageUrl, name, argument] = process.argv.slice(2);
 const profile = mkdtempSync(join(tmpdir(), 'aiconexus-chromium-'));
 const context = await chromium.launchPersistentContext(profile, {
@@ -74,10 +92,14 @@ try {
   page.on('console', (message) => console_.push(`${message.type()}: ${message.text()}`));
   page.on('pageerror', (error) => console_.push(`pageerror: ${error.message}`));
   await page.goto(pageUrl);
-  await page.waitForSelector('body[data-ready="yes"]', { timeout: 20_000 });
   let result;
   try {
-    result = await page.evaluate(scenarios[name], JSON.parse(argument));
+    if (name === 'example') {
+      result = await examplePage(page, JSON.parse(argument));
+    } else {
+      await page.waitForSelector('body[data-ready="yes"]', { timeout: 20_000 });
+      result = await page.evaluate(scenarios[name], JSON.parse(argument));
+    }
   } catch (error) {
     result = { failed: String(error) };
   }

@@ -28,6 +28,7 @@ from tests.support.process import GatewayProcess
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 PAGE = "/test/browser/index.html"
+EXAMPLE = "/examples/browser.html"
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -51,10 +52,10 @@ def page_server() -> Iterator[str]:
     thread.join(5)
 
 
-async def in_browser(origin: str, scenario: str, **arguments: Any) -> dict[str, Any]:
-    """Run `scenario` of tests/js/browser_driver.mjs in a page of `origin`; its result."""
+async def in_browser(origin: str, scenario: str, page: str = PAGE, **arguments: Any) -> dict[str, Any]:
+    """Run `scenario` of tests/js/browser_driver.mjs in `page` of `origin`; its result."""
     process = await asyncio.create_subprocess_exec(
-        node(), str(HERE / "browser_driver.mjs"), origin + PAGE, scenario, json.dumps(arguments),
+        node(), str(HERE / "browser_driver.mjs"), origin + page, scenario, json.dumps(arguments),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=REPO,
         env={**os.environ, "CHROMIUM_PATH": CHROMIUM if Path(CHROMIUM).exists() else "chromium"})
     stdout, stderr = await asyncio.wait_for(process.communicate(), 80)
@@ -132,3 +133,30 @@ async def test_a_page_from_an_origin_the_gateway_does_not_allow_sees_4403_and_wh
     assert result["connected"] is False and result["error"] == "GatewayError"
     assert (result["closeCode"], result["closeReason"]) == (4403, "origin not allowed (see ALLOWED_ORIGINS)")
     assert result["details"]["origin"] == page_server and "ALLOWED_ORIGINS" in result["message"]
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_the_example_page_of_the_readme_talks_to_the_readmes_python_agent(page_server: str) -> None:
+    """clients/js/README.md's "Try it": the example page registers, shows its DID, sends an INTENT
+    to a Python agent that answers as the README's does, and shows the verified answer."""
+    gateway = GatewayProcess(env={"ALLOWED_ORIGINS": page_server})
+    python = GatewayClient(gateway.ws_url)
+
+    @python.on_message
+    async def answer(message: Message) -> None:
+        if message.type == "INTENT" and message.sender != python.gateway_did:
+            await python.send(message.sender, "INTENT", {"echo": message.payload},
+                              correlation_id=message.id)
+
+    await python.connect()
+    try:
+        result = await in_browser(page_server, "example", page=EXAMPLE, gateway=gateway.ws_url,
+                                  peer=python.did)
+    finally:
+        await python.close()
+        gateway.stop(signal.SIGKILL)
+    assert result["did"].startswith("did:key:z6Mk") and result["stored"] is True
+    assert f"registered with gateway {gateway.did}" in result["log"]
+    assert (f'INTENT from {python.did}: {{"echo":{{"intent":"hello","from":"a browser"}}}}'
+            in result["log"]), result["log"]
+    assert "dropped" not in result["log"]
