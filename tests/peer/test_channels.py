@@ -236,3 +236,60 @@ async def test_the_aiortc_internals_the_identity_check_reads_are_there(gateway: 
     assert sctp is not None and sctp.transport.transport._connection._nominated
     await alice.close()
     await bob.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.gateway_config(rate_limit=0)
+async def test_the_relay_fallback_carries_the_channel_through_the_gateway(gateway: Gateway) -> None:
+    # relay-only ICE without a TURN server cannot connect: the fallback takes over
+    alice, bob, ours, theirs = await pair(gateway, "relayed", fallback=True, relay_only=True,
+                                          ice_servers=[])
+    assert (ours.transport, theirs.transport) == ("relay", "relay")
+    assert ours.state == theirs.state == "open"
+    count = 1000
+
+    def message(n: int) -> str | bytes:
+        return f"text {n}" if n % 2 else bytes([n % 256]) * 3
+
+    async def send_all(channel: PeerChannel) -> None:
+        for n in range(count):
+            await channel.send(message(n))
+
+    async def receive_all(channel: PeerChannel) -> list[str | bytes]:
+        return [await channel.receive(timeout=10) for _ in range(count)]
+
+    _, _, to_bob, to_alice = await asyncio.gather(send_all(ours), send_all(theirs),
+                                                  receive_all(theirs), receive_all(ours))
+    expected = [message(n) for n in range(count)]
+    assert to_bob == expected and to_alice == expected
+    await ours.close()
+    with pytest.raises(PeerClosed):
+        await theirs.receive(timeout=5)
+    await alice.close()
+    await bob.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.gateway_config(rate_limit=40.0, rate_burst=10)
+async def test_the_relay_keeps_under_the_rate_limit_and_waits_for_a_slow_reader(
+        gateway: Gateway) -> None:
+    alice, bob, ours, theirs = await pair(gateway, fallback=True, relay_only=True, ice_servers=[])
+    refused: list[object] = []
+    alice.on_invalid(refused.append)
+    window = 64
+    sender = asyncio.ensure_future(asyncio.gather(*[ours.send(str(n)) for n in range(window + 6)]))
+    relay = alice._peers.attempts[ours.negotiation_id].relay  # type: ignore[union-attr]
+    assert relay is not None
+    await asyncio.wait_for(_credit_exhausted(relay), 10)  # the reader has not read: the writer waits
+    assert not sender.done()
+    received = [await theirs.receive(timeout=10) for _ in range(window + 6)]  # reading frees it
+    await asyncio.wait_for(sender, 10)
+    assert received == [str(n) for n in range(window + 6)]
+    assert refused == [] and alice.connected  # never RATE_LIMITED, never cut off
+    await alice.close()
+    await bob.close()
+
+
+async def _credit_exhausted(relay: Any) -> None:
+    while relay.credit > 0:
+        await asyncio.sleep(0.01)

@@ -175,7 +175,7 @@ def test_ice_failure_with_fallback_switches_both_sides_to_the_relay() -> None:
     answer = only(callee.local_answer(description("answer")), Signal)
     alice.receive(SECOND, "ANSWER", answer.payload)
     decisions = caller.ice_failed()
-    assert isinstance(decisions[0], StartRelay)
+    assert isinstance(decisions[0], StartRelay) and caller.state is NegotiationState.RELAYING
     relay_open = only(decisions, Signal)
     assert relay_open.payload["relay"] == {"op": "open"}
     route = bob.receive(FIRST, "ICE_CANDIDATE", relay_open.payload)
@@ -185,6 +185,27 @@ def test_ice_failure_with_fallback_switches_both_sides_to_the_relay() -> None:
     assert alice.receive(SECOND, "ICE_CANDIDATE", opened.payload).decisions == [Opened("relay")]  # type: ignore[union-attr]
     data = {"negotiation_id": caller.id, "relay": {"op": "data", "seq": 0, "text": "hi"}}
     assert bob.receive(FIRST, "ICE_CANDIDATE", data).decisions == [RelayFrame(data["relay"])]  # type: ignore[union-attr]
+
+
+def test_when_both_ice_fail_at_once_both_open_the_relay() -> None:
+    alice, bob = PeerSignaling(FIRST), PeerSignaling(SECOND)
+    caller, offer = offered(alice, SECOND, fallback=True)
+    callee = bob.receive(FIRST, "OFFER", offer.payload).negotiation  # type: ignore[union-attr]
+    callee.accept()
+    alice.receive(SECOND, "ANSWER", only(callee.local_answer(description("answer")), Signal).payload)
+    from_caller, from_callee = only(caller.ice_failed(), Signal), only(callee.ice_failed(), Signal)
+    assert bob.receive(FIRST, "ICE_CANDIDATE", from_caller.payload).decisions == [Opened("relay")]  # type: ignore[union-attr]
+    assert alice.receive(SECOND, "ICE_CANDIDATE", from_callee.payload).decisions == [Opened("relay")]  # type: ignore[union-attr]
+
+
+def test_the_relay_needs_the_fallback_on_the_offer() -> None:
+    alice, bob = PeerSignaling(FIRST), PeerSignaling(SECOND)
+    caller, offer = offered(alice, SECOND)
+    callee = bob.receive(FIRST, "OFFER", offer.payload).negotiation  # type: ignore[union-attr]
+    callee.accept()
+    callee.local_answer(description("answer"))
+    asked = {"negotiation_id": caller.id, "relay": {"op": "open"}}
+    assert bob.receive(FIRST, "ICE_CANDIDATE", asked).decisions == []  # type: ignore[union-attr]
 
 
 def test_closing_is_seen_by_the_other_side() -> None:

@@ -22,9 +22,10 @@ remote candidate, report the channel open, failed or closed, switch to the relay
                                                         description is applied)
     CONNECTING  connected(certificate digests)          Opened(direct|turn)           OPEN
                   digests do not match the signed SDP   Failed(PeerIdentityError)     FAILED
-    CONNECTING  ice_failed(), fallback                  StartRelay (+ Signal relay open
-                                                        from the caller)              RELAYING
-    RELAYING    relay open / opened                     Opened(relay)                 OPEN
+    CONNECTING  ice_failed(), fallback                  StartRelay, Signal(relay open) RELAYING
+    CONNECTING  relay open (the peer's ICE failed)      StartRelay, Signal(relay
+                                                        opened), Opened(relay)        OPEN
+    RELAYING    relay open (both failed) / opened       Opened(relay)                 OPEN
     CONNECTING  ice_failed(), no fallback               Failed(PeerICEFailed)         FAILED
     CONNECTING  dtls_failed()                           Failed(PeerIdentityError)     FAILED
     not OPEN    timed_out()                             Failed(PeerTimeout when unanswered,
@@ -187,7 +188,6 @@ class Negotiation:
     adopted: bool = False  # a callee negotiation that answers this agent's own connect_peer
     timeout: float = 20.0
     _buffered: list[dict[str, Any] | None] = field(default_factory=list)
-    _relay_wanted: bool = False  # the peer asked for the relay before our ICE failed
 
     @property
     def live(self) -> bool:
@@ -290,12 +290,7 @@ class Negotiation:
                 "NATs, or no TURN server); connect_peer(..., fallback=True) would relay through "
                 "the gateway", peer_did=self.peer_did), tell_peer=True)
         self.state = NegotiationState.RELAYING
-        decisions: list[Decision] = [StartRelay()]
-        if self.role is Role.CALLER:
-            decisions.append(Signal("ICE_CANDIDATE", self._payload(relay={"op": "open"})))
-        elif self._relay_wanted:
-            decisions.extend(self._relay_opened())
-        return decisions
+        return [StartRelay(), Signal("ICE_CANDIDATE", self._payload(relay={"op": "open"}))]
 
     def timed_out(self) -> list[Decision]:
         """The connect timeout passed before the channel opened."""
@@ -395,15 +390,17 @@ class Negotiation:
 
     def _relay(self, value: Any) -> list[Decision]:
         op = value.get("op") if isinstance(value, dict) else None
-        if op == "open" and self.role is Role.CALLEE and self.fallback:
-            if self.state is NegotiationState.RELAYING:
-                return self._relay_opened()
-            if self.state in (NegotiationState.CONNECTING, NegotiationState.RECEIVED):
-                # the caller's ICE failed first: ours will not do better; switch now
+        if op == "open" and self.fallback:
+            if self.state is NegotiationState.RELAYING:  # both sides failed: both asked
+                self.state = NegotiationState.OPEN
+                self.transport = "relay"
+                return [Opened("relay")]
+            if self.state is NegotiationState.CONNECTING:
+                # the peer's ICE failed first: ours will not do better; switch now
                 self.state = NegotiationState.RELAYING
                 return [StartRelay(), *self._relay_opened()]
             return []
-        if op == "opened" and self.role is Role.CALLER and self.state is NegotiationState.RELAYING:
+        if op == "opened" and self.state is NegotiationState.RELAYING:
             self.state = NegotiationState.OPEN
             self.transport = "relay"
             return [Opened("relay")]
