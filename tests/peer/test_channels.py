@@ -22,6 +22,7 @@ from aiconexus_gateway.client.peer.webrtc import WebRTCLink
 from aiconexus_gateway.keys import DIDKey
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent
+from tests.support.waiting import wait_until
 
 
 async def pair(gateway: Gateway, label: str = "default", **options: Any
@@ -280,7 +281,8 @@ async def test_the_relay_keeps_under_the_rate_limit_and_waits_for_a_slow_reader(
     sender = asyncio.ensure_future(asyncio.gather(*[ours.send(str(n)) for n in range(window + 6)]))
     relay = alice._peers.attempts[ours.negotiation_id].relay  # type: ignore[union-attr]
     assert relay is not None
-    await asyncio.wait_for(_credit_exhausted(relay), 10)  # the reader has not read: the writer waits
+    # the reader has not read: the writer waits
+    await wait_until(lambda: relay.credit <= 0, 10, "the relay's credit used up")
     assert not sender.done()
     received = [await theirs.receive(timeout=10) for _ in range(window + 6)]  # reading frees it
     await asyncio.wait_for(sender, 10)
@@ -288,8 +290,3 @@ async def test_the_relay_keeps_under_the_rate_limit_and_waits_for_a_slow_reader(
     assert refused == [] and alice.connected  # never RATE_LIMITED, never cut off
     await alice.close()
     await bob.close()
-
-
-async def _credit_exhausted(relay: Any) -> None:
-    while relay.credit > 0:
-        await asyncio.sleep(0.01)
