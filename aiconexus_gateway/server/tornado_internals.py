@@ -33,7 +33,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "tornado.websocket.WebSocketProtocol13": (
         "_receive_frame", "_read_bytes", "_handle_message", "_write_frame", "_run_callback",
         "_abort", "_fragmented_message_buffer", "_fragmented_message_opcode",
-        "_message_bytes_in", "_decompressor"),
+        "_message_bytes_in"),
+    "tornado.websocket": ("_WebSocketParams",),
     "tornado.httpserver.HTTPServer": ("_handle_connection", "_handlers", "_sockets",
                                       "_connections"),
     "tornado.util": ("_websocket_mask",),
@@ -305,21 +306,24 @@ def _accept_on(io_loop: IOLoop, server: HTTPServer, sock: socket.socket, gate: A
 def missing_internals() -> list[str]:
     """The names in REQUIRED that this Tornado lacks (empty when the gateway can run on it)."""
     import tornado.util
-    from tornado.websocket import _WebSocketParams
+    import tornado.websocket
 
+    modules: dict[str, object] = {"tornado.util": tornado.util, "tornado.websocket": tornado.websocket}
+    missing = [f"{owner}.{name}" for owner, names in REQUIRED.items() if owner in modules
+               for name in names if not hasattr(modules[owner], name)]
+    params = getattr(tornado.websocket, "_WebSocketParams", None)
     left, right = socket.socketpair()
     try:
         stream = IOStream(left)
-        protocol = WebSocketProtocol13(None, False, _WebSocketParams())  # type: ignore[arg-type]
-        server = HTTPServer(lambda request: None)
         instances: dict[str, object] = {
             "tornado.iostream.IOStream": stream,
-            "tornado.websocket.WebSocketProtocol13": protocol,
-            "tornado.httpserver.HTTPServer": server,
-            "tornado.util": tornado.util,
+            "tornado.httpserver.HTTPServer": HTTPServer(lambda request: None),
         }
-        missing = [f"{owner}.{name}" for owner, names in REQUIRED.items()
-                   for name in names if not hasattr(instances[owner], name)]
+        if params is not None:  # (else already named above)
+            instances["tornado.websocket.WebSocketProtocol13"] = WebSocketProtocol13(
+                None, False, params())  # type: ignore[arg-type]
+        missing += [f"{owner}.{name}" for owner, names in REQUIRED.items() if owner in instances
+                    for name in names if not hasattr(instances[owner], name)]
         stream.close()
     finally:
         left.close()

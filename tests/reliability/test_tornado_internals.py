@@ -66,3 +66,15 @@ def test_close_codes_a_peer_may_send(code: int) -> None:
                                   65535])
 def test_close_codes_reserved_or_unassigned_are_invalid(code: int) -> None:
     assert not valid_close_code(code)
+
+
+def test_a_method_tornado_stops_calling_is_caught_on_tornados_class_not_on_our_override(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """FrameProtocol overrides _receive_frame; were Tornado to rename it, the override would
+    still exist but never run. The check looks at Tornado's own class, so it names it."""
+    from tornado.websocket import WebSocketProtocol13
+
+    monkeypatch.delattr(WebSocketProtocol13, "_receive_frame")
+    monkeypatch.delattr(WebSocketProtocol13, "_write_frame")
+    assert missing_internals() == ["tornado.websocket.WebSocketProtocol13._receive_frame",
+                                   "tornado.websocket.WebSocketProtocol13._write_frame"]
