@@ -35,6 +35,8 @@ import { Connection } from './websocket.js';
  * @property {string} [expectedGatewayDid] pin the gateway's DID (GET /health shows it)
  * @property {number} [connectTimeout] seconds for the WebSocket handshake and for registration, each (default 10)
  * @property {boolean} [keepalive] PING the gateway when nothing was sent for a third of agent_timeout (default true)
+ * @property {number | null} [pingInterval] seconds without a frame from the gateway before a PING probes it, and
+ *   for its answer before the connection counts as lost (default 20; null: never)
  * @property {boolean | ReconnectPolicy} [reconnect] come back by itself after a lost connection (default false)
  * @property {number} [sendQueueSize] messages send() may queue while reconnecting (default 1000)
  * @property {boolean} [pace] keep under 90 % of the rate limit REGISTERED announces (default true)
@@ -110,6 +112,7 @@ export class GatewayClient {
       sendQueueSize: options.sendQueueSize ?? 1000,
       pace: options.pace ?? true,
       keepalive: options.keepalive ?? true,
+      pingInterval: options.pingInterval === undefined ? 20 : options.pingInterval,
     };
     /** @type {ClientSession | null} */
     this._session = key ? new ClientSession(key, this._settings, options.clocks) : null;
@@ -129,6 +132,8 @@ export class GatewayClient {
     this._pings = new Map();
     /** @type {ReturnType<typeof setTimeout> | null} */
     this._keepaliveTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this._livenessTimer = null;
     /** @type {{cancel: () => void} | null} */
     this._reconnecting = null;
     /** @type {Promise<void> | null} */
@@ -273,6 +278,7 @@ export class GatewayClient {
     }
     this._reading = this._readLoop(connection);
     this._scheduleKeepalive(connection);
+    this._scheduleLiveness(connection);
     return registered;
   }
 
@@ -470,6 +476,29 @@ export class GatewayClient {
   _stopKeepalive() {
     if (this._keepaliveTimer !== null) clearTimeout(this._keepaliveTimer);
     this._keepaliveTimer = null;
+    if (this._livenessTimer !== null) clearTimeout(this._livenessTimer);
+    this._livenessTimer = null;
+  }
+
+  /** @param {Connection} connection */
+  _scheduleLiveness(connection) {
+    if (this._livenessTimer !== null) clearTimeout(this._livenessTimer);
+    this._livenessTimer = null;
+    const wait = this._session?.livenessIn(monotonic()) ?? null;
+    if (wait === null) return;
+    this._livenessTimer = setTimeout(async () => {
+      this._livenessTimer = null;
+      if (this._connection !== connection || !connection.open) return;
+      const decision = await this._sessionOrFail().liveness(monotonic());
+      if (decision?.kind === 'send') {
+        connection.write(decision.text);
+      } else if (decision?.kind === 'dead') {
+        console.warn(`aiconexus: ${decision.reason}; dropping the connection`);
+        connection.drop(1006, decision.reason); // 1006: gone without a closing handshake
+        return;
+      }
+      if (this._connection === connection) this._scheduleLiveness(connection);
+    }, wait * 1000 + 1);
   }
 
   // -- sending -----------------------------------------------------------------------------------

@@ -67,6 +67,8 @@ export const State = Object.freeze({
  * @property {number} [sendQueueSize]
  * @property {boolean} [pace]
  * @property {boolean} [keepalive]
+ * @property {number | null} [pingInterval] seconds without a frame from the gateway before a PING
+ *   probes it, and for its answer before the gateway counts as gone (null: never)
  */
 
 /**
@@ -95,6 +97,7 @@ export class ClientSession {
       sendQueueSize: settings.sendQueueSize ?? 1000,
       pace: settings.pace ?? true,
       keepalive: settings.keepalive ?? true,
+      pingInterval: settings.pingInterval === undefined ? 20 : settings.pingInterval,
     };
     /** @type {string} */
     this.state = State.IDLE;
@@ -123,6 +126,9 @@ export class ClientSession {
     /** @type {TokenBucket | null} */
     this._pacer = null;
     this._lastSend = 0;
+    this._lastReceive = 0;
+    /** @type {number | null} when the liveness PING still unanswered was sent */
+    this._probeSentAt = null;
     /** @type {Set<string>} */
     this._keepaliveIds = new Set();
     /** @type {Set<string>} */
@@ -164,6 +170,7 @@ export class ClientSession {
    * @returns {Promise<Decision>}
    */
   async receive(text, now) {
+    this._lastReceive = now; // any frame shows the gateway is there (liveness)
     if (this.state === State.CONNECTING) return this._challenge(text);
     if (this.state === State.REGISTERING) return this._registered(text, now);
     if (this.state === State.REGISTERED || this.state === State.CLOSING) return this._routed(text);
@@ -337,6 +344,8 @@ export class ClientSession {
         Math.max(1, this.rateLimit.burst * PACING_MARGIN), now)
       : null;
     this._lastSend = now;
+    this._lastReceive = now;
+    this._probeSentAt = null;
     this.state = State.REGISTERED;
     const attempt = this.attempt;
     this.attempt = 0;
@@ -486,6 +495,47 @@ export class ClientSession {
         || now - this._lastSend < period) {
       return null;
     }
+    this._lastSend = now;
+    const { text, id } = await buildMessage(this.key, 'PING', this.gatewayDid, {},
+      { id: this._newId(), now: this._wallClock() });
+    this._keepaliveIds.add(id);
+    return { kind: 'send', text };
+  }
+
+  /**
+   * Seconds until `liveness` has something to do; null: no liveness checks (now).
+   * @param {number} now
+   * @returns {number | null}
+   */
+  livenessIn(now) {
+    const interval = this.settings.pingInterval;
+    if (!interval || this.state !== State.REGISTERED) return null;
+    const since = this._probeSentAt !== null && this._lastReceive < this._probeSentAt ? this._probeSentAt : this._lastReceive;
+    return Math.max(0, since + interval - now);
+  }
+
+  /**
+   * Is the gateway still there? Browsers cannot send WebSocket pings, so when nothing arrived for
+   * pingInterval seconds this PINGs the gateway (the PONG is consumed), and when that PING has no
+   * answer after pingInterval more, the connection counts as gone (`dead`: drop it).
+   * @param {number} now
+   * @returns {Promise<{kind: 'send', text: string} | {kind: 'dead', reason: string} | null>}
+   */
+  async liveness(now) {
+    const interval = this.settings.pingInterval;
+    if (!interval || this.state !== State.REGISTERED || this.gatewayDid === null) return null;
+    if (this._probeSentAt !== null) {
+      if (this._lastReceive >= this._probeSentAt) {
+        this._probeSentAt = null; // answered (or something else came): alive
+      } else if (now - this._probeSentAt >= interval) {
+        this._probeSentAt = null;
+        return { kind: 'dead', reason: `the gateway did not answer a PING within ${interval} s` };
+      } else {
+        return null;
+      }
+    }
+    if (now - this._lastReceive < interval) return null;
+    this._probeSentAt = now;
     this._lastSend = now;
     const { text, id } = await buildMessage(this.key, 'PING', this.gatewayDid, {},
       { id: this._newId(), now: this._wallClock() });

@@ -82,8 +82,10 @@ export class Connection {
     /** @type {Promise<void>} */
     this.closed = new Promise((resolve) => {
       ws.addEventListener('close', (event) => {
-        this.closeCode = event.code;
-        this.closeReason = event.reason;
+        if (!this._ended) { // else drop() already ended it, with its own code and reason
+          this.closeCode = event.code;
+          this.closeReason = event.reason;
+        }
         this._ended = true;
         this._wake(null);
         resolve();
@@ -204,6 +206,22 @@ export class Connection {
       } catch {
         this.ws.close();
       }
+    }
+  }
+
+  /**
+   * The peer is gone: end this connection now (read() returns null, `closed` resolves) with
+   * `code` and `reason`, without waiting for a closing handshake that may never come.
+   * @param {number} code
+   * @param {string} reason
+   */
+  drop(code, reason) {
+    this.abort();
+    if (!this._ended) {
+      this.closeCode = code;
+      this.closeReason = reason;
+      this._ended = true;
+      this._wake(null);
     }
   }
 

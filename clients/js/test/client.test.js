@@ -158,3 +158,23 @@ test('a gateway that is not there: GatewayConnectionError from connect(), and co
   assert.equal(client.state, 'idle');
   await assert.rejects(client.connect(), GatewayConnectionError);
 });
+
+test('a gateway that stops answering: the PING probe goes unanswered and the connection is dropped (1006)', async () => {
+  class Silent extends ReplayWebSocket {
+    play() {
+      if (this.step < 3) super.play(); // the CHALLENGE and the REGISTERED, then nothing
+    }
+  }
+  const client = await replayClient({ WebSocket: Silent, pingInterval: 0.05 });
+  /** @type {string[]} */
+  const states = [];
+  client.onConnectionChange((event) => { states.push(`${event.state} ${event.code}`); });
+  await client.connect();
+  await client.waitClosed();
+  assert.equal(client.closeCode, 1006);
+  assert.match(client.closeReason ?? '', /did not answer a PING within 0.05 s/);
+  assert.deepEqual(states, ['closed 1006']);
+  const socket = /** @type {ReplayWebSocket} */ (ReplayWebSocket.made.at(-1));
+  assert.equal(socket.mismatches.length, 0); // the probe is the recorded PING
+  assert.equal(socket.step, 4);
+});

@@ -217,3 +217,30 @@ test('connect() after close is refused, and twice in a row too', async () => {
   session.close();
   assert.throws(() => session.connecting(), ConnectionClosed);
 });
+
+test('liveness: a PING when nothing came for pingInterval; no answer within pingInterval more: dead', async () => {
+  const { session } = await recordedSession({ pingInterval: 20 });
+  await registeredSession(session); // at t=100
+  assert.equal(session.livenessIn(100), 20);
+  assert.equal(await session.liveness(110), null);
+  const probe = await session.liveness(120);
+  assert.equal(probe?.kind, 'send');
+  assert.equal(JSON.parse(probe.text).type, 'PING');
+  assert.equal(session.livenessIn(125), 15);
+  assert.equal(await session.liveness(139), null);
+  assert.deepEqual(await session.liveness(140), { kind: 'dead', reason: 'the gateway did not answer a PING within 20 s' });
+
+  const { session: alive } = await recordedSession({ pingInterval: 20 });
+  await registeredSession(alive);
+  const ping = await alive.liveness(120);
+  const gateway = await AgentKey.fromSeed(new Uint8Array(32).fill(1));
+  const { text: pong } = await buildMessage(gateway, 'PONG', alive.key.did, {}, { correlationId: JSON.parse(ping.text).id });
+  assert.equal(await alive.receive(pong, 130), null); // consumed, and it shows the gateway is there
+  assert.equal(await alive.liveness(140), null);
+  assert.equal(alive.livenessIn(140), 10);
+
+  const { session: off } = await recordedSession({ pingInterval: null });
+  await registeredSession(off);
+  assert.equal(off.livenessIn(100), null);
+  assert.equal(await off.liveness(1000), null);
+});

@@ -25,6 +25,7 @@ export class GatewayClient {
         sendQueueSize: number;
         pace: boolean;
         keepalive: boolean;
+        pingInterval: number | null;
     };
     /** @type {ClientSession | null} */
     _session: ClientSession | null;
@@ -50,6 +51,8 @@ export class GatewayClient {
     }>;
     /** @type {ReturnType<typeof setTimeout> | null} */
     _keepaliveTimer: ReturnType<typeof setTimeout> | null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    _livenessTimer: ReturnType<typeof setTimeout> | null;
     /** @type {{cancel: () => void} | null} */
     _reconnecting: {
         cancel: () => void;
@@ -158,6 +161,8 @@ export class GatewayClient {
     /** @param {Connection} connection */
     _scheduleKeepalive(connection: Connection): void;
     _stopKeepalive(): void;
+    /** @param {Connection} connection */
+    _scheduleLiveness(connection: Connection): void;
     /**
      * Sign and send a message to the agent `to`; resolves to its id. While reconnecting the message
      * waits in the send queue (in order); SendQueueFull when that is full, ConnectionClosed when
@@ -273,6 +278,11 @@ export type ClientOptions = {
      */
     keepalive?: boolean | undefined;
     /**
+     * seconds without a frame from the gateway before a PING probes it, and
+     * for its answer before the connection counts as lost (default 20; null: never)
+     */
+    pingInterval?: number | null | undefined;
+    /**
      * come back by itself after a lost connection (default false)
      */
     reconnect?: boolean | import("./backoff.js").ReconnectPolicy | undefined;
@@ -317,6 +327,8 @@ import { Connection } from './websocket.js';
  * @property {string} [expectedGatewayDid] pin the gateway's DID (GET /health shows it)
  * @property {number} [connectTimeout] seconds for the WebSocket handshake and for registration, each (default 10)
  * @property {boolean} [keepalive] PING the gateway when nothing was sent for a third of agent_timeout (default true)
+ * @property {number | null} [pingInterval] seconds without a frame from the gateway before a PING probes it, and
+ *   for its answer before the connection counts as lost (default 20; null: never)
  * @property {boolean | ReconnectPolicy} [reconnect] come back by itself after a lost connection (default false)
  * @property {number} [sendQueueSize] messages send() may queue while reconnecting (default 1000)
  * @property {boolean} [pace] keep under 90 % of the rate limit REGISTERED announces (default true)

@@ -33,6 +33,8 @@ export const State: Readonly<{
  * @property {number} [sendQueueSize]
  * @property {boolean} [pace]
  * @property {boolean} [keepalive]
+ * @property {number | null} [pingInterval] seconds without a frame from the gateway before a PING
+ *   probes it, and for its answer before the gateway counts as gone (null: never)
  */
 /**
  * @typedef {object} SessionClocks
@@ -58,6 +60,7 @@ export class ClientSession {
         sendQueueSize: number;
         pace: boolean;
         keepalive: boolean;
+        pingInterval: number | null;
     };
     /** @type {string} */
     state: string;
@@ -89,6 +92,9 @@ export class ClientSession {
     /** @type {TokenBucket | null} */
     _pacer: TokenBucket | null;
     _lastSend: number;
+    _lastReceive: number;
+    /** @type {number | null} when the liveness PING still unanswered was sent */
+    _probeSentAt: number | null;
     /** @type {Set<string>} */
     _keepaliveIds: Set<string>;
     /** @type {Set<string>} */
@@ -214,6 +220,26 @@ export class ClientSession {
         kind: "send";
         text: string;
     } | null>;
+    /**
+     * Seconds until `liveness` has something to do; null: no liveness checks (now).
+     * @param {number} now
+     * @returns {number | null}
+     */
+    livenessIn(now: number): number | null;
+    /**
+     * Is the gateway still there? Browsers cannot send WebSocket pings, so when nothing arrived for
+     * pingInterval seconds this PINGs the gateway (the PONG is consumed), and when that PING has no
+     * answer after pingInterval more, the connection counts as gone (`dead`: drop it).
+     * @param {number} now
+     * @returns {Promise<{kind: 'send', text: string} | {kind: 'dead', reason: string} | null>}
+     */
+    liveness(now: number): Promise<{
+        kind: "send";
+        text: string;
+    } | {
+        kind: "dead";
+        reason: string;
+    } | null>;
 }
 export { reconnectPolicy };
 /**
@@ -264,6 +290,11 @@ export type SessionSettings = {
     sendQueueSize?: number | undefined;
     pace?: boolean | undefined;
     keepalive?: boolean | undefined;
+    /**
+     * seconds without a frame from the gateway before a PING
+     * probes it, and for its answer before the gateway counts as gone (null: never)
+     */
+    pingInterval?: number | null | undefined;
 };
 export type SessionClocks = {
     /**

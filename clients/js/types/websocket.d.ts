@@ -67,6 +67,13 @@ export class Connection {
      * @param {string} [reason]
      */
     close(code?: number, reason?: string): void;
+    /**
+     * The peer is gone: end this connection now (read() returns null, `closed` resolves) with
+     * `code` and `reason`, without waiting for a closing handshake that may never come.
+     * @param {number} code
+     * @param {string} reason
+     */
+    drop(code: number, reason: string): void;
     /** Drop the connection without waiting for the peer. */
     abort(): void;
 }
