@@ -1,0 +1,122 @@
+"""TURN for real: coturn (`turnserver`, Debian package coturn) on ephemeral loopback ports with
+use-auth-secret; relay-only ICE opens the channel with credentials from aiconexus_gateway/turn.py,
+and expired or forged credentials do not."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiconexus_gateway.client.peer import PeerICEFailed
+from aiconexus_gateway.server.app import Gateway
+from aiconexus_gateway.turn import turn_credential
+from tests.conftest import connect_agent, require_tool
+
+SECRET = "turn-test-secret"
+READY = "Total General servers"
+
+
+class TurnServer:
+    """A coturn process on 127.0.0.1:`port` (UDP), relaying from 127.0.0.1 ports only."""
+
+    def __init__(self, directory: Path) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        low = random.randrange(40_000, 60_000, 100)
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(
+            ["turnserver", "-n", "--listening-ip=127.0.0.1", f"--listening-port={self.port}",
+             "--relay-ip=127.0.0.1", f"--min-port={low}", f"--max-port={low + 99}",
+             "--use-auth-secret", f"--static-auth-secret={SECRET}", "--realm=aiconexus.test",
+             "--no-tls", "--no-dtls", "--no-tcp-relay", "--allow-loopback-peers", "--no-cli",
+             "--log-file=stdout", "--simple-log", f"--pidfile={directory / 'turn.pid'}",
+             f"--userdb={directory / 'turndb'}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(15):
+            self.stop()
+            raise AssertionError("turnserver did not start within 15 s:\n" + "".join(self.lines))
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if READY in line:
+                self._ready.set()
+
+    def servers(self, user: str, *, secret: str = SECRET, ttl: float = 600,
+                issued_at: float | None = None) -> list[dict[str, Any]]:
+        """The RTCIceServer list with a TURN REST credential for `user`."""
+        now = time.time() if issued_at is None else issued_at
+        issued = turn_credential(secret, user, ttl, now=lambda: now)
+        return [{"urls": [f"turn:127.0.0.1:{self.port}?transport=udp"],
+                 "username": issued.username, "credential": issued.credential}]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(5)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def turn_server(tmp_path: Path) -> Iterator[TurnServer]:
+    require_tool(shutil.which("turnserver") is not None,
+                 "turnserver (Debian package coturn) is not installed")
+    server = TurnServer(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_relay_only_ice_opens_through_coturn_with_turn_rest_credentials(
+        gateway: Gateway, turn_server: TurnServer) -> None:
+    alice, bob = await connect_agent(gateway), await connect_agent(gateway)
+    bob.configure_peers(ice_servers=turn_server.servers(bob.did), relay_only=True)
+    incoming = bob.peers()
+    ours = await alice.connect_peer(bob.did, timeout=20, relay_only=True,
+                                    ice_servers=turn_server.servers(alice.did))
+    theirs = await incoming.__anext__()
+    assert ours.transport == "turn" and theirs.transport == "turn"
+    for n in range(20):
+        await ours.send(f"via turn {n}")
+    assert [await theirs.receive(timeout=10) for _ in range(20)] == [f"via turn {n}"
+                                                                     for n in range(20)]
+    await theirs.send(b"back")
+    assert await ours.receive(timeout=10) == b"back"
+    await alice.close()
+    await bob.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("credential", ["expired", "forged"])
+async def test_expired_or_forged_turn_credentials_do_not_open_a_channel(
+        gateway: Gateway, turn_server: TurnServer, credential: str) -> None:
+    alice, bob = await connect_agent(gateway), await connect_agent(gateway)
+    bad = (turn_server.servers(alice.did, ttl=60, issued_at=time.time() - 3600)
+           if credential == "expired" else turn_server.servers(alice.did, secret="not-the-secret"))
+    bob.configure_peers(ice_servers=turn_server.servers(bob.did), relay_only=True)
+    bob.on_peer(lambda channel: None)
+    with pytest.raises(PeerICEFailed):
+        await alice.connect_peer(bob.did, timeout=15, relay_only=True, ice_servers=bad)
+    # coturn itself refused alice's allocation (bob's, with a good credential, was accepted)
+    assert any("check_stun_auth" in line and alice.did in line for line in turn_server.lines)
+    await alice.close()
+    await bob.close()
