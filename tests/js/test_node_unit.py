@@ -39,6 +39,14 @@ def test_sources_type_check_and_committed_declarations_are_current(tmp_path: Pat
     assert not stale, f"clients/js/types is stale ({stale}); run `npx tsc -p tsconfig.json` in clients/js"
 
 
+def test_a_typescript_user_of_the_package_type_checks() -> None:
+    """clients/js/test/types/consumer.ts against the committed declarations, with two lines that
+    must NOT type-check (`@ts-expect-error`), so the declarations are not just `any`."""
+    tsc = node_modules() / "typescript" / "bin" / "tsc"
+    done = run([node(), str(tsc), "-p", "test/types"])
+    assert done.returncode == 0, f"tsc found errors:\n{done.stdout}{done.stderr}"
+
+
 def test_package_metadata_matches_the_gateway() -> None:
     package = json.loads((CLIENT / "package.json").read_text())
     assert package["version"] == __version__

@@ -1,0 +1,41 @@
+// What a TypeScript user of the package writes: checked with the declarations in types/ (tsc --noEmit
+// -p test/types, from tests/js/test_node_unit.py). Never run.
+import {
+  AgentKey, ConnectionClosed, GatewayClient, GatewayError, type Message, parseStrict, canonicalize,
+} from '@aiconexus/gateway-client';
+
+export async function agent(peer: string): Promise<void> {
+  const key: AgentKey = await AgentKey.generate({ extractable: false });
+  const client = new GatewayClient('ws://localhost:8000/ws', key, {
+    metadata: { name: 'typescript' }, reconnect: { maxDelay: 10 }, pingInterval: null,
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    if (error instanceof GatewayError) console.log(error.code, error.closeCode, error.details);
+    throw error;
+  }
+  const id: string = await client.send(peer, 'INTENT', { intent: 'hello' }, { correlationId: null });
+  const reply: Message = await client.receive({ timeout: 5 });
+  const code: string | null = reply.errorCode;
+  const answers: string | null = reply.correlationId;
+  console.log(id, code, answers, reply.sender, reply.payload, reply.raw);
+  const stop: () => void = client.onMessage(async (message: Message) => {
+    await client.send(message.sender, 'ANSWER', { sdp: '' }, { correlationId: message.id });
+  }, { types: ['OFFER'] });
+  stop();
+  client.onInvalid((error) => console.warn(error.reason, error.text));
+  client.onConnectionChange((event) => console.log(event.state, event.code, event.attempt, event.delay));
+  const rtt: number = await client.ping({ timeout: 2 });
+  for await (const message of client) console.log(message.type, rtt);
+  const did: string | null = client.did;
+  const state: string = client.state;
+  console.log(did, state, client.rateLimit?.messagesPerSecond, canonicalize(parseStrict('{"b":1,"a":2}')));
+  await client.close();
+  await client.waitClosed();
+  if (client.closeCode === 4403) throw new ConnectionClosed(client.closeCode, client.closeReason);
+  // @ts-expect-error: a payload is an object
+  await client.send(peer, 'INTENT', 'not an object');
+  // @ts-expect-error: the key is an AgentKey, not a DID
+  new GatewayClient('ws://localhost:8000/ws', peer);
+}
