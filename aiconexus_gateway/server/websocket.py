@@ -42,9 +42,9 @@ ORIGIN_NOT_ALLOWED = 4403
 
 # Control frames (ping, pong) and small message fragments cost the gateway a read and a parse
 # each without being messages, so RATE_LIMIT does not see them. Each connection may send
-# CONTROL_RATE of them per second after a burst of CONTROL_BURST, and each one is charged
-# CONTROL_FRAME_COST seconds to its address's work budget (hub.charge: the per-address budget
-# that handshakes also draw on, ratelimit.WorkBudget); a connection
+# CONTROL_RATE of them per second after a burst of CONTROL_BURST; each one from a connection that
+# has not registered is also charged CONTROL_FRAME_COST seconds to its address's work budget
+# (hub.charge: the per-address budget handshakes draw on, ratelimit.WorkBudget). A connection
 # over either is closed with 4429. Fragments of FRAGMENT_FREE bytes or more are not counted: their
 # cost is in their bytes, which MAX_MESSAGE_SIZE bounds.
 CONTROL_RATE = 20.0
@@ -297,10 +297,14 @@ class AgentSocketHandler(WebSocketHandler):
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             return False  # closing already (maybe for this very flood): dropped, not answered
-        now = monotonic()
         control = self._control
-        over_address = self.hub.charge(self.remote_ip, CONTROL_FRAME_COST)
-        if (control is None or not control.take(now)) and not over_address:
+        within = control is None or not control.take(monotonic())
+        peer = self.peer
+        # Unauthenticated work is paid by the address too (a registered agent's control frames
+        # are its own connection's business: an address shared with an attacker does not cut it).
+        over_address = (peer is None or peer.record is None) and \
+            self.hub.charge(self.remote_ip, CONTROL_FRAME_COST)
+        if within and not over_address:
             return True
         log.info("closing /ws from %s: too many control frames or fragments (%s; close 4429)",
                  self.remote_ip, "address over its work budget" if over_address else

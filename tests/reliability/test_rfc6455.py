@@ -150,3 +150,17 @@ async def test_an_honest_agent_pinging_now_and_then_is_not_closed(gateway: Gatew
         opcode, payload = await ws.recv_frame()
         assert (opcode, payload) == (0xA, b"keepalive")
     await ws.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_address_over_its_work_budget_loses_its_unregistered_pingers_not_its_agents(
+        gateway: Gateway) -> None:
+    agent, _, _ = await raw_registered(gateway.ws_url)
+    stranger = await challenged(gateway)
+    gateway.hub.charge("127.0.0.1", 5.0)  # the address has spent its budget (say, on handshakes)
+    await stranger.send_frame(PING, b"p")
+    code, _ = await stranger.until_closed()
+    assert code == 4429
+    await agent.send_frame(PING, b"still here")
+    assert await agent.recv_frame() == (0xA, b"still here")  # a registered agent is its own
+    await agent.close()
