@@ -2,7 +2,7 @@
 //
 // stdin, one command a line:   {"op": "connect", "url": ..., "seed": "<hex>"?, "options": {...}}
 //                              {"op": "send", "to": ..., "type": ..., "payload": {...}, "correlationId": ...}
-//                              {"op": "sendMany", "to": ..., "count": n}
+//                              {"op": "sendMany" | "sendAll", "to": ..., "count": n}
 //                              {"op": "receive", "timeout": seconds}
 //                              {"op": "ping"} | {"op": "raw", "text": ...} | {"op": "close"} | {"op": "state"}
 // stdout, one JSON line per answer ({"ok": true, ...} or {"ok": false, "error": name, "message", ...})
@@ -68,6 +68,12 @@ async function run(command) {
       const ids = [];
       for (let i = 0; i < command.count; i++) ids.push(await client.send(command.to, 'INTENT', { n: i }));
       return { ids, seconds: (performance.now() - started) / 1000 };
+    }
+    case 'sendAll': { // `count` INTENTs started at once, none awaited before the next
+      if (client === null) throw new Error('connect first');
+      const c = client;
+      const ids = await Promise.all(Array.from({ length: command.count }, (_, i) => c.send(command.to, 'INTENT', { n: i })));
+      return { ids };
     }
     case 'receive':
       if (client === null) throw new Error('connect first');

@@ -96,6 +96,21 @@ async def test_node_to_node_and_the_gateway_errors(gateway_process: GatewayProce
         await bob.stop()
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_sends_not_awaited_one_by_one_still_leave_in_call_order(
+        gateway_process: GatewayProcess) -> None:
+    python = await python_agent(gateway_process)
+    agent, _ = await node_agent(gateway_process)
+    try:
+        started = await agent.ok("sendAll", to=python.did, count=150)
+        for index, message_id in enumerate(started["ids"]):
+            message = await python.receive(timeout=10)
+            assert (message.payload, message.id) == ({"n": index}, message_id)
+    finally:
+        await agent.stop()
+        await python.close()
+
+
 @pytest.fixture
 def lenient_gateway() -> Iterator[GatewayProcess]:
     """A gateway that forwards without verifying (VERIFY_SIGNATURES=handshake): recipients must."""

@@ -139,6 +139,8 @@ export class GatewayClient {
     /** @type {Promise<void> | null} */
     this._reading = null;
     this._flushing = false;
+    /** @type {Promise<unknown>} the sends so far, chained: frames leave in call order */
+    this._sending = Promise.resolve();
     /** @type {import('./session.js').Finish | null} */
     this._finished = null;
     /** @type {() => void} */
@@ -514,11 +516,30 @@ export class GatewayClient {
    * @param {{correlationId?: string | null, extra?: Record<string, unknown>}} [options]
    * @returns {Promise<string>}
    */
-  async send(to, type, payload = {}, options = {}) {
-    publicKeyFromDid(to);
-    if (!ROUTABLE_TYPES.includes(type)) {
-      throw new TypeError(`${JSON.stringify(type)} cannot be sent to an agent; routable types: ${ROUTABLE_TYPES.join(', ')}`);
+  send(to, type, payload = {}, options = {}) {
+    try {
+      publicKeyFromDid(to);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    if (!ROUTABLE_TYPES.includes(type)) {
+      return Promise.reject(new TypeError(`${JSON.stringify(type)} cannot be sent to an agent; routable types: ${ROUTABLE_TYPES.join(', ')}`));
+    }
+    // one at a time, in call order: signing is asynchronous, and sends that are not awaited one by
+    // one must still leave in the order they were made
+    const sent = this._sending.then(() => this._send(to, type, payload, options));
+    this._sending = sent.catch(() => {});
+    return sent;
+  }
+
+  /**
+   * @param {string} to
+   * @param {string} type
+   * @param {Record<string, unknown>} payload
+   * @param {{correlationId?: string | null, extra?: Record<string, unknown>}} options
+   * @returns {Promise<string>}
+   */
+  async _send(to, type, payload, options) {
     const session = this._sessionOrFail();
     if (this.connected && this.queued === 0) await this._paced();
     const { id, text } = await session.send(to, type, payload, options.correlationId ?? null, monotonic(), options.extra);

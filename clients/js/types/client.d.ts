@@ -60,6 +60,8 @@ export class GatewayClient {
     /** @type {Promise<void> | null} */
     _reading: Promise<void> | null;
     _flushing: boolean;
+    /** @type {Promise<unknown>} the sends so far, chained: frames leave in call order */
+    _sending: Promise<unknown>;
     /** @type {import('./session.js').Finish | null} */
     _finished: import("./session.js").Finish | null;
     /** @type {Promise<void>} */
@@ -175,6 +177,17 @@ export class GatewayClient {
      * @returns {Promise<string>}
      */
     send(to: string, type: string, payload?: Record<string, unknown>, options?: {
+        correlationId?: string | null;
+        extra?: Record<string, unknown>;
+    }): Promise<string>;
+    /**
+     * @param {string} to
+     * @param {string} type
+     * @param {Record<string, unknown>} payload
+     * @param {{correlationId?: string | null, extra?: Record<string, unknown>}} options
+     * @returns {Promise<string>}
+     */
+    _send(to: string, type: string, payload: Record<string, unknown>, options: {
         correlationId?: string | null;
         extra?: Record<string, unknown>;
     }): Promise<string>;
