@@ -290,3 +290,27 @@ async def test_the_relay_keeps_under_the_rate_limit_and_waits_for_a_slow_reader(
     assert refused == [] and alice.connected  # never RATE_LIMITED, never cut off
     await alice.close()
     await bob.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_relaying_agent_that_re_signs_the_sdp_is_refused(gateway: Gateway) -> None:
+    """Mallory re-signs Alice's OFFER as its own for Bob, and Bob's ANSWER for Alice: every SDP
+    and fingerprint is genuine, so DTLS connects Alice and Bob, each thinking the other is
+    Mallory. The identity proof (signed by the DID at the other end) refuses it on both sides."""
+    alice, bob, mallory = [await connect_agent(gateway) for _ in range(3)]
+    handed: list[PeerChannel] = []
+    bob.on_peer(handed.append)
+
+    async def relay() -> None:
+        async for message in mallory:
+            target = bob.did if message.sender == alice.did else alice.did
+            await mallory.send(target, message.type, message.payload)
+
+    relaying = asyncio.ensure_future(relay())
+    with pytest.raises(PeerIdentityError, match="not the one negotiated with"):
+        await alice.connect_peer(mallory.did, timeout=10)
+    assert handed == []
+    await alice.close()
+    await bob.close()
+    await mallory.close()
+    await relaying

@@ -30,6 +30,7 @@ from aiconexus_gateway.client.peer.signaling import (
     RelayFrame,
     Reply,
     Route,
+    SendProof,
     Signal,
     StartRelay,
     is_peer_signal,
@@ -82,9 +83,25 @@ def test_offer_answer_candidates_open_a_direct_channel() -> None:
     assert caller.applied() == []
     end = alice.receive(SECOND, "ICE_CANDIDATE", {"negotiation_id": caller.id, "candidate": None})
     assert end.decisions == [AddCandidate(None)]  # type: ignore[union-attr]
-    assert caller.connected(CERTIFICATE, relayed=False) == [Opened("direct")]
-    assert callee.connected(CERTIFICATE, relayed=True) == [Opened("turn")]
+    assert caller.connected(CERTIFICATE, relayed=False) == [SendProof()]
+    assert callee.connected(CERTIFICATE, relayed=True) == [SendProof()]
+    assert caller.state is NegotiationState.PROVING  # open only once the peer's proof checks
+    assert caller.proved(None) == [Opened("direct")]
+    assert callee.proved(None) == [Opened("turn")]
     assert caller.state is NegotiationState.OPEN and callee.transport == "turn"
+
+
+def test_a_failed_identity_proof_refuses_the_channel_and_so_does_none_in_time() -> None:
+    alice = PeerSignaling(FIRST)
+    for ending in ("proof", "time"):
+        caller, _ = offered(alice, SECOND)
+        alice.receive(SECOND, "ANSWER", {"negotiation_id": caller.id,
+                                         "description": description("answer")})
+        caller.connected(CERTIFICATE, relayed=False)
+        decisions = caller.proved("signed by another DID") if ending == "proof" else \
+            caller.timed_out()
+        assert isinstance(only(decisions, Failed).error, PeerIdentityError)
+        assert only(decisions, Signal).payload["closed"]["code"] == "IDENTITY_MISMATCH"
 
 
 def test_local_candidates_and_end_of_candidates_are_trickled() -> None:
@@ -214,8 +231,9 @@ def test_closing_is_seen_by_the_other_side() -> None:
     callee = bob.receive(FIRST, "OFFER", offer.payload).negotiation  # type: ignore[union-attr]
     callee.accept()
     alice.receive(SECOND, "ANSWER", only(callee.local_answer(description("answer")), Signal).payload)
-    caller.connected(CERTIFICATE, relayed=False)
-    callee.connected(CERTIFICATE, relayed=False)
+    for side in (caller, callee):
+        side.connected(CERTIFICATE, relayed=False)
+        side.proved(None)
     notice = only(caller.close("done"), Signal)
     assert caller.close() == []  # once
     closed = only(bob.receive(FIRST, "ICE_CANDIDATE", notice.payload).decisions, Closed)  # type: ignore[union-attr]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConnectionClosed
 from .channel import PeerChannel
 from .errors import PeerClosed, PeerError
+from .proof import build_proof, check_proof
 from .relay import RelayStream
 from .signaling import (
     AddCandidate,
@@ -39,6 +40,7 @@ from .signaling import (
     Reply,
     Role,
     Route,
+    SendProof,
     Signal,
     StartRelay,
     check_label,
@@ -76,6 +78,8 @@ class Attempt:
         self.relay_only = False
         self.ice_servers: list[dict[str, Any]] = []
         self.ended = False
+        self.proof_seen = False  # the first data-channel message is the peer's identity proof
+        self.peer_certificate = ""  # SHA-256 of the certificate DTLS presented
 
 
 class RelayLink:
@@ -281,8 +285,18 @@ class PeerManager:
             return callback
 
         async def opened(current: WebRTCLink) -> None:
+            digests = current.certificate_digests()
+            attempt.peer_certificate = digests.get("sha-256", "")
             await self._carry_out(attempt, attempt.negotiation.connected(
-                current.certificate_digests(), relayed=current.relayed()))
+                digests, relayed=current.relayed()))
+
+        def message(data: str | bytes) -> None:
+            if attempt.proof_seen:
+                attempt.channel.delivered(data)
+                return
+            attempt.proof_seen = True
+            if attempt.link is link:
+                self._push(attempt, lambda: self._check_proof(link, data))
 
         async def failed(current: WebRTCLink) -> None:
             negotiation = attempt.negotiation
@@ -295,7 +309,7 @@ class PeerManager:
         link = WebRTCLink(attempt.negotiation.label, attempt.ice_servers,
                           relay_only=attempt.relay_only, on_open=later(opened),
                           on_failed=later(failed), on_close=later(closed),
-                          on_message=attempt.channel.delivered)
+                          on_message=message)
         attempt.link = link
         return link
 
@@ -342,6 +356,12 @@ class PeerManager:
                         await attempt.link.add_candidate(decision.candidate)
                     except Exception as exc:  # one bad candidate does not end the negotiation
                         log.info("a remote candidate was not usable: %s", exc)
+            elif isinstance(decision, SendProof):
+                if attempt.link is not None:
+                    negotiation = attempt.negotiation
+                    attempt.link.send_now(build_proof(
+                        self.client.key, negotiation.id, negotiation.peer_did,
+                        attempt.link.local_fingerprint(), attempt.peer_certificate))
             elif isinstance(decision, Opened):
                 self._opened(attempt, decision.transport)
             elif isinstance(decision, Failed):
@@ -355,6 +375,20 @@ class PeerManager:
                     self._spawn(link.close())
             elif isinstance(decision, RelayFrame):
                 self._relay_frame(attempt, decision.frame)
+
+    async def _check_proof(self, link: WebRTCLink, message: str | bytes) -> None:
+        attempt = next((a for a in self.attempts.values() if a.link is link), None)
+        if attempt is None:
+            return
+        negotiation = attempt.negotiation
+        try:
+            check_proof(message, negotiation_id=negotiation.id, peer_did=negotiation.peer_did,
+                        own_did=self.client.did, peer_fingerprint=attempt.peer_certificate,
+                        own_fingerprint=link.local_fingerprint())
+        except ValueError as exc:
+            await self._carry_out(attempt, negotiation.proved(str(exc)))
+            return
+        await self._carry_out(attempt, negotiation.proved(None))
 
     async def _apply(self, attempt: Attempt, decision: ApplyRemote) -> None:
         negotiation = attempt.negotiation

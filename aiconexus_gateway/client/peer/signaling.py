@@ -20,8 +20,10 @@ remote candidate, report the channel open, failed or closed, switch to the relay
     RECEIVED    refuse(code)                            Signal(ANSWER {refused})      CLOSED
     any live    ICE_CANDIDATE {candidate|null}          AddCandidate (buffered until the remote
                                                         description is applied)
-    CONNECTING  connected(certificate digests)          Opened(direct|turn)           OPEN
+    CONNECTING  connected(certificate digests)          SendProof                     PROVING
                   digests do not match the signed SDP   Failed(PeerIdentityError)     FAILED
+    PROVING     proved(None): the peer's proof checks   Opened(direct|turn)           OPEN
+                proved(problem)                         Failed(PeerIdentityError)     FAILED
     CONNECTING  ice_failed(), fallback                  StartRelay, Signal(relay open) RELAYING
     CONNECTING  relay open (the peer's ICE failed)      StartRelay, Signal(relay
                                                         opened), Opened(relay)        OPEN
@@ -42,8 +44,9 @@ in order (docs/protocol.md section 14), an agent that answered an OFFER before o
 is never taken for glare by the other side.
 
 The identity rule (SECURITY.md): an OFFER or ANSWER whose SDP has no fingerprint this SDK can
-check is refused (`NO_FINGERPRINT`), and a channel opens only when the certificate DTLS
-negotiated matches the fingerprints of the signed SDP.
+check is refused (`NO_FINGERPRINT`); a channel opens only when the certificate DTLS negotiated
+matches the fingerprints of the signed SDP, and then the peer's identity proof (proof.py: its DID
+key's signature over both certificates, sent first on the channel) checks.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class NegotiationState(enum.Enum):
     AWAITING_WINNER = "awaiting-winner"  # caller: refused for glare; the peer's OFFER is coming
     RECEIVED = "received"  # callee: OFFER received; ANSWER not sent yet
     CONNECTING = "connecting"  # descriptions exchanged; ICE and DTLS at work
+    PROVING = "proving"  # DTLS up, certificate checked; waiting for the peer's identity proof
     RELAYING = "relaying"  # ICE failed; switching to the relay through the gateway
     OPEN = "open"
     CLOSED = "closed"
@@ -100,7 +104,7 @@ class NegotiationState(enum.Enum):
 
 _LIVE = frozenset({NegotiationState.NEW, NegotiationState.OFFERED, NegotiationState.AWAITING_WINNER,
                    NegotiationState.RECEIVED, NegotiationState.CONNECTING,
-                   NegotiationState.RELAYING, NegotiationState.OPEN})
+                   NegotiationState.PROVING, NegotiationState.RELAYING, NegotiationState.OPEN})
 _UNANSWERED = frozenset({NegotiationState.NEW, NegotiationState.OFFERED,
                          NegotiationState.AWAITING_WINNER})
 
@@ -128,6 +132,11 @@ class AddCandidate:
     """Give a remote candidate (RTCIceCandidateInit) to the stack; None: end-of-candidates."""
 
     candidate: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SendProof:
+    """Send our identity proof (proof.py) as the first message on the data channel."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +173,8 @@ class RelayFrame:
     frame: dict[str, Any]
 
 
-Decision = Signal | ApplyRemote | AddCandidate | Opened | Failed | Closed | StartRelay | RelayFrame
+Decision = (Signal | ApplyRemote | AddCandidate | SendProof | Opened | Failed | Closed | StartRelay
+            | RelayFrame)
 
 
 # -- one negotiation -----------------------------------------------------------------------------
@@ -259,14 +269,25 @@ class Negotiation:
                 f"the DTLS certificate of {self.peer_did} does not match the fingerprint in its "
                 "signed SDP: the channel is not with the DID's holder; refused",
                 peer_did=self.peer_did), tell_peer=True)
-        self.state = NegotiationState.OPEN
+        self.state = NegotiationState.PROVING
         self.transport = "turn" if relayed else "direct"
-        return [Opened(self.transport)]
+        return [SendProof()]
+
+    def proved(self, problem: str | None) -> list[Decision]:
+        """The peer's identity proof arrived: `problem` is None when it checked (proof.py)."""
+        if self.state is not NegotiationState.PROVING:
+            return []
+        if problem is not None:
+            return self._fail(PeerIdentityError(
+                f"the channel negotiated with {self.peer_did} is refused: {problem}",
+                peer_did=self.peer_did), tell_peer=True)
+        self.state = NegotiationState.OPEN
+        return [Opened(self.transport or "direct")]
 
     def dtls_failed(self) -> list[Decision]:
         """ICE connected but DTLS did not: the WebRTC stack refused the peer's certificate (it
         does not match the signed SDP's fingerprint), or the handshake broke. Never relayed."""
-        if self.state is not NegotiationState.CONNECTING:
+        if self.state not in (NegotiationState.CONNECTING, NegotiationState.PROVING):
             return []
         return self._fail(PeerIdentityError(
             f"the DTLS handshake with {self.peer_did} failed: its certificate does not match the "
@@ -282,7 +303,7 @@ class Negotiation:
 
     def ice_failed(self) -> list[Decision]:
         """No candidate pair connected (or the connection failed before opening)."""
-        if self.state is not NegotiationState.CONNECTING:
+        if self.state not in (NegotiationState.CONNECTING, NegotiationState.PROVING):
             return []
         if not self.fallback:
             return self._fail(PeerICEFailed(
@@ -298,6 +319,10 @@ class Negotiation:
             return self._fail(PeerTimeout(
                 f"{self.peer_did} did not answer the OFFER within {self.timeout:g} s",
                 peer_did=self.peer_did), tell_peer=True)
+        if self.state is NegotiationState.PROVING:
+            return self._fail(PeerIdentityError(
+                f"{self.peer_did} sent no identity proof on the channel within "
+                f"{self.timeout:g} s", peer_did=self.peer_did), tell_peer=True)
         if self.state in (NegotiationState.RECEIVED, NegotiationState.CONNECTING,
                           NegotiationState.RELAYING):
             return self._fail(PeerICEFailed(
@@ -377,7 +402,8 @@ class Negotiation:
 
     def _candidate(self, value: Any) -> list[Decision]:
         if self.state not in (NegotiationState.RECEIVED, NegotiationState.CONNECTING,
-                              NegotiationState.OPEN, NegotiationState.OFFERED):
+                              NegotiationState.PROVING, NegotiationState.OPEN,
+                              NegotiationState.OFFERED):
             return []
         try:
             candidate = check_candidate(value)
@@ -395,7 +421,7 @@ class Negotiation:
                 self.state = NegotiationState.OPEN
                 self.transport = "relay"
                 return [Opened("relay")]
-            if self.state is NegotiationState.CONNECTING:
+            if self.state in (NegotiationState.CONNECTING, NegotiationState.PROVING):
                 # the peer's ICE failed first: ours will not do better; switch now
                 self.state = NegotiationState.RELAYING
                 return [StartRelay(), *self._relay_opened()]

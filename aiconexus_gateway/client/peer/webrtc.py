@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .sdp import SUPPORTED_HASHES, candidate_type, split_candidates
+from .sdp import SUPPORTED_HASHES, split_candidates
 
 if TYPE_CHECKING:  # pragma: no cover
     from aiortc import RTCDataChannel, RTCPeerConnection
@@ -122,6 +122,19 @@ class WebRTCLink:
         return {algorithm: certificate_digest(certificate, algorithm)
                 for algorithm in SUPPORTED_HASHES}
 
+    def local_fingerprint(self) -> str:
+        """The SHA-256 fingerprint of our own DTLS certificate (upper-case hex pairs)."""
+        sctp = self.pc.sctp
+        assert sctp is not None
+        for fingerprint in sctp.transport.getLocalParameters().fingerprints:
+            if fingerprint.algorithm.lower() == "sha-256":
+                return str(fingerprint.value).upper()
+        raise RuntimeError("aiortc gave no SHA-256 fingerprint for the local certificate")
+
+    def send_now(self, text: str) -> None:
+        """Send without waiting (the identity proof, before anything else)."""
+        self.channel.send(text)
+
     def relayed(self) -> bool:
         """The nominated candidate pair goes through a TURN server (either side's candidate)."""
         sctp = self.pc.sctp
@@ -149,6 +162,3 @@ class WebRTCLink:
         except Exception:  # closing must not fail the caller's close
             log.debug("closing an RTCPeerConnection failed", exc_info=True)
 
-
-def candidate_is_relay(candidate: dict[str, Any]) -> bool:
-    return candidate_type(str(candidate.get("candidate", ""))) == "relay"
