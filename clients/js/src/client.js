@@ -98,13 +98,15 @@ export class GatewayClient {
       throw new TypeError('key must be an AgentKey (AgentKey.generate(), fromSeed(), fromJwk()); a DID only names a key and cannot sign');
     }
     if (options.expectedGatewayDid) publicKeyFromDid(options.expectedGatewayDid);
-    /** @type {AgentKey | null} */
+    /** @private @type {AgentKey | null} */
     this._key = key ?? null;
     this.connectTimeout = options.connectTimeout ?? 10;
     this.closeTimeout = options.closeTimeout ?? 2;
+    /** @private */
     this._options = options;
     const reconnect = options.reconnect === true ? reconnectPolicy()
       : options.reconnect ? reconnectPolicy(options.reconnect) : null;
+    /** @private */
     this._settings = {
       metadata: options.metadata ?? null,
       expectedGatewayDid: options.expectedGatewayDid ?? null,
@@ -114,41 +116,43 @@ export class GatewayClient {
       keepalive: options.keepalive ?? true,
       pingInterval: options.pingInterval === undefined ? 20 : options.pingInterval,
     };
-    /** @type {ClientSession | null} */
+    /** @private @type {ClientSession | null} */
     this._session = key ? new ClientSession(key, this._settings, options.clocks) : null;
-    /** @type {Connection | null} */
+    /** @private @type {Connection | null} */
     this._connection = null;
-    /** @type {Array<Message | typeof CLOSED>} */
+    /** @private @type {Array<Message | typeof CLOSED>} */
     this._queue = [];
-    /** @type {Array<(item: Message | typeof CLOSED) => void>} */
+    /** @private @type {Array<(item: Message | typeof CLOSED) => void>} */
     this._receivers = [];
-    /** @type {Array<{handler: (message: Message) => unknown, types: Set<string> | null}>} */
+    /** @private @type {Array<{handler: (message: Message) => unknown, types: Set<string> | null}>} */
     this._handlers = [];
-    /** @type {Array<(error: InvalidMessageError) => unknown>} */
+    /** @private @type {Array<(error: InvalidMessageError) => unknown>} */
     this._invalidHandlers = [];
-    /** @type {Array<(event: ConnectionEvent) => unknown>} */
+    /** @private @type {Array<(event: ConnectionEvent) => unknown>} */
     this._connectionHandlers = [];
-    /** @type {Map<string, {resolve: () => void, reject: (error: Error) => void}>} */
+    /** @private @type {Map<string, {resolve: () => void, reject: (error: Error) => void}>} */
     this._pings = new Map();
-    /** @type {ReturnType<typeof setTimeout> | null} */
+    /** @private @type {ReturnType<typeof setTimeout> | null} */
     this._keepaliveTimer = null;
-    /** @type {ReturnType<typeof setTimeout> | null} */
+    /** @private @type {ReturnType<typeof setTimeout> | null} */
     this._livenessTimer = null;
-    /** @type {{cancel: () => void} | null} */
+    /** @private @type {{cancel: () => void} | null} */
     this._reconnecting = null;
-    /** @type {Promise<void> | null} */
+    /** @private @type {Promise<void> | null} */
     this._reading = null;
+    /** @private */
     this._flushing = false;
-    /** @type {Promise<unknown>} the sends so far, chained: frames leave in call order */
+    /** @private @type {Promise<unknown>} the sends so far, chained: frames leave in call order */
     this._sending = Promise.resolve();
-    /** @type {import('./session.js').Finish | null} */
+    /** @private @type {import('./session.js').Finish | null} */
     this._finished = null;
     /** @type {() => void} */
     let done = () => {};
-    /** @type {Promise<void>} */
+    /** @private @type {Promise<void>} */
     this._done = new Promise((resolve) => {
       done = resolve;
     });
+    /** @private */
     this._markDone = done;
   }
 
@@ -199,6 +203,15 @@ export class GatewayClient {
     return this._session?.agentTimeout ?? null;
   }
 
+  /**
+   * REGISTERED's whole payload: `did`, `session_id`, `agent_timeout`, `ping_interval`, `rate_limit`,
+   * and what later gateways announce there (the ICE servers of peer channels, for one).
+   * @returns {Record<string, unknown> | null}
+   */
+  get registration() {
+    return this._session?.registration ?? null;
+  }
+
   /** @returns {{messagesPerSecond: number, burst: number} | null} the limit REGISTERED announced */
   get rateLimit() {
     return this._session?.rateLimit ?? null;
@@ -245,7 +258,7 @@ export class GatewayClient {
     }
   }
 
-  /** @returns {ClientSession} */
+  /** @private @returns {ClientSession} */
   _sessionOrFail() {
     if (this._session === null) throw new ConnectionClosed(null, 'not connected: call connect() first');
     return this._session;
@@ -254,6 +267,7 @@ export class GatewayClient {
   /**
    * One attempt: open a WebSocket, register on it, start reading and the keepalive.
    * @returns {Promise<import('./session.js').Decision>}
+   * @private
    */
   async _open() {
     const session = this._sessionOrFail();
@@ -287,6 +301,7 @@ export class GatewayClient {
   /**
    * Feed frames to the session until it registers, fails, or is refused.
    * @param {Connection} connection
+   * @private
    */
   async _handshake(connection) {
     const session = this._sessionOrFail();
@@ -358,6 +373,7 @@ export class GatewayClient {
   /**
    * @param {ConnectionEvent['state']} state
    * @param {Partial<ConnectionEvent>} [fields]
+   * @private
    */
   _emit(state, fields = {}) {
     /** @type {ConnectionEvent} */
@@ -374,6 +390,7 @@ export class GatewayClient {
   /**
    * The registered connection ended: finish, or reconnect when the session says so.
    * @param {Connection} connection
+   * @private
    */
   _connectionLost(connection) {
     const session = this._sessionOrFail();
@@ -392,6 +409,7 @@ export class GatewayClient {
   /**
    * Come back after a lost connection: wait as the session says, then re-register.
    * @param {import('./session.js').Reconnect} first
+   * @private
    */
   _reconnect(first) {
     let cancelled = false;
@@ -441,6 +459,7 @@ export class GatewayClient {
   /**
    * The client is finished: release the socket, end receive(), tell handlers (once).
    * @param {import('./session.js').Finish} decision
+   * @private
    */
   _finish(decision) {
     if (this._finished !== null) return;
@@ -454,6 +473,7 @@ export class GatewayClient {
     this._markDone();
   }
 
+  /** @private */
   _failPings() {
     for (const pending of this._pings.values()) pending.reject(new ConnectionClosed(this.closeCode, this.closeReason));
     this._pings.clear();
@@ -461,7 +481,7 @@ export class GatewayClient {
 
   // -- keepalive ---------------------------------------------------------------------------------
 
-  /** @param {Connection} connection */
+  /** @private @param {Connection} connection */
   _scheduleKeepalive(connection) {
     this._stopKeepalive();
     const wait = this._session?.keepaliveIn(monotonic()) ?? null;
@@ -475,6 +495,7 @@ export class GatewayClient {
     }, wait * 1000 + 1);
   }
 
+  /** @private */
   _stopKeepalive() {
     if (this._keepaliveTimer !== null) clearTimeout(this._keepaliveTimer);
     this._keepaliveTimer = null;
@@ -482,7 +503,7 @@ export class GatewayClient {
     this._livenessTimer = null;
   }
 
-  /** @param {Connection} connection */
+  /** @private @param {Connection} connection */
   _scheduleLiveness(connection) {
     if (this._livenessTimer !== null) clearTimeout(this._livenessTimer);
     this._livenessTimer = null;
@@ -538,6 +559,7 @@ export class GatewayClient {
    * @param {Record<string, unknown>} payload
    * @param {{correlationId?: string | null, extra?: Record<string, unknown>}} options
    * @returns {Promise<string>}
+   * @private
    */
   async _send(to, type, payload, options) {
     const session = this._sessionOrFail();
@@ -552,7 +574,7 @@ export class GatewayClient {
     return id;
   }
 
-  /** Send the queued frames in order; stop (keeping the rest) if the connection drops. */
+  /** @private Send the queued frames in order; stop (keeping the rest) if the connection drops. */
   async _flushOutbox() {
     if (this._flushing) return;
     this._flushing = true;
@@ -570,7 +592,7 @@ export class GatewayClient {
     }
   }
 
-  /** Wait until the gateway's announced rate limit allows one more frame. */
+  /** @private Wait until the gateway's announced rate limit allows one more frame. */
   async _paced() {
     const session = this._sessionOrFail();
     for (let wait = session.pace(monotonic()); wait > 0; wait = session.pace(monotonic())) await sleep(wait);
@@ -640,6 +662,7 @@ export class GatewayClient {
    * The handlers that take `message`: those for its type, else those for every type.
    * @param {Message} message
    * @returns {Array<(message: Message) => unknown>}
+   * @private
    */
   _takers(message) {
     const typed = this._handlers.filter((entry) => entry.types !== null && entry.types.has(message.type));
@@ -700,7 +723,7 @@ export class GatewayClient {
     }
   }
 
-  /** @param {Message | typeof CLOSED} item */
+  /** @private @param {Message | typeof CLOSED} item */
   _push(item) {
     const receiver = this._receivers.shift();
     if (receiver !== undefined) receiver(item);
@@ -710,6 +733,7 @@ export class GatewayClient {
   /**
    * @param {Message} message
    * @returns {Promise<void>}
+   * @private
    */
   async _callHandlers(message) {
     for (const handler of this._takers(message)) {
@@ -721,7 +745,7 @@ export class GatewayClient {
     }
   }
 
-  /** @param {Connection} connection */
+  /** @private @param {Connection} connection */
   async _readLoop(connection) {
     const session = this._sessionOrFail();
     try {

@@ -109,6 +109,8 @@ export class ClientSession {
     this.agentTimeout = null;
     /** @type {{messagesPerSecond: number, burst: number} | null} the limit REGISTERED announced */
     this.rateLimit = null;
+    /** @type {Record<string, unknown> | null} REGISTERED's whole payload (what later gateway versions add, too) */
+    this.registration = null;
     this.invalidMessages = 0;
     this.reconnects = 0;
     this.attempt = 0;
@@ -118,22 +120,27 @@ export class ClientSession {
     this.closeReason = null;
     /** @type {string[]} signed frames waiting for a connection, in order */
     this.outbox = [];
+    /** @private */
     this._wallClock = clocks.wallClock ?? Date.now;
+    /** @private */
     this._jitter = clocks.jitter ?? Math.random;
+    /** @private */
     this._newId = clocks.newId ?? newId;
-    /** @type {string | null} */
+    /** @private @type {string | null} */
     this._registerId = null;
-    /** @type {TokenBucket | null} */
+    /** @private @type {TokenBucket | null} */
     this._pacer = null;
+    /** @private */
     this._lastSend = 0;
+    /** @private */
     this._lastReceive = 0;
-    /** @type {number | null} when the liveness PING still unanswered was sent */
+    /** @private @type {number | null} when the liveness PING still unanswered was sent */
     this._probeSentAt = null;
-    /** @type {Set<string>} */
+    /** @private @type {Set<string>} */
     this._keepaliveIds = new Set();
-    /** @type {Set<string>} */
+    /** @private @type {Set<string>} */
     this._pingIds = new Set();
-    /** @type {number | null} */
+    /** @private @type {number | null} */
     this._retryAfter = null;
   }
 
@@ -159,6 +166,7 @@ export class ClientSession {
     }
     this.state = State.CONNECTING;
     this.sessionId = null;
+    this.registration = null;
     this._registerId = null;
     this.closeCode = this.closeReason = null;
   }
@@ -251,7 +259,7 @@ export class ClientSession {
     return this._finish();
   }
 
-  /** @returns {Finish} */
+  /** @private @returns {Finish} */
   _finish() {
     const unsent = this.outbox.length;
     this.outbox = [];
@@ -262,7 +270,7 @@ export class ClientSession {
     return { kind: 'finish', code: this.closeCode, reason: this.closeReason, unsent };
   }
 
-  /** @returns {Reconnect | Finish} */
+  /** @private @returns {Reconnect | Finish} */
   _nextAttempt() {
     const policy = this.settings.reconnect;
     if (policy === null) return this._finish();
@@ -282,6 +290,7 @@ export class ClientSession {
   /**
    * @param {string} text
    * @returns {Promise<Decision>}
+   * @private
    */
   async _challenge(text) {
     let envelope;
@@ -323,6 +332,7 @@ export class ClientSession {
    * @param {string} text
    * @param {number} now
    * @returns {Promise<Decision>}
+   * @private
    */
   async _registered(text, now) {
     let reply;
@@ -336,6 +346,7 @@ export class ClientSession {
       return fail(`expected REGISTERED, got ${reply.type}`);
     }
     const payload = reply.payload;
+    this.registration = payload;
     this.sessionId = String(payload.session_id);
     this.agentTimeout = positive(payload.agent_timeout);
     this.rateLimit = announcedLimit(payload.rate_limit);
@@ -358,6 +369,7 @@ export class ClientSession {
   /**
    * @param {string} text
    * @returns {Promise<Decision>}
+   * @private
    */
   async _routed(text) {
     let message;
@@ -379,6 +391,7 @@ export class ClientSession {
    * gateway DID of this session); InvalidMessageError saying why not.
    * @param {string} text
    * @returns {Promise<Message>}
+   * @private
    */
   async _verified(text) {
     try {

@@ -68,16 +68,17 @@ export class Connection {
   constructor(ws) {
     this.ws = ws;
     ws.binaryType = 'arraybuffer';
-    /** @type {Frame[]} */
+    /** @private @type {Frame[]} */
     this._frames = [];
-    /** @type {((frame: Frame | null) => void) | null} */
+    /** @private @type {((frame: Frame | null) => void) | null} */
     this._waiter = null;
+    /** @private */
     this._ended = false;
     /** @type {number | null} */
     this.closeCode = null;
     /** @type {string | null} */
     this.closeReason = null;
-    /** @type {{status: number, retryAfter: number | null, body: string} | null} a refused upgrade (ws only) */
+    /** @private @type {{status: number, retryAfter: number | null, body: string} | null} a refused upgrade (ws only) */
     this._refusal = null;
     /** @type {Promise<void>} */
     this.closed = new Promise((resolve) => {
@@ -118,6 +119,7 @@ export class Connection {
    * @param {string} url
    * @param {number} timeout seconds
    * @returns {Promise<void>}
+   * @private
    */
   _opened(url, timeout) {
     return new Promise((resolve, reject) => {
@@ -155,6 +157,7 @@ export class Connection {
 
   /**
    * @param {Frame | null} frame
+   * @private
    */
   _wake(frame) {
     const waiter = this._waiter;

@@ -75,6 +75,7 @@ test('connect, ping, send and receive as recorded with the real gateway', async 
   assert.equal(client.gatewayDid, T.gateway_did);
   assert.equal(client.sessionId, JSON.parse(T.frames[2].text).payload.session_id);
   assert.equal(client.agentTimeout, 300);
+  assert.deepEqual(client.registration, JSON.parse(T.frames[2].text).payload);
   assert.ok((await client.ping()) >= 0);
   const id = await client.send(T.peer_did, 'OFFER', { sdp: 'v=0' });
   const error = await client.receive({ timeout: 5 });

@@ -13,60 +13,48 @@ export class GatewayClient {
      */
     constructor(gatewayUrl?: string, key?: AgentKey, options?: ClientOptions);
     gatewayUrl: string;
-    /** @type {AgentKey | null} */
-    _key: AgentKey | null;
+    /** @private @type {AgentKey | null} */
+    private _key;
     connectTimeout: number;
     closeTimeout: number;
-    _options: ClientOptions;
-    _settings: {
-        metadata: Record<string, unknown> | null;
-        expectedGatewayDid: string | null;
-        reconnect: import("./backoff.js").FullPolicy | null;
-        sendQueueSize: number;
-        pace: boolean;
-        keepalive: boolean;
-        pingInterval: number | null;
-    };
-    /** @type {ClientSession | null} */
-    _session: ClientSession | null;
-    /** @type {Connection | null} */
-    _connection: Connection | null;
-    /** @type {Array<Message | typeof CLOSED>} */
-    _queue: Array<Message | typeof CLOSED>;
-    /** @type {Array<(item: Message | typeof CLOSED) => void>} */
-    _receivers: Array<(item: Message | typeof CLOSED) => void>;
-    /** @type {Array<{handler: (message: Message) => unknown, types: Set<string> | null}>} */
-    _handlers: Array<{
-        handler: (message: Message) => unknown;
-        types: Set<string> | null;
-    }>;
-    /** @type {Array<(error: InvalidMessageError) => unknown>} */
-    _invalidHandlers: Array<(error: InvalidMessageError) => unknown>;
-    /** @type {Array<(event: ConnectionEvent) => unknown>} */
-    _connectionHandlers: Array<(event: ConnectionEvent) => unknown>;
-    /** @type {Map<string, {resolve: () => void, reject: (error: Error) => void}>} */
-    _pings: Map<string, {
-        resolve: () => void;
-        reject: (error: Error) => void;
-    }>;
-    /** @type {ReturnType<typeof setTimeout> | null} */
-    _keepaliveTimer: ReturnType<typeof setTimeout> | null;
-    /** @type {ReturnType<typeof setTimeout> | null} */
-    _livenessTimer: ReturnType<typeof setTimeout> | null;
-    /** @type {{cancel: () => void} | null} */
-    _reconnecting: {
-        cancel: () => void;
-    } | null;
-    /** @type {Promise<void> | null} */
-    _reading: Promise<void> | null;
-    _flushing: boolean;
-    /** @type {Promise<unknown>} the sends so far, chained: frames leave in call order */
-    _sending: Promise<unknown>;
-    /** @type {import('./session.js').Finish | null} */
-    _finished: import("./session.js").Finish | null;
-    /** @type {Promise<void>} */
-    _done: Promise<void>;
-    _markDone: () => void;
+    /** @private */
+    private _options;
+    /** @private */
+    private _settings;
+    /** @private @type {ClientSession | null} */
+    private _session;
+    /** @private @type {Connection | null} */
+    private _connection;
+    /** @private @type {Array<Message | typeof CLOSED>} */
+    private _queue;
+    /** @private @type {Array<(item: Message | typeof CLOSED) => void>} */
+    private _receivers;
+    /** @private @type {Array<{handler: (message: Message) => unknown, types: Set<string> | null}>} */
+    private _handlers;
+    /** @private @type {Array<(error: InvalidMessageError) => unknown>} */
+    private _invalidHandlers;
+    /** @private @type {Array<(event: ConnectionEvent) => unknown>} */
+    private _connectionHandlers;
+    /** @private @type {Map<string, {resolve: () => void, reject: (error: Error) => void}>} */
+    private _pings;
+    /** @private @type {ReturnType<typeof setTimeout> | null} */
+    private _keepaliveTimer;
+    /** @private @type {ReturnType<typeof setTimeout> | null} */
+    private _livenessTimer;
+    /** @private @type {{cancel: () => void} | null} */
+    private _reconnecting;
+    /** @private @type {Promise<void> | null} */
+    private _reading;
+    /** @private */
+    private _flushing;
+    /** @private @type {Promise<unknown>} the sends so far, chained: frames leave in call order */
+    private _sending;
+    /** @private @type {import('./session.js').Finish | null} */
+    private _finished;
+    /** @private @type {Promise<void>} */
+    private _done;
+    /** @private */
+    private _markDone;
     /** @returns {string | null} this agent's DID (null before connect() when no key was given) */
     get did(): string | null;
     /** @returns {AgentKey | null} */
@@ -85,6 +73,12 @@ export class GatewayClient {
     get sessionId(): string | null;
     /** @returns {number | null} seconds, from REGISTERED */
     get agentTimeout(): number | null;
+    /**
+     * REGISTERED's whole payload: `did`, `session_id`, `agent_timeout`, `ping_interval`, `rate_limit`,
+     * and what later gateways announce there (the ICE servers of peer channels, for one).
+     * @returns {Record<string, unknown> | null}
+     */
+    get registration(): Record<string, unknown> | null;
     /** @returns {{messagesPerSecond: number, burst: number} | null} the limit REGISTERED announced */
     get rateLimit(): {
         messagesPerSecond: number;
@@ -105,23 +99,20 @@ export class GatewayClient {
      * @returns {Promise<void>}
      */
     connect(): Promise<void>;
-    /** @returns {ClientSession} */
-    _sessionOrFail(): ClientSession;
+    /** @private @returns {ClientSession} */
+    private _sessionOrFail;
     /**
      * One attempt: open a WebSocket, register on it, start reading and the keepalive.
      * @returns {Promise<import('./session.js').Decision>}
+     * @private
      */
-    _open(): Promise<import("./session.js").Decision>;
+    private _open;
     /**
      * Feed frames to the session until it registers, fails, or is refused.
      * @param {Connection} connection
+     * @private
      */
-    _handshake(connection: Connection): Promise<{
-        kind: "registered";
-        sessionId: string;
-        reconnected: boolean;
-        attempt: number;
-    }>;
+    private _handshake;
     /**
      * Close the connection (UNREGISTER is not needed: the gateway removes a closed agent); messages
      * already on their way are still received, up to closeTimeout seconds.
@@ -142,29 +133,35 @@ export class GatewayClient {
     /**
      * @param {ConnectionEvent['state']} state
      * @param {Partial<ConnectionEvent>} [fields]
+     * @private
      */
-    _emit(state: ConnectionEvent["state"], fields?: Partial<ConnectionEvent>): void;
+    private _emit;
     /**
      * The registered connection ended: finish, or reconnect when the session says so.
      * @param {Connection} connection
+     * @private
      */
-    _connectionLost(connection: Connection): void;
+    private _connectionLost;
     /**
      * Come back after a lost connection: wait as the session says, then re-register.
      * @param {import('./session.js').Reconnect} first
+     * @private
      */
-    _reconnect(first: import("./session.js").Reconnect): void;
+    private _reconnect;
     /**
      * The client is finished: release the socket, end receive(), tell handlers (once).
      * @param {import('./session.js').Finish} decision
+     * @private
      */
-    _finish(decision: import("./session.js").Finish): void;
-    _failPings(): void;
-    /** @param {Connection} connection */
-    _scheduleKeepalive(connection: Connection): void;
-    _stopKeepalive(): void;
-    /** @param {Connection} connection */
-    _scheduleLiveness(connection: Connection): void;
+    private _finish;
+    /** @private */
+    private _failPings;
+    /** @private @param {Connection} connection */
+    private _scheduleKeepalive;
+    /** @private */
+    private _stopKeepalive;
+    /** @private @param {Connection} connection */
+    private _scheduleLiveness;
     /**
      * Sign and send a message to the agent `to`; resolves to its id. While reconnecting the message
      * waits in the send queue (in order); SendQueueFull when that is full, ConnectionClosed when
@@ -186,15 +183,13 @@ export class GatewayClient {
      * @param {Record<string, unknown>} payload
      * @param {{correlationId?: string | null, extra?: Record<string, unknown>}} options
      * @returns {Promise<string>}
+     * @private
      */
-    _send(to: string, type: string, payload: Record<string, unknown>, options: {
-        correlationId?: string | null;
-        extra?: Record<string, unknown>;
-    }): Promise<string>;
-    /** Send the queued frames in order; stop (keeping the rest) if the connection drops. */
-    _flushOutbox(): Promise<void>;
-    /** Wait until the gateway's announced rate limit allows one more frame. */
-    _paced(): Promise<void>;
+    private _send;
+    /** @private Send the queued frames in order; stop (keeping the rest) if the connection drops. */
+    private _flushOutbox;
+    /** @private Wait until the gateway's announced rate limit allows one more frame. */
+    private _paced;
     /**
      * Send a frame exactly as given (tests and tools; no signing, no checks).
      * @param {string} text
@@ -226,8 +221,9 @@ export class GatewayClient {
      * The handlers that take `message`: those for its type, else those for every type.
      * @param {Message} message
      * @returns {Array<(message: Message) => unknown>}
+     * @private
      */
-    _takers(message: Message): Array<(message: Message) => unknown>;
+    private _takers;
     /**
      * Call `handler(error)` for every received frame that failed verification (it is never
      * delivered); returns a function that removes it.
@@ -244,15 +240,16 @@ export class GatewayClient {
     receive(options?: {
         timeout?: number | null;
     }): Promise<Message>;
-    /** @param {Message | typeof CLOSED} item */
-    _push(item: Message | typeof CLOSED): void;
+    /** @private @param {Message | typeof CLOSED} item */
+    private _push;
     /**
      * @param {Message} message
      * @returns {Promise<void>}
+     * @private
      */
-    _callHandlers(message: Message): Promise<void>;
-    /** @param {Connection} connection */
-    _readLoop(connection: Connection): Promise<void>;
+    private _callHandlers;
+    /** @private @param {Connection} connection */
+    private _readLoop;
     /** @returns {AsyncIterator<Message>} every message until the connection is over */
     [Symbol.asyncIterator](): AsyncIterator<Message>;
 }
@@ -321,33 +318,4 @@ export type ClientOptions = {
     clocks?: import("./session.js").SessionClocks | undefined;
 };
 import { AgentKey } from './keys.js';
-import { ClientSession } from './session.js';
-import { Connection } from './websocket.js';
-/** @typedef {import('./envelope.js').Message} Message */
-/** @typedef {import('./errors.js').InvalidMessageError} InvalidMessageError */
-/** @typedef {import('./backoff.js').ReconnectPolicy} ReconnectPolicy */
-/** @typedef {import('./websocket.js').WebSocketConstructor} WebSocketConstructor */
-/**
- * What onConnectionChange handlers are told: "disconnected" (code/reason of the loss),
- * "reconnecting" (attempt, delay in seconds before it), "reconnected" (the attempt that
- * succeeded), "closed" (final; reason says why).
- * @typedef {{state: 'disconnected' | 'reconnecting' | 'reconnected' | 'closed', code: number | null,
- *   reason: string | null, attempt: number, delay: number}} ConnectionEvent
- */
-/**
- * @typedef {object} ClientOptions
- * @property {Record<string, unknown>} [metadata] sent in REGISTER, shown by GET /agents (at most 4096 canonical bytes)
- * @property {string} [expectedGatewayDid] pin the gateway's DID (GET /health shows it)
- * @property {number} [connectTimeout] seconds for the WebSocket handshake and for registration, each (default 10)
- * @property {boolean} [keepalive] PING the gateway when nothing was sent for a third of agent_timeout (default true)
- * @property {number | null} [pingInterval] seconds without a frame from the gateway before a PING probes it, and
- *   for its answer before the connection counts as lost (default 20; null: never)
- * @property {boolean | ReconnectPolicy} [reconnect] come back by itself after a lost connection (default false)
- * @property {number} [sendQueueSize] messages send() may queue while reconnecting (default 1000)
- * @property {boolean} [pace] keep under 90 % of the rate limit REGISTERED announces (default true)
- * @property {number} [closeTimeout] seconds close() waits for the gateway's close frame (default 2)
- * @property {WebSocketConstructor} [WebSocket] the WebSocket class (default: the global one, else the ws package)
- * @property {import('./session.js').SessionClocks} [clocks] time, jitter and ids (tests)
- */
-declare const CLOSED: unique symbol;
 import { GatewayError } from './errors.js';

@@ -75,6 +75,8 @@ export class ClientSession {
         messagesPerSecond: number;
         burst: number;
     } | null;
+    /** @type {Record<string, unknown> | null} REGISTERED's whole payload (what later gateway versions add, too) */
+    registration: Record<string, unknown> | null;
     invalidMessages: number;
     reconnects: number;
     attempt: number;
@@ -84,23 +86,28 @@ export class ClientSession {
     closeReason: string | null;
     /** @type {string[]} signed frames waiting for a connection, in order */
     outbox: string[];
-    _wallClock: () => number;
-    _jitter: () => number;
-    _newId: typeof newId;
-    /** @type {string | null} */
-    _registerId: string | null;
-    /** @type {TokenBucket | null} */
-    _pacer: TokenBucket | null;
-    _lastSend: number;
-    _lastReceive: number;
-    /** @type {number | null} when the liveness PING still unanswered was sent */
-    _probeSentAt: number | null;
-    /** @type {Set<string>} */
-    _keepaliveIds: Set<string>;
-    /** @type {Set<string>} */
-    _pingIds: Set<string>;
-    /** @type {number | null} */
-    _retryAfter: number | null;
+    /** @private */
+    private _wallClock;
+    /** @private */
+    private _jitter;
+    /** @private */
+    private _newId;
+    /** @private @type {string | null} */
+    private _registerId;
+    /** @private @type {TokenBucket | null} */
+    private _pacer;
+    /** @private */
+    private _lastSend;
+    /** @private */
+    private _lastReceive;
+    /** @private @type {number | null} when the liveness PING still unanswered was sent */
+    private _probeSentAt;
+    /** @private @type {Set<string>} */
+    private _keepaliveIds;
+    /** @private @type {Set<string>} */
+    private _pingIds;
+    /** @private @type {number | null} */
+    private _retryAfter;
     get registered(): boolean;
     /** The connection was lost and the client is coming back (waiting, or re-registering). */
     get reconnecting(): boolean;
@@ -139,33 +146,37 @@ export class ClientSession {
      * @returns {Finish}
      */
     finish(code?: number | null, reason?: string | null): Finish;
-    /** @returns {Finish} */
-    _finish(): Finish;
-    /** @returns {Reconnect | Finish} */
-    _nextAttempt(): Reconnect | Finish;
+    /** @private @returns {Finish} */
+    private _finish;
+    /** @private @returns {Reconnect | Finish} */
+    private _nextAttempt;
     /**
      * @param {string} text
      * @returns {Promise<Decision>}
+     * @private
      */
-    _challenge(text: string): Promise<Decision>;
+    private _challenge;
     /**
      * @param {string} text
      * @param {number} now
      * @returns {Promise<Decision>}
+     * @private
      */
-    _registered(text: string, now: number): Promise<Decision>;
+    private _registered;
     /**
      * @param {string} text
      * @returns {Promise<Decision>}
+     * @private
      */
-    _routed(text: string): Promise<Decision>;
+    private _routed;
     /**
      * The message in `text`, verified against its sender's DID (the gateway's messages against the
      * gateway DID of this session); InvalidMessageError saying why not.
      * @param {string} text
      * @returns {Promise<Message>}
+     * @private
      */
-    _verified(text: string): Promise<Message>;
+    private _verified;
     /**
      * Sign a message: its id, and the frame to write now, or null when it waits in the queue.
      * SendQueueFull when the queue is full, ConnectionClosed when no connection is coming.
@@ -314,10 +325,8 @@ export type Signer = {
     did: string;
     sign(data: Uint8Array): Promise<Uint8Array>;
 };
-import { newId } from './envelope.js';
-import { TokenBucket } from './backoff.js';
-import { Message } from './envelope.js';
 import { reconnectPolicy } from './backoff.js';
+import { Message } from './envelope.js';
 import { InvalidMessageError } from './errors.js';
 import { GatewayConnectionError } from './errors.js';
 import { GatewayError } from './errors.js';

@@ -22,33 +22,32 @@ export class Connection {
     /** @param {WebSocket} ws */
     constructor(ws: WebSocket);
     ws: WebSocket;
-    /** @type {Frame[]} */
-    _frames: Frame[];
-    /** @type {((frame: Frame | null) => void) | null} */
-    _waiter: ((frame: Frame | null) => void) | null;
-    _ended: boolean;
+    /** @private @type {Frame[]} */
+    private _frames;
+    /** @private @type {((frame: Frame | null) => void) | null} */
+    private _waiter;
+    /** @private */
+    private _ended;
     /** @type {number | null} */
     closeCode: number | null;
     /** @type {string | null} */
     closeReason: string | null;
-    /** @type {{status: number, retryAfter: number | null, body: string} | null} a refused upgrade (ws only) */
-    _refusal: {
-        status: number;
-        retryAfter: number | null;
-        body: string;
-    } | null;
+    /** @private @type {{status: number, retryAfter: number | null, body: string} | null} a refused upgrade (ws only) */
+    private _refusal;
     /** @type {Promise<void>} */
     closed: Promise<void>;
     /**
      * @param {string} url
      * @param {number} timeout seconds
      * @returns {Promise<void>}
+     * @private
      */
-    _opened(url: string, timeout: number): Promise<void>;
+    private _opened;
     /**
      * @param {Frame | null} frame
+     * @private
      */
-    _wake(frame: Frame | null): void;
+    private _wake;
     /**
      * The next frame, or null once the connection has closed and every frame was read.
      * @returns {Promise<Frame | null>}
