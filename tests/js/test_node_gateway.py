@@ -14,7 +14,7 @@ import pytest
 
 from aiconexus_gateway.client import DIDKey, GatewayClient
 from aiconexus_gateway.messages import build
-from tests.js.node_tools import NodeAgent, node, node_modules
+from tests.js.node_tools import REPO, NodeAgent, node, node_modules
 from tests.support.process import GatewayProcess
 
 
@@ -219,6 +219,28 @@ async def test_reconnects_after_a_gateway_restart_with_the_same_did(tmp_path: Pa
         if python is not None:
             await python.close()
         gateway.stop(signal.SIGKILL)
+
+
+def test_a_node_program_ends_when_its_client_is_closed(gateway_process: GatewayProcess) -> None:
+    """No timer or socket of the client keeps Node running after close(): not the 60 s receive()
+    timeout that a message beat, nor close()'s wait, nor the keepalive and liveness timers."""
+    import subprocess
+    script = f"""
+        import {{ GatewayClient }} from '{(REPO / "clients/js/src/index.js").as_uri()}';
+        const a = new GatewayClient('{gateway_process.ws_url}');
+        const b = new GatewayClient('{gateway_process.ws_url}');
+        await a.connect(); await b.connect();
+        const waiting = b.receive({{ timeout: 60 }});
+        await a.send(b.did, 'INTENT', {{}});
+        await waiting;
+        await a.close(); await b.close();
+        console.log('closed');
+    """
+    started = time.monotonic()
+    done = subprocess.run([node(), "--input-type=module", "-e", script], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0 and done.stdout.strip() == "closed", done.stderr
+    assert time.monotonic() - started < 20
 
 
 def test_the_node_agent_speaks_json_lines() -> None:

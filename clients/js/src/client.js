@@ -55,6 +55,23 @@ function sleep(seconds) {
   return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 }
 
+/**
+ * Wait for `promise`, at most `seconds`; the timer is cleared either way (no timer is left to keep
+ * Node running after close()).
+ * @param {Promise<unknown>} promise
+ * @param {number} seconds
+ * @returns {Promise<void>}
+ */
+async function waitAtMost(promise, seconds) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  try {
+    await Promise.race([promise, new Promise((resolve) => { timer = setTimeout(resolve, seconds * 1000); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** @returns {number} monotonic seconds */
 function monotonic() {
   return performance.now() / 1000;
@@ -347,7 +364,7 @@ export class GatewayClient {
     const reading = this._reading;
     if (connection !== null && reading !== null && connection.open) {
       connection.close(code, reason);
-      await Promise.race([reading, sleep(this.closeTimeout)]);
+      await waitAtMost(reading, this.closeTimeout);
     }
     this._stopKeepalive();
     connection?.abort();
@@ -695,14 +712,20 @@ export class GatewayClient {
     let item = this._queue.shift();
     if (item === undefined) {
       const timeout = options.timeout ?? null;
-      item = await new Promise((resolve, reject) => {
-        this._receivers.push(resolve);
-        if (timeout !== null) {
-          setTimeout(() => {
-            if (remove(this._receivers, resolve)) reject(new TimeoutError(`no message within ${timeout} s`));
-          }, timeout * 1000);
-        }
-      });
+      /** @type {ReturnType<typeof setTimeout> | undefined} */
+      let timer;
+      try {
+        item = await new Promise((resolve, reject) => {
+          this._receivers.push(resolve);
+          if (timeout !== null) {
+            timer = setTimeout(() => {
+              if (remove(this._receivers, resolve)) reject(new TimeoutError(`no message within ${timeout} s`));
+            }, timeout * 1000);
+          }
+        });
+      } finally {
+        clearTimeout(timer);
+      }
     }
     if (item === CLOSED) {
       this._queue.unshift(CLOSED); // every later receive() sees the end too
@@ -786,7 +809,7 @@ async function readUntilClosed(connection, timeout) {
   const drain = (async () => {
     while ((await connection.read()) !== null) { /* drop */ }
   })();
-  await Promise.race([drain, sleep(Math.max(0, deadline - monotonic()))]);
+  await waitAtMost(drain, Math.max(0, deadline - monotonic()));
 }
 
 /**
