@@ -133,25 +133,32 @@ export class Connection {
         cleanup();
         resolve();
       };
-      const onFail = () => {
+      /** @param {Event} event */
+      const onFail = (event) => {
         cleanup();
         const refusal = this._refusal;
         if (refusal) {
           reject(new GatewayConnectionError(`gateway at ${url} refused the WebSocket handshake: ${refusal.status} ${refusal.body}`,
             { status: refusal.status, retryAfter: refusal.retryAfter }));
-        } else {
-          reject(new GatewayConnectionError(`cannot connect to ${url}: the WebSocket did not open (a browser does not show why: `
-            + 'gateway down, wrong URL or port, TLS mismatch (ws:// vs wss://), or an HTTP refusal)'));
+          return;
         }
+        const said = /** @type {{message?: unknown}} */ (event).message;
+        reject(new GatewayConnectionError(`cannot connect to ${url}: the WebSocket did not open${
+          typeof said === 'string' && said ? ` (${said})` : ''}; a browser does not show why: gateway down, `
+          + 'wrong URL or port, TLS mismatch (ws:// vs wss://), or an HTTP refusal'));
       };
       const cleanup = () => {
         clearTimeout(timer);
         ws.removeEventListener('open', onOpen);
         ws.removeEventListener('close', onFail);
+        ws.removeEventListener('error', onFail);
       };
       ws.addEventListener('open', onOpen);
+      // 'error' or 'close', whichever comes first (Node 22's WebSocket may send no 'close' when it
+      // cannot connect; the ws package stays quiet when nobody listens to 'error')
       ws.addEventListener('close', onFail);
-      ws.addEventListener('error', () => {}); // the close event follows; an unheard error would throw in ws
+      ws.addEventListener('error', onFail);
+      ws.addEventListener('error', () => {}); // an unheard 'error' would throw in ws
     });
   }
 

@@ -179,3 +179,23 @@ test('a gateway that stops answering: the PING probe goes unanswered and the con
   assert.equal(socket.mismatches.length, 0); // the probe is the recorded PING
   assert.equal(socket.step, 4);
 });
+
+test("a WebSocket that only says 'error' when it cannot connect (Node 22's) fails connect() at once", async () => {
+  class ErrorOnly extends EventTarget {
+    readyState = 0;
+    binaryType = 'blob';
+    constructor() {
+      super();
+      setTimeout(() => {
+        this.readyState = 3;
+        this.dispatchEvent(Object.assign(new Event('error'), { message: 'Received network error or non-101 status code.' }));
+      }, 0);
+    }
+
+    close() {}
+  }
+  const client = await replayClient({ WebSocket: ErrorOnly, connectTimeout: 30 });
+  const started = performance.now();
+  await assert.rejects(client.connect(), (error) => error instanceof GatewayConnectionError && /network error/.test(error.message));
+  assert.ok(performance.now() - started < 5000);
+});
