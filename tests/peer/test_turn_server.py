@@ -20,9 +20,10 @@ from aiconexus_gateway.client.peer import PeerICEFailed
 from aiconexus_gateway.server.app import Gateway
 from aiconexus_gateway.turn import turn_credential
 from tests.conftest import connect_agent, require_tool
+from tests.support.waiting import wait_until
 
 SECRET = "turn-test-secret"
-READY = "Total General servers"
+READY = "DB connection success"  # the last startup line: the auth threads are up too
 
 
 class TurnServer:
@@ -117,6 +118,7 @@ async def test_expired_or_forged_turn_credentials_do_not_open_a_channel(
     with pytest.raises(PeerICEFailed):
         await alice.connect_peer(bob.did, timeout=15, relay_only=True, ice_servers=bad)
     # coturn itself refused alice's allocation (bob's, with a good credential, was accepted)
-    assert any("check_stun_auth" in line and alice.did in line for line in turn_server.lines)
+    await wait_until(lambda: any("check_stun_auth" in line and alice.did in line
+                                 for line in turn_server.lines), 5, "coturn's refusal in its log")
     await alice.close()
     await bob.close()
