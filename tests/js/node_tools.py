@@ -37,6 +37,12 @@ def node() -> str:
     return path
 
 
+def node_major() -> int:
+    """The major version of `node()`."""
+    done = subprocess.run([node(), "--version"], capture_output=True, text=True, timeout=30)
+    return int(done.stdout.strip().lstrip("v").split(".")[0])
+
+
 def node_modules() -> Path:
     """clients/js/node_modules, installed with `npm ci` from the lock file when missing."""
     modules = CLIENT / "node_modules"

