@@ -292,6 +292,10 @@ export class GatewayClient {
     const connection = await Connection.open(this.gatewayUrl, {
       WebSocket: this._options.WebSocket, timeout: this.connectTimeout,
     });
+    if (session.state !== State.CONNECTING) { // close() was called while the WebSocket opened
+      connection.abort();
+      throw new ConnectionClosed(session.closeCode, session.closeReason ?? 'closed while connecting');
+    }
     this._connection = connection;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     let timer;

@@ -51,7 +51,13 @@ class ReplayWebSocket extends EventTarget {
   close(code = 1000, reason = '') {
     if (this.readyState === 3) return;
     this.readyState = 3;
-    setTimeout(() => this.dispatchEvent(Object.assign(new Event('close'), { code, reason })), 0);
+    /** @type {Promise<void>} resolves once the close event was dispatched */
+    this.closeDispatched = new Promise((resolve) => {
+      setTimeout(() => {
+        this.dispatchEvent(Object.assign(new Event('close'), { code, reason }));
+        resolve();
+      }, 0);
+    });
   }
 }
 
@@ -198,4 +204,25 @@ test("a WebSocket that only says 'error' when it cannot connect (Node 22's) fail
   const started = performance.now();
   await assert.rejects(client.connect(), (error) => error instanceof GatewayConnectionError && /network error/.test(error.message));
   assert.ok(performance.now() - started < 5000);
+});
+
+test('a gateway that never answers REGISTER: connect() fails after connectTimeout, nothing left unhandled', async () => {
+  class Mute extends ReplayWebSocket {
+    play() {
+      if (this.step < 1) super.play(); // the CHALLENGE only
+    }
+  }
+  /** @type {unknown[]} */
+  const unhandled = [];
+  const onUnhandled = (/** @type {unknown} */ reason) => { unhandled.push(reason); };
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const client = await replayClient({ WebSocket: Mute, connectTimeout: 0.05 });
+    await assert.rejects(client.connect(), /no registration at .* within 0.05 s/);
+    await /** @type {ReplayWebSocket} */ (ReplayWebSocket.made.at(-1)).closeDispatched;
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
 });
