@@ -119,6 +119,7 @@ async def test_expired_or_forged_turn_credentials_do_not_open_a_channel(
         await alice.connect_peer(bob.did, timeout=15, relay_only=True, ice_servers=bad)
     # coturn itself refused alice's allocation (bob's, with a good credential, was accepted)
     await wait_until(lambda: any("check_stun_auth" in line and alice.did in line
-                                 for line in turn_server.lines), 5, "coturn's refusal in its log")
+                                 for line in turn_server.lines), 5,
+                     lambda: "coturn's refusal in its log:\n" + "".join(turn_server.lines[-12:]))
     await alice.close()
     await bob.close()
