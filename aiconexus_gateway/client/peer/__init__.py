@@ -11,6 +11,7 @@ manager.py and webrtc.py pump them (aiortc: the `webrtc` extra). docs/sdk.md, "P
 
 from __future__ import annotations
 
+from .channel import PeerChannel, PeerEvent
 from .errors import (
     PeerClosed,
     PeerError,
@@ -23,8 +24,10 @@ from .errors import (
 )
 
 __all__ = [
+    "PeerChannel",
     "PeerClosed",
     "PeerError",
+    "PeerEvent",
     "PeerICEFailed",
     "PeerIdentityError",
     "PeerRefused",

@@ -78,6 +78,7 @@ class Attempt:
         self.relay_only = False
         self.ice_servers: list[dict[str, Any]] = []
         self.ended = False
+        self.no_candidates = False  # our gathering found none: ICE fails once connecting
         self.proof_seen = False  # the first data-channel message is the peer's identity proof
         self.peer_certificate = ""  # SHA-256 of the certificate DTLS presented
 
@@ -322,6 +323,10 @@ class PeerManager:
     async def _trickle(self, attempt: Attempt, candidates: list[dict[str, Any]]) -> None:
         for candidate in [*candidates, None]:
             await self._carry_out(attempt, attempt.negotiation.local_candidate(candidate))
+        if not candidates:  # nothing to pair with (relay-only without TURN): ICE cannot succeed,
+            attempt.no_candidates = True  # and aiortc would wait; fail once connecting
+            if attempt.negotiation.state is NegotiationState.CONNECTING:
+                await self._carry_out(attempt, attempt.negotiation.ice_failed())
 
     async def _decide(self, attempt: Attempt) -> None:
         """A new OFFER: ask the application (unless glare made it ours), then accept or refuse."""
@@ -399,6 +404,8 @@ class PeerManager:
             await self._carry_out(attempt, negotiation.local_answer(description))
             await self._trickle(attempt, candidates)
         await self._carry_out(attempt, negotiation.applied())
+        if attempt.no_candidates and negotiation.state is NegotiationState.CONNECTING:
+            await self._carry_out(attempt, negotiation.ice_failed())
 
     async def _signal(self, attempt: Attempt, signal: Signal) -> None:
         try:
