@@ -317,3 +317,17 @@ async def test_a_relaying_agent_that_re_signs_the_sdp_is_refused(gateway: Gatewa
     await bob.close()
     await mallory.close()
     await relaying
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_closing_the_client_ends_a_connect_peer_in_progress(gateway: Gateway) -> None:
+    alice = await connect_agent(gateway)
+    silent = await connect_agent(gateway)
+    attempt = asyncio.ensure_future(alice.connect_peer(silent.did, timeout=20))
+    await silent.receive(timeout=5)  # the OFFER is out: alice is waiting for an answer
+    await alice.close()
+    with pytest.raises(PeerClosed):
+        await asyncio.wait_for(attempt, 5)
+    with pytest.raises(PeerClosed):
+        await alice.connect_peer(silent.did)
+    await silent.close()

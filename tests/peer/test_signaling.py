@@ -15,6 +15,7 @@ from aiconexus_gateway.client.peer.errors import (
 from aiconexus_gateway.client.peer.sdp import split_candidates
 from aiconexus_gateway.client.peer.signaling import (
     GLARE,
+    MAX_TRACKED,
     NO_FINGERPRINT,
     AddCandidate,
     Adopt,
@@ -315,3 +316,13 @@ def test_different_labels_are_not_glare() -> None:
     offered(first, SECOND, "x")
     _, other = offered(second, FIRST, "y")
     assert isinstance(first.receive(SECOND, "OFFER", other.payload), NewOffer)
+
+
+def test_the_sent_ids_kept_for_gateway_errors_are_bounded() -> None:
+    alice = PeerSignaling(FIRST)
+    caller, _ = offered(alice, SECOND)
+    for n in range(MAX_TRACKED + 10):
+        alice.sent(f"m{n}", caller.id)
+    assert alice.gateway_error("m0", "UNKNOWN_AGENT", "") is None  # long forgotten
+    route = alice.gateway_error(f"m{MAX_TRACKED + 9}", "UNKNOWN_AGENT", "")
+    assert route is not None and isinstance(only(route.decisions, Failed).error, PeerUnknownAgent)

@@ -184,10 +184,12 @@ class PeerManager:
         """The client closes: close every channel (telling the peers), end peers()."""
         self._closed = True
         attempts = list(self.attempts.values())
-        for attempt in attempts:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._close_channel(attempt.channel, "the peer's client "
-                                                           "closed"), 2.0)
+        if attempts:
+            await asyncio.wait([asyncio.ensure_future(self._close_channel(
+                attempt.channel, "the peer's client closed")) for attempt in attempts], timeout=2.0)
+        for attempt in attempts:  # whatever did not finish within the bound
+            if not attempt.ended:
+                await self._end(attempt, "closed", "the client closed")
         self._incoming.put_nowait(_END)
 
     # -- from the client -------------------------------------------------------------------------

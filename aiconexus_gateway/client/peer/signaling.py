@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,7 @@ from .sdp import (
 PEER_TYPES = frozenset({"OFFER", "ANSWER", "ICE_CANDIDATE"})
 MAX_LABEL_LENGTH = 128
 MAX_ID_LENGTH = 128
+MAX_TRACKED = 4096  # sent message ids remembered for the gateway's ERRORs (bounded memory)
 # Refusal codes an ANSWER may carry in `refused.code`.
 PEER_REFUSED = "PEER_REFUSED"  # the callee does not want the channel
 GLARE = "GLARE"  # both offered at once; the other negotiation stands
@@ -533,7 +535,9 @@ class PeerSignaling:
         self.did = did
         self.negotiations: dict[str, Negotiation] = {}
         self._new_id = new_id
-        self._signals: dict[str, str] = {}  # id of a message we sent -> its negotiation id
+        # id of a message we sent -> its negotiation id, for the gateway's ERRORs about it; those
+        # come right after the send, so only the latest MAX_TRACKED are kept
+        self._signals: OrderedDict[str, str] = OrderedDict()
 
     def connect(self, peer_did: str, label: str, *, fallback: bool = False,
                 timeout: float = 20.0) -> tuple[Negotiation, list[Reply]]:
@@ -558,6 +562,8 @@ class PeerSignaling:
     def sent(self, message_id: str, negotiation_id: str) -> None:
         """A signal of `negotiation_id` went out as message `message_id` (for gateway ERRORs)."""
         self._signals[message_id] = negotiation_id
+        if len(self._signals) > MAX_TRACKED:
+            self._signals.popitem(last=False)
 
     def receive(self, sender: str, type: str, payload: dict[str, Any]) -> Outcome:
         """A verified OFFER / ANSWER / ICE_CANDIDATE from `sender` (see is_peer_signal)."""
