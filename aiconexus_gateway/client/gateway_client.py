@@ -437,8 +437,13 @@ class GatewayClient:
     # -- sending --------------------------------------------------------------------------------
 
     async def send(self, to: str, type: str, payload: dict[str, Any],
-                   correlation_id: str | None = None) -> str:
+                   correlation_id: str | None = None, *, encrypt: bool = False) -> str:
         """Sign and send a message to the agent `to`; returns its id.
+
+        With `encrypt=True` the payload travels encrypted end to end for `to` (the gateway
+        routes it without reading it; docs/protocol.md section 20); received encrypted
+        messages are decrypted before delivery (`message.encrypted`), or reported to
+        on_invalid when they do not open.
 
         While reconnecting, the message waits in the send queue (in order); SendQueueFull when
         that is full, ConnectionClosed when there is no connection and none is coming;
@@ -448,7 +453,7 @@ class GatewayClient:
         if self.connected and not self.queued:
             await self._paced()
         message_id, text = self._session.send(to, type, payload, correlation_id,
-                                              time.monotonic())
+                                              time.monotonic(), encrypt)
         if text is not None:
             ws = self._ws
             assert ws is not None
@@ -496,10 +501,10 @@ class GatewayClient:
             raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
         await self._write(self._ws, text)
 
-    async def ping(self, timeout: float = 5.0) -> float:
+    async def ping(self, timeout: float = 5.0, *, payload: dict[str, Any] | None = None) -> float:
         """PING the gateway; the round-trip time in seconds."""
         await self._paced()
-        ping_id, text = self._session.ping(time.monotonic())
+        ping_id, text = self._session.ping(time.monotonic(), payload)
         ws = self._ws
         assert ws is not None
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -636,6 +641,12 @@ class GatewayClient:
         accept, False to refuse (the caller gets PeerRefused, PEER_REFUSED)."""
         self._peer_manager().accept_policy(policy)
         return policy
+
+    async def refresh_ice_servers(self, timeout: float = 5.0) -> list[dict[str, Any]] | None:
+        """Ask the gateway for fresh ICE servers (new TURN credentials); the new `ice_servers`.
+        Peer channels do this by themselves when the credentials are about to expire."""
+        await self.ping(timeout, payload={"ice_servers": True})
+        return self.ice_servers
 
     def configure_peers(self, *, ice_servers: list[dict[str, Any]] | None = None,
                         relay_only: bool = False) -> None:

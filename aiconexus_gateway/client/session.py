@@ -44,9 +44,11 @@ from nacl.exceptions import ValueError as NaClValueError
 from nacl.signing import VerifyKey
 
 from ..did import public_key_from_did
+from ..e2e import E2E, E2EError
+from ..e2e import MEMBER as E2E_MEMBER
 from ..errors import ErrorCode, ProtocolError
 from ..keys import DIDKey
-from ..messages import Envelope, build, parse
+from ..messages import Envelope, build, new_id, parse
 from ..ratelimit import TokenBucket
 from .errors import (
     ConnectionClosed,
@@ -73,8 +75,8 @@ class ClientState(enum.Enum):
 class Message:
     """A verified message received from the gateway or another agent."""
 
-    __slots__ = ("correlation_id", "fields", "id", "payload", "raw", "recipient", "sender",
-                 "timestamp", "type")
+    __slots__ = ("correlation_id", "encrypted", "fields", "id", "payload", "raw", "recipient",
+                 "sender", "timestamp", "type")
 
     def __init__(self, envelope: Envelope, raw: str) -> None:
         self.id = envelope.id
@@ -86,6 +88,7 @@ class Message:
         self.timestamp: str = envelope.fields["timestamp"]
         self.fields = envelope.fields
         self.raw = raw  # the frame exactly as received
+        self.encrypted = False  # True: `payload` was decrypted (end to end, e2e.py); `fields` as sent
 
     @property
     def error_code(self) -> str | None:
@@ -210,6 +213,7 @@ class ClientSession:
         self._keepalive_ids: set[str] = set()
         self._ping_ids: set[str] = set()
         self._retry_after: float | None = None
+        self._e2e: E2E | None = None  # made on first use of end-to-end encryption
 
     @property
     def registered(self) -> bool:
@@ -383,12 +387,23 @@ class ClientSession:
         except InvalidMessageError as exc:
             self.invalid_messages += 1
             return Report(exc)
+        if E2E_MEMBER in message.payload and message.sender != self.gateway_did:
+            try:
+                message.payload = self._encryption().open(
+                    message.sender, str(message.recipient), message.type, message.id,
+                    message.payload)
+            except E2EError as exc:
+                self.invalid_messages += 1
+                return Report(InvalidMessageError(str(exc), text))
+            message.encrypted = True
         if message.type == "PONG" and message.sender == self.gateway_did:
             if message.correlation_id in self._keepalive_ids:
                 self._keepalive_ids.discard(message.correlation_id)
                 return None
             if message.correlation_id in self._ping_ids:
                 self._ping_ids.discard(message.correlation_id)
+                if "ice_servers" in message.payload:  # refresh_ice_servers(): fresh credentials
+                    self.ice_servers = _ice_servers(message.payload["ice_servers"])
                 return PingAnswered(message.correlation_id)
         return Deliver(message)
 
@@ -407,11 +422,14 @@ class ClientSession:
     # -- sending -------------------------------------------------------------------------------
 
     def send(self, to: str | None, type: str, payload: dict[str, Any],
-             correlation_id: str | None, now: float) -> tuple[str, str | None]:
+             correlation_id: str | None, now: float,
+             encrypt: bool = False) -> tuple[str, str | None]:
         """Sign a message: (its id, the frame to write now, or None when it waits in the queue).
 
         While reconnecting, or while earlier frames still wait, the frame is queued (in order);
         SendQueueFull when the queue is full, ConnectionClosed when no connection is coming.
+        With `encrypt`, the payload travels encrypted for `to` (e2e.py); ValueError when `to` is
+        not an agent's did:key.
         """
         direct = self.state is ClientState.REGISTERED and not self.outbox
         if not direct and not (self.reconnecting or self.state is ClientState.REGISTERED):
@@ -419,19 +437,33 @@ class ClientSession:
         if not direct and len(self.outbox) >= self.settings.send_queue_size:
             raise SendQueueFull(f"disconnected, and {len(self.outbox)} messages already wait to "
                                 "be sent (send_queue_size)")
+        message_id = None
+        if encrypt:
+            if to is None or to == self.gateway_did:
+                raise ValueError("only messages to another agent can be encrypted; the gateway "
+                                 "reads the messages addressed to it")
+            message_id = new_id()
+            payload = self._encryption().seal(to, type, message_id, payload)
         text, message_id = build(self.key, type, to, payload, correlation_id=correlation_id,
-                                 now=self._wall_clock())
+                                 message_id=message_id, now=self._wall_clock())
         if direct:
             self._last_send = now
             return message_id, text
         self.outbox.append(text)
         return message_id, None
 
-    def ping(self, now: float) -> tuple[str, str]:
-        """A PING for the gateway whose PONG becomes PingAnswered: (its id, the frame)."""
+    def _encryption(self) -> E2E:
+        if self._e2e is None:
+            self._e2e = E2E(self.key)
+        return self._e2e
+
+    def ping(self, now: float, payload: dict[str, Any] | None = None) -> tuple[str, str]:
+        """A PING for the gateway whose PONG becomes PingAnswered: (its id, the frame).
+        `{"ice_servers": true}` asks for fresh ICE servers (protocol.md section 19)."""
         if self.state is not ClientState.REGISTERED or self.gateway_did is None:
             raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
-        text, message_id = build(self.key, "PING", self.gateway_did, {}, now=self._wall_clock())
+        text, message_id = build(self.key, "PING", self.gateway_did, payload or {},
+                                 now=self._wall_clock())
         self._ping_ids.add(message_id)
         self._last_send = now
         return message_id, text
