@@ -27,6 +27,8 @@ class ErrorCode(str, enum.Enum):
     RATE_LIMITED = "RATE_LIMITED"
     DELIVERY_FAILED = "DELIVERY_FAILED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    MAILBOX_FULL = "MAILBOX_FULL"  # a message with a ttl over a mailbox bound: not stored
+    MAILBOX_REFUSED = "MAILBOX_REFUSED"  # the recipient (or the gateway) takes no stored messages
 
 
 class CloseCode(enum.IntEnum):

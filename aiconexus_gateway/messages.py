@@ -37,7 +37,10 @@ ROUTABLE_TYPES = frozenset(
 )
 # Types that belong to the conversation between an agent and the gateway.
 CONTROL_TYPES = frozenset({"CHALLENGE", "REGISTER", "REGISTERED", "UNREGISTER"})
-ALL_TYPES = ROUTABLE_TYPES | CONTROL_TYPES
+# The mailbox's conversation with the gateway (mailbox.py; docs/protocol.md "Mailbox"): ACK and
+# MAILBOX from an agent, QUEUED, RECEIPT and MAILBOX from the gateway.
+MAILBOX_TYPES = frozenset({"ACK", "MAILBOX", "QUEUED", "RECEIPT"})
+ALL_TYPES = ROUTABLE_TYPES | CONTROL_TYPES | MAILBOX_TYPES
 
 _REQUIRED = ("id", "type", "from", "to", "timestamp", "version", "payload", "signature")
 _REQUIRED_SET = frozenset(_REQUIRED)
