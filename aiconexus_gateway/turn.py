@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -70,3 +71,47 @@ def ice_servers(stun_urls: Sequence[str], turn_urls: Sequence[str], secret: str 
         servers.append({"urls": list(turn_urls), "username": issued.username,
                         "credential": issued.credential})
     return servers
+
+
+_URL = re.compile(r"(?P<scheme>stuns?|turns?):(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
+                  r"(?::(?P<port>[0-9]{1,5}))?(?:\?transport=(?P<transport>udp|tcp))?\Z")
+
+
+def parse_ice_urls(text: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of STUN or TURN URLs (RFC 7064 / RFC 7065: `stun:HOST[:PORT]`,
+    `turn:HOST[:PORT][?transport=udp|tcp]`, `turns:` for TLS); ValueError says what is wrong."""
+    urls = tuple(part.strip() for part in text.split(",") if part.strip())
+    for url in urls:
+        match = _URL.match(url)
+        if match is None or match.group("scheme") not in schemes:
+            raise ValueError(f"{url!r} is not a {' / '.join(s + ':' for s in schemes)} URL "
+                             f"(expected e.g. {schemes[0]}:turn.example.org:3478)")
+        port = match.group("port")
+        if port is not None and not 0 < int(port) < 65536:
+            raise ValueError(f"{url!r}: the port must be 1-65535")
+        if match.group("transport") and match.group("scheme").startswith("stun"):
+            raise ValueError(f"{url!r}: a STUN URL takes no ?transport= (RFC 7064)")
+    return urls
+
+
+@dataclass(frozen=True)
+class IceServerIssuer:
+    """What the gateway announces to each agent in REGISTERED: a fresh RTCIceServer list per
+    DID (ice_servers above). The secret stays in this object, on the gateway."""
+
+    stun_urls: tuple[str, ...]
+    turn_urls: tuple[str, ...]
+    secret: str | None = field(default=None, repr=False)
+    ttl: float = 3600.0
+    now: Callable[[], float] = time.time
+
+    def __call__(self, did: str) -> list[dict[str, Any]]:
+        return ice_servers(self.stun_urls, self.turn_urls, self.secret, did, self.ttl, now=self.now)
+
+    @classmethod
+    def from_settings(cls, stun_urls: tuple[str, ...], turn_urls: tuple[str, ...],
+                      secret: str | None, ttl: float) -> IceServerIssuer | None:
+        """None when there is nothing to announce (no STUN URL, and no TURN URL with a secret)."""
+        if not stun_urls and not (turn_urls and secret):
+            return None
+        return cls(stun_urls, turn_urls, secret, ttl)

@@ -8,9 +8,12 @@ import hmac
 
 import pytest
 
+from aiconexus_gateway.client.peer.manager import credentials_expire
 from aiconexus_gateway.turn import (
+    IceServerIssuer,
     check_turn_credential,
     ice_servers,
+    parse_ice_urls,
     turn_credential,
     turn_password,
 )
@@ -55,3 +58,33 @@ def test_ice_servers_have_the_rtc_ice_server_shape_and_never_the_secret() -> Non
     assert servers[1]["username"] == f"60:{DID}"
     assert "s3cret" not in repr(servers)
     assert ice_servers([], ["turn:t"], None, DID, 60) == []  # no secret: no TURN entry
+
+
+def test_ice_urls_are_parsed_and_checked() -> None:
+    assert parse_ice_urls("stun:stun.example.org:3478, stun:[::1]", ("stun", "stuns")) == (
+        "stun:stun.example.org:3478", "stun:[::1]")
+    assert parse_ice_urls("turn:127.0.0.1:3478?transport=udp,turns:t.example.org:5349",
+                          ("turn", "turns")) == ("turn:127.0.0.1:3478?transport=udp",
+                                                 "turns:t.example.org:5349")
+    assert parse_ice_urls("", ("stun",)) == ()
+    for bad, schemes in (("http://x", ("stun",)), ("turn:x", ("stun",)), ("stun:x:0", ("stun",)),
+                         ("stun:x?transport=udp", ("stun",)), ("turn://x:3478", ("turn",))):
+        with pytest.raises(ValueError):
+            parse_ice_urls(bad, schemes)
+
+
+def test_the_issuer_gives_each_did_its_own_credential_and_keeps_the_secret() -> None:
+    issuer = IceServerIssuer.from_settings(("stun:s",), ("turn:t",), "s3cret", 60)
+    assert issuer is not None and "s3cret" not in repr(issuer)
+    other = DID.replace("z6Mki", "z6Mkj")
+    first, second = issuer(DID), issuer(other)
+    assert first[1]["username"].endswith(DID) and second[1]["username"].endswith(other)
+    assert IceServerIssuer.from_settings((), ("turn:t",), None, 60) is None
+    assert IceServerIssuer.from_settings((), (), "s3cret", 60) is None
+
+
+def test_credentials_about_to_expire_are_noticed() -> None:
+    servers = ice_servers([], ["turn:t"], "s3cret", DID, 60, now=lambda: 1000)
+    assert not credentials_expire(servers, by=1059)
+    assert credentials_expire(servers, by=1061)
+    assert not credentials_expire([{"urls": ["stun:s"]}], by=10**12)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,7 @@ PeerHandler = Callable[[PeerChannel], Awaitable[None] | None]
 AcceptPolicy = Callable[[str, str], Awaitable[bool] | bool]
 Work = Callable[[], Awaitable[None]]
 CALLEE_TIMEOUT = 30.0  # seconds an incoming OFFER has to become an open channel
+REFRESH_MARGIN = 60.0  # seconds before TURN credentials expire that fresh ones are asked for
 _END = object()
 
 
@@ -140,6 +142,7 @@ class PeerManager:
         if not timeout > 0:
             raise ValueError("timeout must be above 0 seconds")
         check_label(label)
+        await self._fresh_ice_servers()
         negotiation, replies = self.signaling.connect(peer_did, label, fallback=fallback,
                                                       timeout=timeout)
         for reply in replies:
@@ -158,6 +161,16 @@ class PeerManager:
         except asyncio.CancelledError:
             await self._end(attempt, "failed", "connect_peer was cancelled")
             raise
+
+    async def _fresh_ice_servers(self) -> None:
+        """The gateway's TURN credentials expire: ask for new ones a minute before."""
+        if self.ice_servers is not None or not self.client.connected:
+            return
+        if credentials_expire(self.client.ice_servers or [], time.time() + REFRESH_MARGIN):
+            try:
+                await self.client.refresh_ice_servers()
+            except (ConnectionError, asyncio.TimeoutError) as exc:
+                log.warning("could not refresh the ICE servers: %s", exc)
 
     def on_peer(self, handler: PeerHandler) -> PeerHandler:
         self._handlers.append(handler)
@@ -333,6 +346,9 @@ class PeerManager:
     async def _decide(self, attempt: Attempt) -> None:
         """A new OFFER: ask the application (unless glare made it ours), then accept or refuse."""
         negotiation = attempt.negotiation
+        if self.ice_servers is None and attempt.link is None:
+            await self._fresh_ice_servers()
+            attempt.ice_servers = list(self.client.ice_servers or [])
         accepted, why = True, ""
         if not negotiation.adopted:
             if not self._listening or self._closed:
@@ -509,6 +525,15 @@ class PeerManager:
         future = asyncio.ensure_future(coroutine)
         self._background.add(future)
         future.add_done_callback(self._background.discard)
+
+
+def credentials_expire(servers: list[dict[str, Any]], by: float) -> bool:
+    """True when a TURN REST username (`<expiry>:<user>`) in `servers` expires before `by`."""
+    for server in servers:
+        expiry = str(server.get("username", "")).partition(":")[0]
+        if expiry.isdigit() and int(expiry) < by:
+            return True
+    return False
 
 
 def _bind(function: Callable[[Attempt, list[Decision]], Awaitable[None]], attempt: Attempt,
