@@ -40,7 +40,10 @@ CONTROL_TYPES = frozenset({"CHALLENGE", "REGISTER", "REGISTERED", "UNREGISTER"})
 # The mailbox's conversation with the gateway (mailbox.py; docs/protocol.md "Mailbox"): ACK and
 # MAILBOX from an agent, QUEUED, RECEIPT and MAILBOX from the gateway.
 MAILBOX_TYPES = frozenset({"ACK", "MAILBOX", "QUEUED", "RECEIPT"})
-ALL_TYPES = ROUTABLE_TYPES | CONTROL_TYPES | MAILBOX_TYPES
+# Discovery and presence (directory.py; docs/protocol.md section 20): DISCOVER, WATCH and UNWATCH
+# from an agent, DISCOVERED, WATCHING and PRESENCE from the gateway.
+DISCOVERY_TYPES = frozenset({"DISCOVER", "DISCOVERED", "WATCH", "UNWATCH", "WATCHING", "PRESENCE"})
+ALL_TYPES = ROUTABLE_TYPES | CONTROL_TYPES | MAILBOX_TYPES | DISCOVERY_TYPES
 
 _REQUIRED = ("id", "type", "from", "to", "timestamp", "version", "payload", "signature")
 _REQUIRED_SET = frozenset(_REQUIRED)
