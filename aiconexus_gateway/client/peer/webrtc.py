@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .errors import PeerClosed
 from .sdp import SUPPORTED_HASHES, split_candidates
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -151,6 +152,8 @@ class WebRTCLink:
         while self.channel.bufferedAmount > HIGH_WATER and self.channel.readyState == "open":
             self._low.clear()
             await self._low.wait()
+        if self.channel.readyState != "open":
+            raise PeerClosed(f"the data channel is {self.channel.readyState}")
         self.channel.send(data)
 
     async def close(self) -> None:
