@@ -46,7 +46,7 @@ def node_major() -> int:
 def node_modules() -> Path:
     """clients/js/node_modules, installed with `npm ci` from the lock file when missing."""
     modules = CLIENT / "node_modules"
-    if not (modules / ".package-lock.json").exists():
+    if not (modules / ".package-lock.json").exists() or not (modules / "libsodium-wrappers").exists():
         npm = shutil.which("npm")
         require_tool(npm is not None, "npm is needed to install clients/js's test packages")
         assert npm is not None

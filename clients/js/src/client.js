@@ -555,7 +555,7 @@ export class GatewayClient {
    * @param {string} to
    * @param {string} type OFFER, ANSWER, ICE_CANDIDATE, INTENT, EXEC_REQUEST, EXEC_RESPONSE, ERROR, PING, PONG
    * @param {Record<string, unknown>} [payload]
-   * @param {{correlationId?: string | null, extra?: Record<string, unknown>}} [options]
+   * @param {{correlationId?: string | null, extra?: Record<string, unknown>, encrypt?: boolean}} [options]
    * @returns {Promise<string>}
    */
   send(to, type, payload = {}, options = {}) {
@@ -578,14 +578,15 @@ export class GatewayClient {
    * @param {string} to
    * @param {string} type
    * @param {Record<string, unknown>} payload
-   * @param {{correlationId?: string | null, extra?: Record<string, unknown>}} options
+   * @param {{correlationId?: string | null, extra?: Record<string, unknown>, encrypt?: boolean}} options
    * @returns {Promise<string>}
    * @private
    */
   async _send(to, type, payload, options) {
     const session = this._sessionOrFail();
     if (this.connected && this.queued === 0) await this._paced();
-    const { id, text } = await session.send(to, type, payload, options.correlationId ?? null, monotonic(), options.extra);
+    const { id, text } = await session.send(to, type, payload, options.correlationId ?? null, monotonic(), options.extra,
+      options.encrypt ?? false);
     if (text !== null) {
       const connection = this._connection;
       if (connection === null || !connection.write(text)) throw new ConnectionClosed(this.closeCode, this.closeReason);

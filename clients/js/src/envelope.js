@@ -243,6 +243,8 @@ export class Message {
     this.fields = envelope.fields;
     /** the frame exactly as received */
     this.raw = raw;
+    /** true when the payload came encrypted end to end and `payload` is its decryption (e2e.js) */
+    this.encrypted = false;
   }
 
   /** @returns {string | null} the code of an ERROR message, else null */

@@ -14,6 +14,7 @@ export {
   PROTOCOL_VERSION, ROUTABLE_TYPES, CONTROL_TYPES,
 } from './envelope.js';
 export { ClientSession, State, PACING_MARGIN } from './session.js';
+export { E2E, E2EError, E2E_ALG, E2E_MEMBER, associatedData, isEncrypted, loadSodium } from './e2e.js';
 export { backoff, backoffDelay, reconnectPolicy, TokenBucket, FINAL_CLOSE_CODES, FINAL_REGISTRATION_ERRORS } from './backoff.js';
 export {
   ProtocolError, GatewayConnectionError, GatewayError, ConnectionClosed, SendQueueFull, InvalidMessageError, TimeoutError,

@@ -28,6 +28,7 @@
 
 import { backoffDelay, FINAL_CLOSE_CODES, FINAL_REGISTRATION_ERRORS, reconnectPolicy, TokenBucket } from './backoff.js';
 import { buildMessage, Message, newId, parseEnvelope, verifyEnvelope } from './envelope.js';
+import { E2E, E2EError, isEncrypted } from './e2e.js';
 import { ConnectionClosed, GatewayConnectionError, GatewayError, InvalidMessageError, ProtocolError, SendQueueFull } from './errors.js';
 
 /** Pace at 90 % of the gateway's announced rate, so jitter never trips it. */
@@ -142,6 +143,8 @@ export class ClientSession {
     this._pingIds = new Set();
     /** @private @type {number | null} */
     this._retryAfter = null;
+    /** @private @type {Promise<E2E> | null} end-to-end encryption, made on first use (e2e.js) */
+    this._e2e = null;
   }
 
   get registered() {
@@ -379,6 +382,17 @@ export class ClientSession {
       this.invalidMessages += 1;
       return { kind: 'report', error: /** @type {InvalidMessageError} */ (error) };
     }
+    if (message.sender !== this.gatewayDid && isEncrypted(message.payload)) {
+      try {
+        const e2e = await this._encryption();
+        message.payload = e2e.open(message.sender, message.recipient, message.type, message.id, message.payload);
+        message.encrypted = true;
+      } catch (error) {
+        this.invalidMessages += 1;
+        const reason = error instanceof E2EError ? error.message : `E2E_UNAVAILABLE: ${messageOf(error)}`;
+        return { kind: 'report', error: new InvalidMessageError(reason, text) };
+      }
+    }
     if (message.type === 'PONG' && message.sender === this.gatewayDid && message.correlationId !== null) {
       if (this._keepaliveIds.delete(message.correlationId)) return null;
       if (this._pingIds.delete(message.correlationId)) return { kind: 'pingAnswered', pingId: message.correlationId };
@@ -415,9 +429,10 @@ export class ClientSession {
    * @param {string | null} correlationId
    * @param {number} now seconds
    * @param {Record<string, unknown>} [extra] more top-level members
+   * @param {boolean} [encrypt] encrypt the payload for `to` (e2e.js; docs/protocol.md section 20)
    * @returns {Promise<{id: string, text: string | null}>}
    */
-  async send(to, type, payload, correlationId, now, extra) {
+  async send(to, type, payload, correlationId, now, extra, encrypt = false) {
     const direct = this.state === State.REGISTERED && this.outbox.length === 0;
     if (!direct && !(this.reconnecting || this.state === State.REGISTERED)) {
       throw new ConnectionClosed(this.closeCode, this.closeReason ?? 'not connected');
@@ -425,8 +440,15 @@ export class ClientSession {
     if (!direct && this.outbox.length >= this.settings.sendQueueSize) {
       throw new SendQueueFull(`disconnected, and ${this.outbox.length} messages already wait to be sent (sendQueueSize)`);
     }
+    const messageId = this._newId();
+    if (encrypt) {
+      if (to === null || to === this.gatewayDid) {
+        throw new TypeError('only messages to another agent can be encrypted; the gateway reads the messages addressed to it');
+      }
+      payload = (await this._encryption()).seal(to, type, messageId, payload);
+    }
     const { text, id } = await buildMessage(this.key, type, to, payload,
-      { correlationId, id: this._newId(), now: this._wallClock(), extra });
+      { correlationId, id: messageId, now: this._wallClock(), extra });
     if (this.state === State.REGISTERED && this.outbox.length === 0 && direct) {
       this._lastSend = now;
       return { id, text };
@@ -436,6 +458,19 @@ export class ClientSession {
     }
     this.outbox.push(text);
     return { id, text: null };
+  }
+
+  /**
+   * @returns {Promise<E2E>} this agent's end of end-to-end encryption (libsodium loaded on first use)
+   * @private
+   */
+  _encryption() {
+    const made = this._e2e ?? E2E.forKey(this.key);
+    if (this._e2e === null) {
+      this._e2e = made;
+      made.catch(() => { this._e2e = null; }); // a failed load is tried again next time
+    }
+    return made;
   }
 
   /**

@@ -170,18 +170,19 @@ export class GatewayClient {
      * @param {string} to
      * @param {string} type OFFER, ANSWER, ICE_CANDIDATE, INTENT, EXEC_REQUEST, EXEC_RESPONSE, ERROR, PING, PONG
      * @param {Record<string, unknown>} [payload]
-     * @param {{correlationId?: string | null, extra?: Record<string, unknown>}} [options]
+     * @param {{correlationId?: string | null, extra?: Record<string, unknown>, encrypt?: boolean}} [options]
      * @returns {Promise<string>}
      */
     send(to: string, type: string, payload?: Record<string, unknown>, options?: {
         correlationId?: string | null;
         extra?: Record<string, unknown>;
+        encrypt?: boolean;
     }): Promise<string>;
     /**
      * @param {string} to
      * @param {string} type
      * @param {Record<string, unknown>} payload
-     * @param {{correlationId?: string | null, extra?: Record<string, unknown>}} options
+     * @param {{correlationId?: string | null, extra?: Record<string, unknown>, encrypt?: boolean}} options
      * @returns {Promise<string>}
      * @private
      */

@@ -88,6 +88,8 @@ export class Message {
     fields: Record<string, unknown>;
     /** the frame exactly as received */
     raw: string;
+    /** true when the payload came encrypted end to end and `payload` is its decryption (e2e.js) */
+    encrypted: boolean;
     /** @returns {string | null} the code of an ERROR message, else null */
     get errorCode(): string | null;
 }

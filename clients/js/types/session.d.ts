@@ -108,6 +108,8 @@ export class ClientSession {
     private _pingIds;
     /** @private @type {number | null} */
     private _retryAfter;
+    /** @private @type {Promise<E2E> | null} end-to-end encryption, made on first use (e2e.js) */
+    private _e2e;
     get registered(): boolean;
     /** The connection was lost and the client is coming back (waiting, or re-registering). */
     get reconnecting(): boolean;
@@ -186,12 +188,18 @@ export class ClientSession {
      * @param {string | null} correlationId
      * @param {number} now seconds
      * @param {Record<string, unknown>} [extra] more top-level members
+     * @param {boolean} [encrypt] encrypt the payload for `to` (e2e.js; docs/protocol.md section 20)
      * @returns {Promise<{id: string, text: string | null}>}
      */
-    send(to: string | null, type: string, payload: Record<string, unknown>, correlationId: string | null, now: number, extra?: Record<string, unknown>): Promise<{
+    send(to: string | null, type: string, payload: Record<string, unknown>, correlationId: string | null, now: number, extra?: Record<string, unknown>, encrypt?: boolean): Promise<{
         id: string;
         text: string | null;
     }>;
+    /**
+     * @returns {Promise<E2E>} this agent's end of end-to-end encryption (libsodium loaded on first use)
+     * @private
+     */
+    private _encryption;
     /**
      * A PING for the gateway whose PONG becomes pingAnswered.
      * @param {number} now seconds
