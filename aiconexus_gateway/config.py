@@ -65,6 +65,12 @@ class Config:
     cluster_heartbeat_interval: float = 2.0
     cluster_heartbeat_ttl: float = 6.0
     cluster_delivery_timeout: float = 5.0
+    # the mailbox (mailbox.py; docs/protocol.md "Mailbox"): messages with a ttl wait for offline agents
+    mailbox_max_ttl: int = 3600  # seconds; 0: no mailbox
+    mailbox_max_messages: int = 1000  # per recipient
+    mailbox_max_bytes: int = 4 * 1024 * 1024  # per recipient
+    mailbox_max_per_sender: int = 100  # per sender-recipient pair
+    mailbox_max_total_bytes: int = 256 * 1024 * 1024  # every mailbox together
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -234,6 +240,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("cluster_delivery_timeout", "CLUSTER_DELIVERY_TIMEOUT", "--cluster-delivery-timeout",
            _positive_float, "seconds a frame for another instance may wait for its delivery "
            "answer before its sender gets ERROR DELIVERY_FAILED"),
+    Option("mailbox_max_ttl", "MAILBOX_MAX_TTL", "--mailbox-max-ttl", _count,
+           "longest 'ttl' in seconds a message may wait in an offline agent's mailbox "
+           "(0: no mailbox; messages with a ttl are refused)"),
+    Option("mailbox_max_messages", "MAILBOX_MAX_MESSAGES", "--mailbox-max-messages", _burst,
+           "messages waiting for one recipient; more get ERROR MAILBOX_FULL"),
+    Option("mailbox_max_bytes", "MAILBOX_MAX_BYTES", "--mailbox-max-bytes", _size,
+           "bytes of messages waiting for one recipient"),
+    Option("mailbox_max_per_sender", "MAILBOX_MAX_PER_SENDER", "--mailbox-max-per-sender", _burst,
+           "messages from one sender waiting for one recipient (one agent cannot fill another's "
+           "mailbox)"),
+    Option("mailbox_max_total_bytes", "MAILBOX_MAX_TOTAL_BYTES", "--mailbox-max-total-bytes",
+           _size, "bytes of messages waiting in every mailbox together (memory bound)"),
 )
 
 

@@ -23,7 +23,17 @@ from .metrics import GatewayMetrics
 from .peer import Connection, Peer, PeerActions
 from .ratelimit import COST_UNIT, RateLimiter
 from .routing import Router
-from .session import Action, Forward, Register, Reply, Session, SessionSettings, State
+from .session import (
+    Action,
+    Deposit,
+    Forward,
+    MailboxRequest,
+    Register,
+    Reply,
+    Session,
+    SessionSettings,
+    State,
+)
 
 log = logging.getLogger("aiconexus.gateway")
 
@@ -196,6 +206,10 @@ class Connections:
                 self.metrics.error(action.error)
         elif isinstance(action, Register):
             self.router.register(peer, action)
+        elif isinstance(action, Deposit):
+            self.router.deposit(peer, action)
+        elif isinstance(action, MailboxRequest):
+            self.router.mailbox_request(peer, action)
         else:
             self.actions.carry_out(peer, action)
 

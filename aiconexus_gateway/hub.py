@@ -22,6 +22,7 @@ from .clock import Clock
 from .connections import Connections, idle_delay
 from .errors import Ending, ProtocolError
 from .keys import DIDKey
+from .mailbox import FULL_REASONS, REFUSED_REASONS, Mailbox, MailboxSettings
 from .messages import MessageFactory
 from .metrics import GatewayMetrics
 from .peer import AgentRecord, Connection, Peer, PeerActions
@@ -40,6 +41,7 @@ __all__ = ["AgentRecord", "Connection", "Hub", "HubSettings", "Peer", "agent_vie
 class HubSettings:
     session: SessionSettings  # per connection, incl. AGENT_TIMEOUT and RATE_LIMIT (one place)
     admission: AdmissionSettings = field(default_factory=AdmissionSettings)
+    mailbox: MailboxSettings = field(default_factory=MailboxSettings)
 
     @property
     def agent_timeout(self) -> float:
@@ -62,6 +64,13 @@ class HubSettings:
                 connection_rate=config.connection_rate,
                 connection_burst=config.connection_burst,
                 work_rate=config.address_work_limit,
+            ),
+            MailboxSettings(
+                max_ttl=config.mailbox_max_ttl,
+                max_messages=config.mailbox_max_messages,
+                max_bytes=config.mailbox_max_bytes,
+                max_per_sender=config.mailbox_max_per_sender,
+                max_total_bytes=config.mailbox_max_total_bytes,
             ))
 
 
@@ -84,6 +93,14 @@ class Hub:
                                        self.actions, self.metrics, self.router, clock, nonce_source)
         self.views = Views(self.registry, clock, self.did, lambda: self.connections.draining)
         self.receive = self.connections.receive  # the per-frame call, without a hop
+        # One instance's mailbox (in memory). Cluster mode's router has none yet: frames with a
+        # ttl are refused there (MAILBOX_REFUSED, reason unavailable).
+        self.mailbox = Mailbox(settings.mailbox) if settings.mailbox.enabled else None
+        if self.mailbox is not None:
+            mailbox = self.mailbox
+            self.router.use_mailbox(mailbox, self.metrics.mailbox(
+                lambda: (mailbox.total_letters, mailbox.total_bytes, mailbox.total_receipts),
+                FULL_REASONS + REFUSED_REASONS))
 
     def use(self, router: Router, views: Views) -> None:
         """Cluster mode: route and report through `router` and `views` (before serving)."""
@@ -176,7 +193,7 @@ class Hub:
         return self.views.agents_page(limit, offset)
 
     def agent(self, did: str) -> dict[str, Any] | None:
-        return self.views.agent(did)
+        return self._with_mailbox(did, self.views.agent(did))
 
     async def health_report(self) -> dict[str, Any]:
         return await self.views.health_report()
@@ -185,4 +202,12 @@ class Hub:
         return await self.views.agents_report(limit, offset)
 
     async def agent_report(self, did: str) -> dict[str, Any] | None:
-        return await self.views.agent_report(did)
+        return self._with_mailbox(did, await self.views.agent_report(did))
+
+    def _with_mailbox(self, did: str, view: dict[str, Any] | None) -> dict[str, Any] | None:
+        """/agents/<did> (admin only) shows the agent's mailbox depth and rules, when it holds
+        something or the agent set rules."""
+        mailbox = self.router.mailbox
+        if view is not None and mailbox is not None and did in mailbox.boxes:
+            view["mailbox"] = mailbox.depth(did)
+        return view

@@ -40,6 +40,7 @@ CONTROL_TYPES = frozenset({"CHALLENGE", "REGISTER", "REGISTERED", "UNREGISTER"})
 # The mailbox's conversation with the gateway (mailbox.py; docs/protocol.md "Mailbox"): ACK and
 # MAILBOX from an agent, QUEUED, RECEIPT and MAILBOX from the gateway.
 MAILBOX_TYPES = frozenset({"ACK", "MAILBOX", "QUEUED", "RECEIPT"})
+MAILBOX_REQUESTS = frozenset({"ACK", "MAILBOX"})  # of those, what an agent sends the gateway
 # Discovery and presence (directory.py; docs/protocol.md section 20): DISCOVER, WATCH and UNWATCH
 # from an agent, DISCOVERED, WATCHING and PRESENCE from the gateway.
 DISCOVERY_TYPES = frozenset({"DISCOVER", "DISCOVERED", "WATCH", "UNWATCH", "WATCHING", "PRESENCE"})

@@ -200,6 +200,11 @@ class GatewayMetrics:
         """The cluster series, in this gateway's registry (cluster mode only)."""
         return ClusterMetrics(self.registry, pending, reasons)
 
+    def mailbox(self, held: Callable[[], tuple[int, int, int]],
+                reasons: tuple[str, ...] = ()) -> MailboxMetrics:
+        """The mailbox series (mailbox.py), in this gateway's registry."""
+        return MailboxMetrics(self.registry, held, reasons)
+
 
 class ClusterMetrics:
     """Cluster mode's series: frames to and from other instances, Redis state, delivery time."""
@@ -254,3 +259,34 @@ class ClusterMetrics:
 
     def reconnected(self) -> None:
         self._reconnects.inc()
+
+
+class MailboxMetrics:
+    """The mailbox's series: letters by what became of them, refusals by bound, what is held."""
+
+    def __init__(self, registry: CollectorRegistry, held: Callable[[], tuple[int, int, int]],
+                 reasons: tuple[str, ...] = ()) -> None:
+        r = registry
+        letters = Counter("aiconexus_mailbox_messages_total",
+                          "Messages with a ttl, by event: stored, queued (stored while the "
+                          "recipient was offline), written (to the recipient, redeliveries "
+                          "included), delivered (acknowledged), expired", ["event"], registry=r)
+        self._refused = Counter("aiconexus_mailbox_refused_total",
+                                "Messages with a ttl not stored (MAILBOX_FULL, MAILBOX_REFUSED), "
+                                "by reason", ["reason"], registry=r)
+        for reason in reasons:
+            self._refused.labels(reason)
+        for name, index, text in (
+                ("aiconexus_mailbox_held_messages", 0, "Messages waiting in mailboxes"),
+                ("aiconexus_mailbox_held_bytes", 1, "Bytes of the messages waiting in mailboxes"),
+                ("aiconexus_mailbox_held_receipts", 2, "Receipts waiting for their senders")):
+            gauge = Gauge(name, text, registry=r)
+            gauge.set_function(lambda index=index: held()[index])  # type: ignore[misc]
+        self.stored = letters.labels("stored").inc
+        self.queued = letters.labels("queued").inc
+        self.written = letters.labels("written").inc
+        self.delivered = letters.labels("delivered").inc
+        self.expired = letters.labels("expired").inc
+
+    def refused(self, reason: str) -> None:
+        self._refused.labels(reason).inc()

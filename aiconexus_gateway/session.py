@@ -14,6 +14,8 @@ message never costs an agent its session.
     REGISTER*    routable type to an agent     Forward(to, text)
     REGISTER*    PING to the gateway           Reply(PONG)
     REGISTER*    UNREGISTER to the gateway     Close(1000)                -> CLOSED
+    REGISTER*    routable type with a `ttl`    Deposit(Forward, ttl)      (mailbox.py)
+    REGISTER*    ACK / MAILBOX to the gateway  MailboxRequest             (mailbox.py)
     REGISTER*    invalid                       Reply(ERROR)
     any          the gateway ends it           end(ending)                -> CLOSED
 
@@ -41,6 +43,7 @@ from . import messages
 from .canonical import canonicalize
 from .did import public_key_from_did
 from .errors import Ending, ErrorCode, ProtocolError, handshake_ending
+from .mailbox import parse_ttl
 from .messages import Envelope, MessageFactory
 
 MAX_METADATA_BYTES = 4096
@@ -113,7 +116,24 @@ class Close:
         return self.ending.reason(self.error)
 
 
-Action = Reply | Forward | Register | Close
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """A routable frame with a `ttl`: it goes through the recipient's mailbox (mailbox.py)."""
+
+    forward: Forward
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxRequest:
+    """An ACK or MAILBOX frame for the gateway, verified; the router's mailbox answers it."""
+
+    type: str
+    id: str
+    payload: dict[str, Any]
+
+
+Action = Reply | Forward | Register | Close | Deposit | MailboxRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +305,9 @@ class Session:
             raise ProtocolError(ErrorCode.MALFORMED_MESSAGE,
                                 f"{envelope.type} is a control type; it cannot be sent to an agent",
                                 correlation_id=envelope.id)
+        if "ttl" in envelope.fields:  # one dict hit for frames without it
+            return Deposit(Forward(to, text, envelope.type, envelope.id, envelope.sender),
+                           parse_ttl(envelope.fields["ttl"], envelope.id))
         return Forward(to, text, envelope.type, envelope.id, envelope.sender)
 
     def _for_gateway(self, envelope: Envelope) -> Action:
@@ -293,8 +316,11 @@ class Session:
         if envelope.type == "UNREGISTER":
             self.end(Ending.UNREGISTERED)
             return Close(Ending.UNREGISTERED)
+        if envelope.type in messages.MAILBOX_REQUESTS:
+            return MailboxRequest(envelope.type, envelope.id, envelope.payload)
         raise ProtocolError(ErrorCode.MALFORMED_MESSAGE,
-                            f"the gateway accepts PING and UNREGISTER; not {envelope.type}",
+                            f"the gateway accepts PING and UNREGISTER (and the mailbox's ACK and "
+                            f"MAILBOX); not {envelope.type}",
                             correlation_id=envelope.id)
 
 
