@@ -34,7 +34,7 @@ LOW_WATER = 256 * 1024
 def _aiortc() -> Any:
     try:
         import aiortc
-    except ImportError:  # pragma: no cover - depends on the installation
+    except ImportError:  # tests/peer/test_optional_dependency.py
         raise ImportError("peer channels need aiortc: pip install 'aiconexus-gateway[webrtc]'"
                           ) from None
     return aiortc
