@@ -23,6 +23,7 @@ import inspect
 import logging
 import ssl
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,7 @@ MessageHandler = Callable[[Message], Awaitable[None] | None]
 InvalidHandler = Callable[[InvalidMessageError], Awaitable[None] | None]
 ConnectionHandler = Callable[[ConnectionEvent], Awaitable[None] | None]
 _CLOSED = object()
+RECEIPT_MEMORY = 10_000  # receipt statuses kept for receipt() calls made after they came
 
 __all__ = ["PACING_MARGIN", "GatewayClient", "Message"]
 
@@ -137,6 +139,9 @@ class GatewayClient:
         self._done = asyncio.Event()  # set once the end was carried out (_finish)
         self._background: set[asyncio.Future[Any]] = set()
         self._peers: PeerManager | None = None  # peer channels, from their first use
+        # the mailbox's receipts (docs/sdk.md "Mailbox"): statuses by message id, and waiters
+        self._receipts: OrderedDict[str, str] = OrderedDict()
+        self._receipt_waiters: dict[str, list[asyncio.Future[str]]] = {}
 
     # -- what the session knows ------------------------------------------------------------------
 
@@ -437,13 +442,18 @@ class GatewayClient:
     # -- sending --------------------------------------------------------------------------------
 
     async def send(self, to: str, type: str, payload: dict[str, Any],
-                   correlation_id: str | None = None, *, encrypt: bool = False) -> str:
+                   correlation_id: str | None = None, *, encrypt: bool = False,
+                   ttl: int | None = None) -> str:
         """Sign and send a message to the agent `to`; returns its id.
 
         With `encrypt=True` the payload travels encrypted end to end for `to` (the gateway
         routes it without reading it; docs/protocol.md section 20); received encrypted
         messages are decrypted before delivery (`message.encrypted`), or reported to
         on_invalid when they do not open.
+
+        With `ttl` (seconds, at most the gateway's MAILBOX_MAX_TTL) the message may wait in the
+        gateway's mailbox for a recipient that is offline: the gateway answers QUEUED then, and
+        a RECEIPT (DELIVERED or EXPIRED) follows; `await client.receipt(id)` waits for it.
 
         While reconnecting, the message waits in the send queue (in order); SendQueueFull when
         that is full, ConnectionClosed when there is no connection and none is coming;
@@ -453,7 +463,7 @@ class GatewayClient:
         if self.connected and not self.queued:
             await self._paced()
         message_id, text = self._session.send(to, type, payload, correlation_id,
-                                              time.monotonic(), encrypt)
+                                              time.monotonic(), encrypt, ttl)
         if text is not None:
             ws = self._ws
             assert ws is not None
@@ -562,6 +572,7 @@ class GatewayClient:
             raise ConnectionClosed(self.close_code, self.close_reason)
         if self._done.is_set() and self._queue.empty():
             self._queue.put_nowait(_CLOSED)  # the end came while the queue was full
+        await self._handled(item)
         return item  # type: ignore[no-any-return,unused-ignore]
 
     def __aiter__(self) -> GatewayClient:
@@ -587,13 +598,20 @@ class GatewayClient:
     async def _carry_out(self, decision: Decision) -> None:
         """Do what the session decided about one frame received after registration."""
         if isinstance(decision, Deliver):
-            if self._peers is not None and self._peers.takes(decision.message):
+            message = decision.message
+            if message.type == "RECEIPT" and message.sender == self.gateway_did:
+                self._receipt_arrived(message)
+            if self._peers is not None and self._peers.takes(message):
+                await self._handled(message)
                 return
             if not self._handlers:
-                await self._queue.put(decision.message)
+                await self._queue.put(message)  # acknowledged when receive() returns it
                 return
             for handler in self._handlers:
-                await _call(handler, decision.message, "on_message")
+                await _call(handler, message, "on_message")
+            await self._handled(message)
+        elif isinstance(decision, Send):  # a mailbox message again: acknowledged again
+            await self._write_quietly(decision.text)
         elif isinstance(decision, PingAnswered):
             future = self._pings.get(decision.ping_id)
             if future is not None and not future.done():
@@ -603,6 +621,57 @@ class GatewayClient:
             for invalid_handler in self._invalid_handlers:
                 await _call(invalid_handler, decision.error, "on_invalid")
 
+
+    # -- the mailbox (client/mailbox.py; docs/sdk.md "Mailbox") --------------------------------
+
+    async def _handled(self, message: Message) -> None:
+        """The application is done with `message`: acknowledge it if the gateway keeps it."""
+        text = self._session.handled(message)
+        if text is not None:
+            await self._write_quietly(text)
+
+    async def _write_quietly(self, text: str) -> None:
+        """Write an ACK; when the connection is gone, the gateway sends the message again."""
+        ws = self._ws
+        if ws is None:
+            return
+        with contextlib.suppress(WebSocketClosedError):
+            await ws.write_message(text)
+
+    def _receipt_arrived(self, message: Message) -> None:
+        message_id, status = message.payload.get("id"), message.payload.get("status")
+        if not isinstance(message_id, str) or not isinstance(status, str):
+            return
+        self._receipts[message_id] = status
+        if len(self._receipts) > RECEIPT_MEMORY:
+            self._receipts.popitem(last=False)
+        for future in self._receipt_waiters.pop(message_id, []):
+            if not future.done():
+                future.set_result(status)
+
+    async def receipt(self, message_id: str, timeout: float | None = None) -> str:
+        """What became of the message `message_id` sent with a ttl: "DELIVERED" (its recipient
+        acknowledged it) or "EXPIRED" (its time to live ran out first). Waits for the RECEIPT
+        (asyncio.TimeoutError after `timeout` seconds); one that already came is answered at
+        once. The RECEIPT also reaches on_message / receive() as a message."""
+        status = self._receipts.get(message_id)
+        if status is not None:
+            return status
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        waiters = self._receipt_waiters.setdefault(message_id, [])
+        waiters.append(future)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters:
+                self._receipt_waiters.pop(message_id, None)
+
+    @property
+    def duplicates(self) -> int:
+        """Mailbox messages received again (after a reconnection) and not handed on twice."""
+        return self._session.acks.duplicates
 
     # -- peer channels (client/peer/; docs/sdk.md "Peer channels") ----------------------------
 

@@ -57,6 +57,7 @@ from .errors import (
     InvalidMessageError,
     SendQueueFull,
 )
+from .mailbox import Acknowledgements, Seen, acknowledged, check_ttl
 from .reconnect import FINAL_CLOSE_CODES, FINAL_REGISTRATION_ERRORS, ReconnectPolicy, backoff_delay
 
 PACING_MARGIN = 0.9  # pace at 90% of the gateway's announced rate, so jitter never trips it
@@ -214,6 +215,7 @@ class ClientSession:
         self._ping_ids: set[str] = set()
         self._retry_after: float | None = None
         self._e2e: E2E | None = None  # made on first use of end-to-end encryption
+        self.acks = Acknowledgements()  # mailbox messages handed on (client/mailbox.py)
 
     @property
     def registered(self) -> bool:
@@ -396,6 +398,10 @@ class ClientSession:
                 self.invalid_messages += 1
                 return Report(InvalidMessageError(str(exc), text))
             message.encrypted = True
+        if acknowledged(message.sender, message.type, "ttl" in message.fields, self.gateway_did):
+            seen = self.acks.arrived(message.sender, message.id)
+            if seen is not Seen.NEW:  # a repeat: the application had it already
+                return Send(self._ack(message)) if seen is Seen.DONE else None
         if message.type == "PONG" and message.sender == self.gateway_did:
             if message.correlation_id in self._keepalive_ids:
                 self._keepalive_ids.discard(message.correlation_id)
@@ -423,14 +429,16 @@ class ClientSession:
 
     def send(self, to: str | None, type: str, payload: dict[str, Any],
              correlation_id: str | None, now: float,
-             encrypt: bool = False) -> tuple[str, str | None]:
+             encrypt: bool = False, ttl: int | None = None) -> tuple[str, str | None]:
         """Sign a message: (its id, the frame to write now, or None when it waits in the queue).
 
         While reconnecting, or while earlier frames still wait, the frame is queued (in order);
         SendQueueFull when the queue is full, ConnectionClosed when no connection is coming.
         With `encrypt`, the payload travels encrypted for `to` (e2e.py); ValueError when `to` is
-        not an agent's did:key.
+        not an agent's did:key. With `ttl` (seconds), the gateway keeps the message for an
+        offline recipient (docs/protocol.md "Mailbox").
         """
+        extra = {"ttl": check_ttl(ttl)} if ttl is not None else None
         direct = self.state is ClientState.REGISTERED and not self.outbox
         if not direct and not (self.reconnecting or self.state is ClientState.REGISTERED):
             raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
@@ -445,7 +453,7 @@ class ClientSession:
             message_id = new_id()
             payload = self._encryption().seal(to, type, message_id, payload)
         text, message_id = build(self.key, type, to, payload, correlation_id=correlation_id,
-                                 message_id=message_id, now=self._wall_clock())
+                                 message_id=message_id, now=self._wall_clock(), extra=extra)
         if direct:
             self._last_send = now
             return message_id, text
@@ -456,6 +464,21 @@ class ClientSession:
         if self._e2e is None:
             self._e2e = E2E(self.key)
         return self._e2e
+
+    def handled(self, message: Message) -> str | None:
+        """The application is done with `message`: the ACK frame to write now, if it needs one."""
+        if not acknowledged(message.sender, message.type, "ttl" in message.fields,
+                            self.gateway_did):
+            return None
+        if not self.acks.finished(message.sender, message.id):
+            return None
+        return self._ack(message)
+
+    def _ack(self, message: Message) -> str:
+        assert self.gateway_did is not None
+        text, _ = build(self.key, "ACK", self.gateway_did,
+                        {"from": message.sender, "id": message.id}, now=self._wall_clock())
+        return text
 
     def ping(self, now: float, payload: dict[str, Any] | None = None) -> tuple[str, str]:
         """A PING for the gateway whose PONG becomes PingAnswered: (its id, the frame).
