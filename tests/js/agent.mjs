@@ -1,7 +1,7 @@
 // A Node agent for the Python tests: the JavaScript client (clients/js) driven by JSON lines.
 //
 // stdin, one command a line:   {"op": "connect", "url": ..., "seed": "<hex>"?, "options": {...}}
-//                              {"op": "send", "to": ..., "type": ..., "payload": {...}, "correlationId": ...}
+//                              {"op": "send", "to": ..., "type": ..., "payload": {...}, "correlationId": ..., "encrypt": bool}
 //                              {"op": "sendMany" | "sendAll", "to": ..., "count": n}
 //                              {"op": "receive", "timeout": seconds}
 //                              {"op": "ping"} | {"op": "raw", "text": ...} | {"op": "close"} | {"op": "state"}
@@ -34,6 +34,7 @@ function plain(message) {
   return {
     id: message.id, type: message.type, sender: message.sender, recipient: message.recipient,
     payload: message.payload, correlationId: message.correlationId, errorCode: message.errorCode, raw: message.raw,
+    encrypted: message.encrypted,
   };
 }
 
@@ -59,7 +60,8 @@ async function run(command) {
     }
     case 'send': {
       if (client === null) throw new Error('connect first');
-      const id = await client.send(command.to, command.type, command.payload ?? {}, { correlationId: command.correlationId ?? null });
+      const id = await client.send(command.to, command.type, command.payload ?? {},
+        { correlationId: command.correlationId ?? null, encrypt: command.encrypt ?? false });
       return { id };
     }
     case 'sendMany': { // `count` INTENTs one after another, as fast as send() lets them go
