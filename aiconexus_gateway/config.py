@@ -71,6 +71,11 @@ class Config:
     mailbox_max_bytes: int = 4 * 1024 * 1024  # per recipient
     mailbox_max_per_sender: int = 100  # per sender-recipient pair
     mailbox_max_total_bytes: int = 256 * 1024 * 1024  # every mailbox together
+    # discovery and presence (directory.py; docs/protocol.md section 20)
+    watch_limit: int = 100  # DIDs one agent may WATCH
+    presence_coalesce: float = 1.0  # seconds: at most one PRESENCE per watched DID per window
+    discovery_rate: float = 5.0  # DISCOVER requests per second per agent; 0: no limit
+    discovery_burst: int = 20
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -252,6 +257,15 @@ OPTIONS: tuple[Option, ...] = (
            "mailbox)"),
     Option("mailbox_max_total_bytes", "MAILBOX_MAX_TOTAL_BYTES", "--mailbox-max-total-bytes",
            _size, "bytes of messages waiting in every mailbox together (memory bound)"),
+    Option("watch_limit", "WATCH_LIMIT", "--watch-limit", _burst,
+           "DIDs one agent may WATCH for presence events"),
+    Option("presence_coalesce", "PRESENCE_COALESCE", "--presence-coalesce", _positive_float,
+           "seconds within which a watched agent's further changes are held and announced as "
+           "one PRESENCE event (a flapping agent cannot flood its watchers)"),
+    Option("discovery_rate", "DISCOVERY_RATE", "--discovery-rate", _rate,
+           "DISCOVER requests per second per agent (0: no limit); more get ERROR RATE_LIMITED"),
+    Option("discovery_burst", "DISCOVERY_BURST", "--discovery-burst", _burst,
+           "DISCOVER requests an agent may send at once"),
 )
 
 

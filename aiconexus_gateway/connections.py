@@ -30,6 +30,7 @@ from .session import (
     MailboxRequest,
     Register,
     Reply,
+    Request,
     Session,
     SessionSettings,
     State,
@@ -182,7 +183,9 @@ class Connections:
         session = peer.session
         ending = session.ending
         session.end(Ending.SESSION_CLOSED)
-        if self.router.unregister(peer):
+        unregistered = self.router.unregister(peer)
+        self.router.directory.closed(peer, unregistered)
+        if unregistered:
             label = ending.label if ending is not None else peer_close_label(code)
             why = (ending.reason() if ending is not None else
                    reason or (f"close code {code}" if code else "connection lost"))
@@ -210,6 +213,8 @@ class Connections:
             self.router.deposit(peer, action)
         elif isinstance(action, MailboxRequest):
             self.router.mailbox_request(peer, action)
+        elif isinstance(action, Request):
+            self.router.directory.handle(peer, action.envelope)
         else:
             self.actions.carry_out(peer, action)
 

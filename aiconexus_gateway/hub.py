@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .admission import AdmissionSettings, Refusal
 from .clock import Clock
 from .connections import Connections, idle_delay
+from .directory import Directory, DirectorySettings
 from .errors import Ending, ProtocolError
 from .keys import DIDKey
 from .mailbox import FULL_REASONS, REFUSED_REASONS, Mailbox, MailboxSettings
@@ -42,6 +43,7 @@ class HubSettings:
     session: SessionSettings  # per connection, incl. AGENT_TIMEOUT and RATE_LIMIT (one place)
     admission: AdmissionSettings = field(default_factory=AdmissionSettings)
     mailbox: MailboxSettings = field(default_factory=MailboxSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
 
     @property
     def agent_timeout(self) -> float:
@@ -71,6 +73,12 @@ class HubSettings:
                 max_bytes=config.mailbox_max_bytes,
                 max_per_sender=config.mailbox_max_per_sender,
                 max_total_bytes=config.mailbox_max_total_bytes,
+            ),
+            DirectorySettings(
+                watch_limit=config.watch_limit,
+                coalesce=config.presence_coalesce,
+                discover_rate=config.discovery_rate,
+                discover_burst=config.discovery_burst,
             ))
 
 
@@ -89,6 +97,8 @@ class Hub:
                                       lambda: self.connections.admission.total)
         self.actions = PeerActions(self.factory, self.metrics)
         self.router = Router(self.registry, self.actions, self.metrics, clock)
+        self.directory = self.router.directory = Directory(
+            self.registry, self.factory, self.actions, clock, settings.directory)
         self.connections = Connections(settings.session, settings.admission, self.factory,
                                        self.actions, self.metrics, self.router, clock, nonce_source)
         self.views = Views(self.registry, clock, self.did, lambda: self.connections.draining)
@@ -104,6 +114,7 @@ class Hub:
 
     def use(self, router: Router, views: Views) -> None:
         """Cluster mode: route and report through `router` and `views` (before serving)."""
+        router.directory = self.directory
         self.router = self.connections.router = router
         self.views = views
 

@@ -15,6 +15,7 @@ import math
 from time import perf_counter
 
 from .clock import Clock
+from .directory import Directory
 from .errors import Ending, ErrorCode, ProtocolError
 from .mailbox import DELIVERED, EXPIRED, Letter, Mailbox, Receipt, parse_ack, parse_policy
 from .messages import build, utc_timestamp
@@ -35,6 +36,8 @@ class Router:
         self.actions = actions
         self.metrics = metrics
         self.clock = clock
+        # discovery and presence (directory.py); the hub gives it its settings
+        self.directory = Directory(registry, actions.factory, actions, clock)
         self.mailbox: Mailbox | None = None  # use_mailbox(); None: frames with a ttl are refused
         self.mailbox_metrics: MailboxMetrics | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -124,6 +127,7 @@ class Router:
         if self.mailbox is not None:  # what waited for it, before anything routed after this
             self.mailbox.disconnected(did)  # a replaced session's unacknowledged letters too
             self._write_unsent(peer, did)
+        self.directory.online(peer)
         self.metrics.registration("ok")
         log.info("agent registered: %s from %s", did, peer.remote_ip,
                  extra={"did": did, "remote_ip": peer.remote_ip, "session_id": session.session_id})

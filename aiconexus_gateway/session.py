@@ -13,6 +13,7 @@ message never costs an agent its session.
     REGISTERING  the router made it routable   registered()               -> REGISTERED
     REGISTER*    routable type to an agent     Forward(to, text)
     REGISTER*    PING to the gateway           Reply(PONG)
+    REGISTER*    DISCOVER / WATCH / UNWATCH    Request(envelope)          (directory.py)
     REGISTER*    UNREGISTER to the gateway     Close(1000)                -> CLOSED
     REGISTER*    routable type with a `ttl`    Deposit(Forward, ttl)      (mailbox.py)
     REGISTER*    ACK / MAILBOX to the gateway  MailboxRequest             (mailbox.py)
@@ -39,7 +40,7 @@ from typing import Any
 
 from nacl.signing import VerifyKey
 
-from . import messages
+from . import cards, messages
 from .canonical import canonicalize
 from .did import public_key_from_did
 from .errors import Ending, ErrorCode, ProtocolError, handshake_ending
@@ -47,6 +48,7 @@ from .mailbox import parse_ttl
 from .messages import Envelope, MessageFactory
 
 MAX_METADATA_BYTES = 4096
+_DIRECTORY_REQUESTS = frozenset({"DISCOVER", "WATCH", "UNWATCH"})
 # A REGISTER frame is at most this many bytes of UTF-8: room for the envelope (~500 bytes) and
 # MAX_METADATA_BYTES of metadata even when a client escapes every non-ASCII character (\uXXXX).
 MAX_REGISTER_BYTES = 16384
@@ -133,7 +135,14 @@ class MailboxRequest:
     payload: dict[str, Any]
 
 
-Action = Reply | Forward | Register | Close | Deposit | MailboxRequest
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A verified DISCOVER, WATCH or UNWATCH for the gateway's directory (directory.py)."""
+
+    envelope: Envelope
+
+
+Action = Reply | Forward | Register | Close | Deposit | MailboxRequest | Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +160,8 @@ class SessionSettings:
 class Session:
     """The ioap.v1 protocol state of one connection, driven by frames and time."""
 
-    __slots__ = ("_expires_at", "_nonce", "_verify_key", "did", "ending", "factory", "session_id",
+    __slots__ = ("_expires_at", "_nonce", "_verify_key", "did", "ending", "factory", "profile",
+                 "session_id",
                  "settings", "state")
 
     def __init__(self, factory: MessageFactory, settings: SessionSettings, *, nonce: bytes,
@@ -162,6 +172,7 @@ class Session:
         self.state = State.CHALLENGED
         self.did: str | None = None  # set with REGISTERING: the DID whose key the agent proved
         self.ending: Ending | None = None  # set with CLOSED
+        self.profile: cards.Profile | None = None  # set with REGISTERING: card, unlisted (cards.py)
         self._nonce = base64.urlsafe_b64encode(nonce).rstrip(b"=").decode("ascii")
         self._expires_at = now + settings.challenge_timeout
         self._verify_key: VerifyKey | None = None
@@ -254,9 +265,16 @@ class Session:
         if metadata is None:
             metadata = {}
         _check_metadata_roughly(metadata, envelope.id)
+        card = payload.get("card")
+        card = cards.parse_card(card, envelope.id) if card is not None else None
+        unlisted = cards.parse_unlisted(payload.get("unlisted"), envelope.id)
         verify_key = _verify_key(envelope.sender, envelope.id)
         envelope.verify(verify_key)
         _check_metadata(metadata, envelope.id)
+        if card is not None:
+            cards.check_card_size(card, envelope.id)
+        self.profile = cards.Profile(card, unlisted, None if card is None else
+                                     {**envelope.fields, "signature": envelope.signature})
         self.state = State.REGISTERING
         self.did = envelope.sender
         self._verify_key = verify_key
@@ -316,11 +334,14 @@ class Session:
         if envelope.type == "UNREGISTER":
             self.end(Ending.UNREGISTERED)
             return Close(Ending.UNREGISTERED)
+        if envelope.type in _DIRECTORY_REQUESTS:
+            return Request(envelope)
         if envelope.type in messages.MAILBOX_REQUESTS:
             return MailboxRequest(envelope.type, envelope.id, envelope.payload)
         raise ProtocolError(ErrorCode.MALFORMED_MESSAGE,
                             f"the gateway accepts PING and UNREGISTER (and the mailbox's ACK and "
-                            f"MAILBOX); not {envelope.type}",
+                            f"MAILBOX, the directory's DISCOVER, WATCH and UNWATCH); not "
+                            f"{envelope.type}",
                             correlation_id=envelope.id)
 
 
