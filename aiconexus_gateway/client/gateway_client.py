@@ -32,7 +32,8 @@ from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, w
 
 from .. import PROTOCOL
 from ..keys import DIDKey
-from .errors import ConnectionClosed, GatewayConnectionError, InvalidMessageError
+from ..messages import build
+from .errors import ConnectionClosed, GatewayConnectionError, GatewayError, InvalidMessageError
 from .reconnect import ConnectionEvent, ReconnectPolicy
 from .session import (
     PACING_MARGIN,
@@ -142,6 +143,7 @@ class GatewayClient:
         # the mailbox's receipts (docs/sdk.md "Mailbox"): statuses by message id, and waiters
         self._receipts: OrderedDict[str, str] = OrderedDict()
         self._receipt_waiters: dict[str, list[asyncio.Future[str]]] = {}
+        self._mailbox_requests: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     # -- what the session knows ------------------------------------------------------------------
 
@@ -599,8 +601,12 @@ class GatewayClient:
         """Do what the session decided about one frame received after registration."""
         if isinstance(decision, Deliver):
             message = decision.message
-            if message.type == "RECEIPT" and message.sender == self.gateway_did:
-                self._receipt_arrived(message)
+            if message.sender == self.gateway_did:
+                if message.type == "RECEIPT":  # the SDK keeps it for receipt(): acknowledged now
+                    self._receipt_arrived(message)
+                    await self._handled(message)
+                elif self._mailbox_answered(message):
+                    return
             if self._peers is not None and self._peers.takes(message):
                 await self._handled(message)
                 return
@@ -667,6 +673,47 @@ class GatewayClient:
                 waiters.remove(future)
             if not waiters:
                 self._receipt_waiters.pop(message_id, None)
+
+    async def mailbox(self, *, enabled: bool | None = None, blocked: list[str] | None = None,
+                      timeout: float = 5.0) -> dict[str, Any]:
+        """This agent's mailbox at the gateway: `enabled=False` refuses every stored message
+        (senders get MAILBOX_REFUSED), `blocked` the DIDs whose messages it refuses (replacing
+        the list); None leaves a rule as it is. Returns the mailbox as the gateway reports it:
+        enabled, blocked, messages and bytes waiting, receipts waiting. GatewayError when the
+        gateway refuses (no mailbox there: MAILBOX_REFUSED)."""
+        payload: dict[str, Any] = {}
+        if enabled is not None:
+            payload["enabled"] = bool(enabled)
+        if blocked is not None:
+            for did in blocked:
+                check_did(did, "a blocked DID")
+            payload["blocked"] = list(blocked)
+        if not self.connected or self._ws is None or self.gateway_did is None:
+            raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
+        await self._paced()
+        text, request_id = build(self.key, "MAILBOX", self.gateway_did, payload, now=time.time())
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._mailbox_requests[request_id] = future
+        try:
+            await self._write(self._ws, text)
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._mailbox_requests.pop(request_id, None)
+
+    def _mailbox_answered(self, message: Message) -> bool:
+        """A MAILBOX answer (or an ERROR) to mailbox(): resolve its call, deliver nothing."""
+        future = self._mailbox_requests.get(message.correlation_id or "")
+        if future is None or message.type not in ("MAILBOX", "ERROR"):
+            return False
+        if not future.done():
+            if message.type == "MAILBOX":
+                future.set_result(dict(message.payload))
+            else:
+                details = message.payload.get("details")
+                future.set_exception(GatewayError(
+                    str(message.payload.get("code")), str(message.payload.get("message")),
+                    details if isinstance(details, dict) else None))
+        return True
 
     @property
     def duplicates(self) -> int:
