@@ -1,4 +1,4 @@
-"""Agent cards: what an agent says about itself at registration (docs/protocol.md section 20). No I/O.
+"""Agent cards: what an agent says about itself at registration (docs/protocol.md section 21). No I/O.
 
 A card travels in the REGISTER payload (`payload.card`), so the agent's REGISTER signature covers
 it: the gateway hands the whole signed REGISTER object to whoever discovers the agent, and the

@@ -71,7 +71,7 @@ class Config:
     mailbox_max_bytes: int = 4 * 1024 * 1024  # per recipient
     mailbox_max_per_sender: int = 100  # per sender-recipient pair
     mailbox_max_total_bytes: int = 256 * 1024 * 1024  # every mailbox together
-    # discovery and presence (directory.py; docs/protocol.md section 20)
+    # discovery and presence (directory.py; docs/protocol.md section 21)
     watch_limit: int = 100  # DIDs one agent may WATCH
     presence_coalesce: float = 1.0  # seconds: at most one PRESENCE per watched DID per window
     discovery_rate: float = 5.0  # DISCOVER requests per second per agent; 0: no limit

@@ -7,7 +7,7 @@ answers with the gateway's signed messages (DISCOVERED, WATCHING, PRESENCE) on t
 connections. Time is the hub's clock; the end of a coalescing window is a timer the caller
 provides (`schedule`), so tests run it by hand.
 
-Unlisted agents (docs/protocol.md section 20.4): never in the index, and their presence is shown
+Unlisted agents (docs/protocol.md section 21.4): never in the index, and their presence is shown
 only to the agents they watch themselves. To everyone else they look offline.
 """
 

@@ -41,7 +41,7 @@ CONTROL_TYPES = frozenset({"CHALLENGE", "REGISTER", "REGISTERED", "UNREGISTER"})
 # MAILBOX from an agent, QUEUED, RECEIPT and MAILBOX from the gateway.
 MAILBOX_TYPES = frozenset({"ACK", "MAILBOX", "QUEUED", "RECEIPT"})
 MAILBOX_REQUESTS = frozenset({"ACK", "MAILBOX"})  # of those, what an agent sends the gateway
-# Discovery and presence (directory.py; docs/protocol.md section 20): DISCOVER, WATCH and UNWATCH
+# Discovery and presence (directory.py; docs/protocol.md section 21): DISCOVER, WATCH and UNWATCH
 # from an agent, DISCOVERED, WATCHING and PRESENCE from the gateway.
 DISCOVERY_TYPES = frozenset({"DISCOVER", "DISCOVERED", "WATCH", "UNWATCH", "WATCHING", "PRESENCE"})
 ALL_TYPES = ROUTABLE_TYPES | CONTROL_TYPES | MAILBOX_TYPES | DISCOVERY_TYPES
