@@ -13,6 +13,7 @@ protocol state machine it drives. docs/sdk.md is the reference.
 from __future__ import annotations
 
 from ..keys import DIDKey
+from .directory import DiscoveredAgent, DiscoveryPage, PresenceEvent
 from .errors import (
     ConnectionClosed,
     GatewayConnectionError,
@@ -31,11 +32,14 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionEvent",
     "DIDKey",
+    "DiscoveredAgent",
+    "DiscoveryPage",
     "GatewayClient",
     "GatewayConnectionError",
     "GatewayError",
     "InvalidMessageError",
     "Message",
+    "PresenceEvent",
     "ReconnectPolicy",
     "SendQueueFull",
     "gateway_url_for",

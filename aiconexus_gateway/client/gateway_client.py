@@ -33,6 +33,19 @@ from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, w
 from .. import PROTOCOL
 from ..keys import DIDKey
 from ..messages import build
+from .directory import (
+    DIRECTORY_ANSWERS,
+    DiscoveredAgent,
+    DiscoveryPage,
+    PresenceEvent,
+    WatchState,
+    answer_error,
+    check_card,
+    discovery_page,
+    presence_event,
+    request_payload,
+    watch_states,
+)
 from .errors import ConnectionClosed, GatewayConnectionError, GatewayError, InvalidMessageError
 from .reconnect import ConnectionEvent, ReconnectPolicy
 from .session import (
@@ -62,6 +75,7 @@ log = logging.getLogger("aiconexus.client")
 
 MessageHandler = Callable[[Message], Awaitable[None] | None]
 InvalidHandler = Callable[[InvalidMessageError], Awaitable[None] | None]
+PresenceHandler = Callable[[PresenceEvent], Awaitable[None] | None]
 ConnectionHandler = Callable[[ConnectionEvent], Awaitable[None] | None]
 _CLOSED = object()
 RECEIPT_MEMORY = 10_000  # receipt statuses kept for receipt() calls made after they came
@@ -78,6 +92,8 @@ class GatewayClient:
         did_key: DIDKey | None = None,
         *,
         metadata: dict[str, Any] | None = None,
+        card: dict[str, Any] | None = None,
+        unlisted: bool = False,
         expected_gateway_did: str | None = None,
         connect_timeout: float = 10.0,
         queue_size: int = 10_000,
@@ -117,8 +133,11 @@ class GatewayClient:
             raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
         if queue_size < 1 or send_queue_size < 0:
             raise ValueError("queue_size must be at least 1 and send_queue_size 0 or more")
+        if card is not None:
+            card = check_card(card)
         self._session = ClientSession(self.key, ClientSettings(
-            metadata=dict(metadata or {}), expected_gateway_did=expected_gateway_did,
+            metadata=dict(metadata or {}), card=card, unlisted=bool(unlisted),
+            expected_gateway_did=expected_gateway_did,
             reconnect=reconnect or None, send_queue_size=send_queue_size, pace=pace,
             keepalive=keepalive))
         self.connect_timeout = connect_timeout
@@ -144,6 +163,11 @@ class GatewayClient:
         self._receipts: OrderedDict[str, str] = OrderedDict()
         self._receipt_waiters: dict[str, list[asyncio.Future[str]]] = {}
         self._mailbox_requests: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # discovery and presence (client/directory.py; docs/sdk.md "Discovery and presence")
+        self._directory_requests: dict[str, asyncio.Future[Message]] = {}
+        self._watching = WatchState()
+        self._presence_handlers: list[PresenceHandler] = []
+        self._presence_queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
 
     # -- what the session knows ------------------------------------------------------------------
 
@@ -413,6 +437,7 @@ class GatewayClient:
             log.info("reconnected to %s after %d attempt(s)", self.gateway_url, registered.attempt)
             self._emit(ConnectionEvent("reconnected", attempt=registered.attempt))
             await self._flush_outbox()
+            await self._watch_again()
             return
 
     def _finish(self, decision: Finish) -> None:
@@ -426,6 +451,7 @@ class GatewayClient:
         self._fail_pings()
         self._stop_keepalive()
         self._done.set()
+        self._fail_directory_requests()
         self._emit(ConnectionEvent("closed", code=decision.code, reason=decision.reason))
         if not self._queue.full():  # else receive() adds the end once the queue has room
             self._queue.put_nowait(_CLOSED)
@@ -605,7 +631,10 @@ class GatewayClient:
                 if message.type == "RECEIPT":  # the SDK keeps it for receipt(): acknowledged now
                     self._receipt_arrived(message)
                     await self._handled(message)
-                elif self._mailbox_answered(message):
+                elif self._mailbox_answered(message) or self._directory_answered(message):
+                    return
+                elif message.type == "PRESENCE":
+                    await self._presence_arrived(message)
                     return
             if self._peers is not None and self._peers.takes(message):
                 await self._handled(message)
@@ -719,6 +748,126 @@ class GatewayClient:
     def duplicates(self) -> int:
         """Mailbox messages received again (after a reconnection) and not handed on twice."""
         return self._session.acks.duplicates
+
+    # -- discovery and presence (client/directory.py; docs/protocol.md section 21) -------------
+
+    async def discover(self, capability: str | None = None, *, name_prefix: str | None = None,
+                       dids: list[str] | None = None, limit: int | None = None,
+                       cursor: str | None = None, timeout: float = 10.0) -> DiscoveryPage:
+        """One page of the agents online now that match (all of) the filters given, each card
+        checked against its agent's signature. `page.next` is the `cursor` of the next page
+        (None: the last). GatewayError when the gateway refuses the query (MALFORMED_MESSAGE
+        says what is wrong; RATE_LIMITED: more than DISCOVERY_RATE per second)."""
+        payload = request_payload(capability=capability, name_prefix=name_prefix, dids=dids,
+                                  limit=limit, cursor=cursor)
+        return discovery_page(await self._ask("DISCOVER", payload, timeout))
+
+    async def discover_all(self, capability: str | None = None, *,
+                           name_prefix: str | None = None, dids: list[str] | None = None,
+                           timeout: float = 10.0) -> AsyncIterator[DiscoveredAgent]:
+        """Every matching agent, page after page."""
+        cursor: str | None = None
+        while True:
+            page = await self.discover(capability, name_prefix=name_prefix, dids=dids,
+                                       limit=100, cursor=cursor, timeout=timeout)
+            for agent in page.agents:
+                yield agent
+            if page.next is None:
+                return
+            cursor = page.next
+
+    async def watch(self, dids: list[str], timeout: float = 10.0) -> dict[str, str]:
+        """Watch these agents' presence: their state now (DID -> "online" / "offline"); from then
+        on a PresenceEvent for each change (`presence()`, `on_presence`). Watched again by
+        itself after a reconnection. GatewayError over the gateway's WATCH_LIMIT."""
+        for did in dids:
+            check_did(did, "a watched DID")
+        states = watch_states(await self._ask("WATCH", {"dids": list(dids)}, timeout))
+        self._watching.dids.update(dict.fromkeys(dids))
+        return states
+
+    async def unwatch(self, dids: list[str], timeout: float = 10.0) -> None:
+        """Stop watching these agents."""
+        for did in dids:
+            self._watching.dids.pop(did, None)
+        await self._ask("UNWATCH", {"dids": list(dids)}, timeout)
+
+    @property
+    def watching(self) -> list[str]:
+        """The DIDs this client watches."""
+        return list(self._watching.dids)
+
+    def on_presence(self, handler: PresenceHandler) -> PresenceHandler:
+        """Call `handler(event)` (plain or async) for each PresenceEvent (then `presence()`
+        gets none)."""
+        self._presence_handlers.append(handler)
+        return handler
+
+    async def presence(self) -> AsyncIterator[PresenceEvent]:
+        """The PresenceEvents of watched agents, as they come; ends when the client is closed."""
+        while True:
+            item = await self._presence_queue.get()
+            if item is _CLOSED:
+                self._presence_queue.put_nowait(_CLOSED)
+                return
+            yield item
+
+    async def _ask(self, type: str, payload: dict[str, Any], timeout: float) -> Message:
+        """Send a request to the gateway; its answer, or GatewayError for an ERROR answer."""
+        if not self.connected or self._ws is None or self.gateway_did is None:
+            raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
+        await self._paced()
+        text, request_id = build(self.key, type, self.gateway_did, payload, now=time.time())
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._directory_requests[request_id] = future
+        try:
+            await self._write(self._ws, text)
+            answer = await asyncio.wait_for(future, timeout)
+        finally:
+            self._directory_requests.pop(request_id, None)
+        error = answer_error(answer)
+        if error is not None:
+            raise error
+        return answer
+
+    def _directory_answered(self, message: Message) -> bool:
+        future = self._directory_requests.get(message.correlation_id or "")
+        if future is None or message.type not in DIRECTORY_ANSWERS:
+            return False
+        if not future.done():
+            future.set_result(message)
+        return True
+
+    async def _presence_arrived(self, message: Message) -> None:
+        event = presence_event(message)
+        if event is None:
+            log.warning("dropped a malformed PRESENCE message: %s", message.payload)
+            return
+        if self._presence_handlers:
+            for handler in self._presence_handlers:
+                await _call(handler, event, "on_presence")
+            return
+        if self._presence_queue.full():  # nobody reads presence(): keep the newest
+            self._presence_queue.get_nowait()
+        self._presence_queue.put_nowait(event)
+
+    async def _watch_again(self) -> None:
+        """After a reconnection the new session watches nothing: watch the same DIDs again."""
+        dids = list(self._watching.dids)
+        for start in range(0, len(dids), 100):
+            try:
+                await self._ask("WATCH", {"dids": dids[start:start + 100]}, 10.0)
+            except Exception as exc:  # the application sees the connection events
+                log.warning("could not watch %d DIDs again after reconnecting: %s",
+                            len(dids[start:start + 100]), exc)
+
+    def _fail_directory_requests(self) -> None:
+        for future in self._directory_requests.values():
+            if not future.done():
+                future.set_exception(ConnectionClosed(self.close_code, self.close_reason))
+        if self._presence_queue.full():
+            self._presence_queue.get_nowait()
+        self._presence_queue.put_nowait(_CLOSED)
 
     # -- peer channels (client/peer/; docs/sdk.md "Peer channels") ----------------------------
 

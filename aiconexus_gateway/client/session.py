@@ -179,6 +179,8 @@ class ClientSettings:
     """What the application chose for this client (fixed for its lifetime)."""
 
     metadata: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] | None = None  # the agent card, signed in REGISTER (docs/protocol.md 21)
+    unlisted: bool = False  # routable, but never discovered (protocol 21.4)
     expected_gateway_did: str | None = None
     reconnect: ReconnectPolicy | None = None
     send_queue_size: int = 1000
@@ -350,6 +352,10 @@ class ClientSession:
         payload: dict[str, Any] = {"nonce": nonce}
         if self.settings.metadata:
             payload["metadata"] = self.settings.metadata
+        if self.settings.card is not None:
+            payload["card"] = self.settings.card
+        if self.settings.unlisted:
+            payload["unlisted"] = True
         text, self._register_id = build(self.key, "REGISTER", envelope.sender, payload,
                                         now=self._wall_clock())
         self.state = ClientState.REGISTERING
