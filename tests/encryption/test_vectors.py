@@ -184,3 +184,17 @@ def test_messages_to_the_gateway_cannot_be_encrypted() -> None:
     alice = registered(key("alice"))
     with pytest.raises(ValueError, match="only messages to another agent"):
         alice.send(GATEWAY.did, "PING", {}, None, 0.0, encrypt=True)
+
+
+def test_the_worked_example_of_protocol_md_is_the_first_vector_verbatim() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## 20. End-to-end encrypted payloads"):]
+    vector, agents = LOADED["valid"][0], LOADED["agents"]
+    for value in (agents["alice"]["did"], agents["bob"]["did"], agents["alice"]["x25519_public"],
+                  agents["alice"]["x25519_secret"], agents["bob"]["x25519_public"],
+                  vector["shared_secret"], vector["key"], vector["nonce"], vector["plaintext"],
+                  vector["associated_data"], vector["ciphertext"], vector["frame"], vector["id"]):
+        assert f"`{value}`" in section or f"\n{value}\n" in section, value
+    assert f"({len(vector['plaintext'].encode())} bytes)" in section
+    assert f"({len(vector['associated_data'].encode())} bytes)" in section
+    assert f"({len(bytes.fromhex(vector['ciphertext']))} bytes, hex)" in section

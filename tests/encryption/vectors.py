@@ -84,6 +84,9 @@ def valid_vector(name: str, sender: str, recipient: str, type: str, message_id: 
         "plaintext": canonicalize(payload).decode("utf-8"),
         "associated_data": associated_data(key(sender).did, key(recipient).did, type,
                                            message_id).decode("utf-8"),
+        "shared_secret": sodium.crypto_scalarmult(
+            x25519_secret_key(key(sender)),
+            sodium.crypto_sign_ed25519_pk_to_curve25519(key(recipient).public_key)).hex(),
         "key": sending_key(sender, recipient).hex(), "nonce": nonce.hex(),
         "ciphertext": ciphertext.hex(), "sealed_payload": sealed,
         "frame": frame(sender, recipient, type, message_id, sealed, correlation_id),
