@@ -38,6 +38,21 @@ const scenarios = {
       state: client.state, closeCode: client.closeCode, origin: location.origin, userAgent: navigator.userAgent,
     };
   },
+  /** End-to-end encryption with the Python agent `peer`: send encrypted, read its encrypted answer. */
+  async encrypted({ gateway, peer, secret }) {
+    const { GatewayClient } = window.aiconexus;
+    const client = new GatewayClient(gateway);
+    const invalid = [];
+    client.onInvalid((error) => invalid.push(error.reason));
+    await client.connect();
+    const sentId = await client.send(peer, 'EXEC_REQUEST', { method: 'echo', params: [secret, 'é😀'] }, { encrypt: true });
+    const reply = await client.receive({ timeout: 15 });
+    await client.close();
+    return {
+      did: client.did, sentId, invalid,
+      reply: { id: reply.id, correlationId: reply.correlationId, encrypted: reply.encrypted, payload: reply.payload, raw: reply.raw },
+    };
+  },
   /** A gateway that does not allow this page's origin: what the page can see. */
   async refused({ gateway }) {
     const raw = await new Promise((resolve) => {
