@@ -24,6 +24,7 @@ from .directory import Directory, DirectorySettings
 from .errors import Ending, ProtocolError
 from .keys import DIDKey
 from .mailbox import FULL_REASONS, REFUSED_REASONS, Mailbox, MailboxSettings
+from .mailroom import LocalMailroom
 from .messages import MessageFactory
 from .metrics import GatewayMetrics
 from .peer import AgentRecord, Connection, Peer, PeerActions
@@ -103,14 +104,13 @@ class Hub:
                                        self.actions, self.metrics, self.router, clock, nonce_source)
         self.views = Views(self.registry, clock, self.did, lambda: self.connections.draining)
         self.receive = self.connections.receive  # the per-frame call, without a hop
-        # One instance's mailbox (in memory). Cluster mode's router has none yet: frames with a
-        # ttl are refused there (MAILBOX_REFUSED, reason unavailable).
-        self.mailbox = Mailbox(settings.mailbox) if settings.mailbox.enabled else None
-        if self.mailbox is not None:
-            mailbox = self.mailbox
-            self.router.use_mailbox(mailbox, self.metrics.mailbox(
-                lambda: (mailbox.total_letters, mailbox.total_bytes, mailbox.total_receipts),
-                FULL_REASONS + REFUSED_REASONS))
+        # One instance's mailbox, in memory (cluster mode replaces the mailroom with its own).
+        if settings.mailbox.enabled:
+            mailbox = Mailbox(settings.mailbox)
+            self.router.mailroom = LocalMailroom(
+                mailbox, self.registry, self.actions, self.metrics.mailbox(
+                    lambda: (mailbox.total_letters, mailbox.total_bytes, mailbox.total_receipts),
+                    FULL_REASONS + REFUSED_REASONS), clock)
 
     def use(self, router: Router, views: Views) -> None:
         """Cluster mode: route and report through `router` and `views` (before serving)."""
@@ -194,6 +194,8 @@ class Hub:
     async def leave(self, timeout: float = 2.0) -> None:
         """The gateway stopped: leave the cluster (nothing to do on one instance)."""
         await self.router.close(timeout)
+        if self.router.mailroom is not None:
+            await self.router.mailroom.close()
 
     # -- views (views.py) -------------------------------------------------------------------------
 
@@ -218,7 +220,8 @@ class Hub:
     def _with_mailbox(self, did: str, view: dict[str, Any] | None) -> dict[str, Any] | None:
         """/agents/<did> (admin only) shows the agent's mailbox depth and rules, when it holds
         something or the agent set rules."""
-        mailbox = self.router.mailbox
-        if view is not None and mailbox is not None and did in mailbox.boxes:
-            view["mailbox"] = mailbox.depth(did)
+        mailroom = self.router.mailroom
+        depth = mailroom.depth(did) if view is not None and mailroom is not None else None
+        if view is not None and depth is not None:
+            view["mailbox"] = depth
         return view

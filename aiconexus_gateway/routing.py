@@ -9,17 +9,14 @@ round trip to the bus in a cluster. The hub never asks which kind of router it h
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 from time import perf_counter
 
 from .clock import Clock
 from .directory import Directory
 from .errors import Ending, ErrorCode, ProtocolError
-from .mailbox import DELIVERED, EXPIRED, Letter, Mailbox, Receipt, parse_ack, parse_policy
-from .messages import build, utc_timestamp
-from .metrics import GatewayMetrics, MailboxMetrics
+from .mailroom import Mailroom, no_mailbox
+from .metrics import GatewayMetrics
 from .peer import AgentRecord, Peer, PeerActions
 from .registry import Registry
 from .session import Deposit, Forward, MailboxRequest, Register, State
@@ -38,10 +35,7 @@ class Router:
         self.clock = clock
         # discovery and presence (directory.py); the hub gives it its settings
         self.directory = Directory(registry, actions.factory, actions, clock)
-        self.mailbox: Mailbox | None = None  # use_mailbox(); None: frames with a ttl are refused
-        self.mailbox_metrics: MailboxMetrics | None = None
-        self._expiry: asyncio.TimerHandle | None = None
-        self._expiry_at = math.inf
+        self.mailroom: Mailroom | None = None  # the hub's (or the cluster's); None: no mailbox
 
     def __str__(self) -> str:
         return "single instance"
@@ -124,9 +118,8 @@ class Router:
             self.evict(replaced, "a newer connection registered this DID", counted=False)
         peer.connection.registered()
         peer.connection.send(reply)
-        if self.mailbox is not None:  # what waited for it, before anything routed after this
-            self.mailbox.disconnected(did)  # a replaced session's unacknowledged letters too
-            self._write_unsent(peer, did)
+        if self.mailroom is not None:  # what waited for it, before anything routed after this
+            self.mailroom.registered(peer, did)
         self.directory.online(peer)
         self.metrics.registration("ok")
         log.info("agent registered: %s from %s", did, peer.remote_ip,
@@ -149,119 +142,21 @@ class Router:
         self.actions.end(peer, Ending.SESSION_REPLACED, ProtocolError(
             ErrorCode.SESSION_REPLACED, "a newer connection registered this DID; this session is closed"))
 
-    # -- the mailbox (mailbox.py): letters that may wait for their recipient --------------------
-
-    def use_mailbox(self, mailbox: Mailbox, metrics: MailboxMetrics) -> None:
-        self.mailbox = mailbox
-        self.mailbox_metrics = metrics
-        self._arm_expiry()
+    # -- the mailbox (mailroom.py): frames with a ttl may wait for their recipient ---------------
 
     def deposit(self, peer: Peer, action: Deposit) -> None:
-        """A frame with a `ttl`: kept until its recipient acknowledges it; written at once when
-        the recipient is connected here, else its sender is told QUEUED."""
-        forward, mailbox, metrics = action.forward, self.mailbox, self.mailbox_metrics
-        if mailbox is None or metrics is None:
-            self.actions.send_error(peer, ProtocolError(
-                ErrorCode.MAILBOX_REFUSED, "not stored: this gateway keeps no mailbox "
-                "(MAILBOX_MAX_TTL is 0, or cluster mode); send without 'ttl'",
-                details={"reason": "unavailable", "to": forward.to}, correlation_id=forward.id))
+        """A frame with a `ttl`: through the mailroom, or refused when there is none."""
+        if self.mailroom is None:
+            self.actions.send_error(peer, no_mailbox(action.forward.to, action.forward.id))
             return
-        now = self.clock.wall()
-        try:
-            letter = mailbox.store(id=forward.id, sender=forward.sender, recipient=forward.to,
-                                   type=forward.type, text=forward.text, ttl=action.ttl, now=now)
-        except ProtocolError as error:
-            reason = error.details.get("reason")
-            if isinstance(reason, str):
-                metrics.refused(reason)
-            self.actions.send_error(peer, error)
-            return
-        metrics.stored()
-        self._arm_expiry()
-        target = self.registry.get(forward.to)
-        if target is not None:
-            self._write_unsent(target, forward.to)
-            return
-        metrics.queued()
-        peer.connection.send(self.actions.factory.make(
-            "QUEUED", forward.sender,
-            {"id": letter.id, "to": letter.recipient, "expires_at": utc_timestamp(letter.expires_at)},
-            letter.id))
+        self.mailroom.deposit(peer, action)
 
     def mailbox_request(self, peer: Peer, request: MailboxRequest) -> None:
-        """ACK (a letter or receipt received: remove it) or MAILBOX (the agent's own rules)."""
-        mailbox, metrics, did = self.mailbox, self.mailbox_metrics, peer.did
-        assert did is not None
-        try:
-            if mailbox is None or metrics is None:
-                raise ProtocolError(ErrorCode.MAILBOX_REFUSED, "this gateway keeps no mailbox "
-                                    "(MAILBOX_MAX_TTL is 0, or cluster mode)",
-                                    details={"reason": "unavailable"}, correlation_id=request.id)
-            now = self.clock.wall()
-            if request.type == "ACK":
-                sender, acked = parse_ack(request.payload, request.id)
-                item = mailbox.ack(did, sender, acked, now)
-                if isinstance(item, Letter):
-                    metrics.delivered()
-                    self._leave_receipt(item, DELIVERED, now)
-                return
-            enabled, blocked = parse_policy(request.payload, request.id)
-            view = mailbox.policy(did, enabled=enabled, blocked=blocked)
-        except ProtocolError as error:
-            self.actions.send_error(peer, error)
+        """ACK or MAILBOX for the gateway."""
+        if self.mailroom is None:
+            self.actions.send_error(peer, no_mailbox(None, request.id))
             return
-        peer.connection.send(self.actions.factory.make("MAILBOX", did, view, request.id))
-
-    def expire_mailbox(self) -> None:
-        """Letters past their time go, and their senders get EXPIRED receipts."""
-        mailbox, metrics = self.mailbox, self.mailbox_metrics
-        if mailbox is None or metrics is None:
-            return
-        now = self.clock.wall()
-        for letter in mailbox.expire(now):
-            metrics.expired()
-            self._leave_receipt(letter, EXPIRED, now)
-
-    def _leave_receipt(self, letter: Letter, status: str, now: float) -> None:
-        assert self.mailbox is not None
-        self.mailbox.receipt(letter, status, now)
-        self._arm_expiry()
-        target = self.registry.get(letter.sender)
-        if target is not None:
-            self._write_unsent(target, letter.sender)
-
-    def _write_unsent(self, peer: Peer, did: str) -> None:
-        """Write to `peer` what waits for it and was not written to this connection yet."""
-        assert self.mailbox is not None and self.mailbox_metrics is not None
-        connection, factory = peer.connection, self.actions.factory
-        for item in self.mailbox.unsent(did):
-            if isinstance(item, Receipt):
-                connection.send(build(factory.key, "RECEIPT", did, item.payload(),
-                                      correlation_id=item.message_id, message_id=item.id,
-                                      now=self.clock.wall())[0])
-            elif connection.send(item.text):  # not a Forward: the letter stays until its ACK
-                self.mailbox_metrics.written()
-
-    def _arm_expiry(self) -> None:
-        """Be called back at the mailbox's next deadline (on the running loop, if any)."""
-        deadline = self.mailbox.next_deadline() if self.mailbox is not None else None
-        if deadline is None or deadline >= self._expiry_at:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop (tests of the core call expire_mailbox themselves)
-            return
-        if self._expiry is not None:
-            self._expiry.cancel()
-        self._expiry_at = deadline
-        self._expiry = loop.call_later(max(0.0, deadline - self.clock.wall()), self._expiry_due)
-
-    def _expiry_due(self) -> None:
-        self._expiry, self._expiry_at = None, math.inf
-        try:
-            self.expire_mailbox()
-        finally:
-            self._arm_expiry()
+        self.mailroom.request(peer, request)
 
     # -- lifecycle (cluster mode has work to do here) -------------------------------------------
 
@@ -270,5 +165,3 @@ class Router:
 
     async def close(self, timeout: float = 2.0) -> None:
         """The gateway stopped: leave whatever the router joined."""
-        if self._expiry is not None:
-            self._expiry.cancel()
