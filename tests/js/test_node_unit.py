@@ -59,7 +59,12 @@ def test_package_metadata_matches_the_gateway() -> None:
     assert f"export const VERSION = '{__version__}';" in index
     lock = json.loads((CLIENT / "package-lock.json").read_text())
     assert lock["packages"][""]["version"] == __version__
-    assert set(package["dependencies"]) == {"ws"}  # only for Node 20, never loaded by a browser
+    # ws: only for Node 20, never loaded by a browser; libsodium.js: only for end-to-end
+    # encryption, loaded on its first use (a dynamic import), so a page that never encrypts loads
+    # nothing more
+    assert set(package["dependencies"]) == {"ws", "libsodium-wrappers"}
+    for module in (CLIENT / "src").glob("*.js"):
+        assert "from 'libsodium" not in module.read_text(), module
 
 
 def test_the_package_imports_in_node_by_its_name() -> None:
