@@ -9,6 +9,12 @@ provides (`schedule`), so tests run it by hand.
 
 Unlisted agents (docs/protocol.md section 21.4): never in the index, and their presence is shown
 only to the agents they watch themselves. To everyone else they look offline.
+
+In cluster mode the directory also keeps a replica of the agents of the other instances
+(`remote_*`): what they announce when their agents come and go (backends/wire.py `Announce`), a
+full snapshot after (re)connecting, and the live instances at every heartbeat (an instance that
+died takes its agents with it). Discovery and WATCH answers are then cluster-wide and stay
+synchronous, and each instance tells its own watchers, coalesced, about any agent of the cluster.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .cards import Profile, parse_card
 from .clock import Clock
 from .discovery import Index, Listing, parse_dids, parse_query
 from .errors import ErrorCode, ProtocolError
@@ -39,6 +46,43 @@ class DirectorySettings:
     coalesce: float = 1.0  # seconds: at most one event per watched DID per window (PRESENCE_COALESCE)
     discover_rate: float = 5.0  # DISCOVER requests per second per agent (DISCOVERY_RATE)
     discover_burst: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteAgent:
+    """An agent of another instance, as its instance announced it."""
+
+    instance: str
+    session_id: str
+    listing: Listing | None  # None: unlisted
+    audience: frozenset[str] = frozenset()  # unlisted: the agents it watches (who may see it)
+
+    @classmethod
+    def of(cls, did: str, instance: str, session_id: str, profile: Any) -> RemoteAgent:
+        """From an announced profile (cards.Profile as JSON: card, unlisted, register, audience)."""
+        if not isinstance(profile, dict):
+            return cls(instance, session_id, Listing.of(did, None, None))
+        if profile.get("unlisted") is True:
+            audience = profile.get("audience")
+            return cls(instance, session_id, None, frozenset(
+                a for a in audience if isinstance(a, str)) if isinstance(audience, list) else
+                frozenset())
+        try:
+            card = parse_card(profile["card"]) if profile.get("card") is not None else None
+        except (ProtocolError, KeyError):
+            card = None
+        register = profile.get("register")
+        return cls(instance, session_id, Listing.of(did, card, register if isinstance(
+            register, dict) else None))
+
+
+def profile_document(profile: Profile | None, audience: frozenset[str]) -> dict[str, Any] | None:
+    """What other instances are told about a local agent's card (RemoteAgent.of reads it)."""
+    if profile is None:
+        return None
+    if profile.unlisted:
+        return {"unlisted": True, "audience": sorted(audience)}
+    return {"card": profile.card.document if profile.card else None, "register": profile.register}
 
 
 def call_later(delay: float, callback: Callable[[], None]) -> None:
@@ -63,6 +107,10 @@ class Directory:
         self.coalescer = Coalescer(settings.coalesce)
         self._hidden: dict[str, frozenset[str]] = {}  # unlisted DID -> who may see it
         self._buckets: dict[Peer, TokenBucket] = {}
+        self.remote: dict[str, RemoteAgent] = {}  # cluster mode: the other instances' agents
+        self.scope: Callable[[], str] = lambda: "instance"  # "cluster" when the replica is live
+        # cluster mode: tell the other instances about a local unlisted agent's new audience
+        self.announce: Callable[[Peer], None] = lambda peer: None
         self.events_sent = 0  # PRESENCE frames sent (tests, benchmark)
 
     # -- what the router and the connections report -------------------------------------------
@@ -72,28 +120,65 @@ class Directory:
         did = peer.did
         assert did is not None
         self._forget_watcher(did)  # a new session starts with no watches
-        profile = peer.session.profile
-        if profile is not None and profile.unlisted:
-            self.index.remove(did)
-            self._hidden[did] = frozenset()
-        else:
-            self._hidden.pop(did, None)
-            self.index.add(Listing.of(did, profile.card if profile else None,
-                                      profile.register if profile else None))
-        self._changed(did, Seen(peer.session.session_id))
+        self._relist(did)
+        self._changed(did, self._seen(did))
 
     def closed(self, peer: Peer, unregistered: bool) -> None:
         """`peer`'s connection is gone; `unregistered`: it was its DID's routable session (not
         one replaced by a newer session, which announced itself)."""
         self._buckets.pop(peer, None)
         did = peer.did
-        if did is None or not unregistered:
+        if did is None:
             return
-        self.index.remove(did)
-        if did in self._hidden:  # who may see it go: the agents it watched until now
-            self._hidden[did] = self.watches.watching(did)
+        if not unregistered:  # replaced: by a session here (which has its own watches) or not
+            if self.registry.get(did) is None:
+                self._forget_watcher(did)
+            return
         self._forget_watcher(did)
-        self._changed(did, OFFLINE)
+        self._relist(did)
+        self._changed(did, self._seen(did))
+
+    # -- what the other instances report (cluster mode) ---------------------------------------
+
+    def remote_online(self, did: str, agent: RemoteAgent) -> None:
+        """An agent of another instance registered (or its unlisted audience changed)."""
+        before = self.remote.get(did)
+        self.remote[did] = agent
+        self._relist(did)
+        if (before is not None and before.session_id == agent.session_id
+                and before.listing is None and agent.listing is None):
+            watchers = self.watches.watchers(did)  # the same session shows itself to others
+            for watcher in (agent.audience - before.audience) & watchers:
+                self._deliver(watcher, Event(did, "online"))
+            for watcher in (before.audience - agent.audience) & watchers:
+                self._deliver(watcher, Event(did, "offline"))
+            return
+        self._changed(did, self._seen(did))
+
+    def remote_offline(self, did: str, session_id: str) -> None:
+        """An agent of another instance is gone (ignored when a newer session replaced it)."""
+        agent = self.remote.get(did)
+        if agent is None or agent.session_id != session_id:
+            return
+        del self.remote[did]
+        self._relist(did)
+        self._changed(did, self._seen(did))
+
+    def remote_sync(self, agents: dict[str, RemoteAgent]) -> None:
+        """The whole cluster as the bus holds it (after connecting): replace the replica."""
+        before, self.remote = self.remote, agents
+        for did in before.keys() | agents.keys():
+            old, new = before.get(did), agents.get(did)
+            if old != new:
+                self._relist(did)
+                self._changed(did, self._seen(did))
+
+    def remote_alive(self, instances: frozenset[str]) -> None:
+        """Only these instances are alive: the agents of the others are gone."""
+        for did in [did for did, agent in self.remote.items() if agent.instance not in instances]:
+            del self.remote[did]
+            self._relist(did)
+            self._changed(did, self._seen(did))
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -128,7 +213,7 @@ class Directory:
         query = parse_query(envelope.payload, envelope.id)
         page = self.index.search(query)
         self._send(peer, "DISCOVERED", {"agents": page.entries, "next": page.next,
-                                        "scope": "instance"}, envelope.id)
+                                        "scope": self.scope()}, envelope.id)
 
     def _watch(self, peer: Peer, envelope: Envelope) -> None:
         watcher = peer.did
@@ -141,8 +226,8 @@ class Directory:
                    else "offline"} for did in dids]
         self._send(peer, "WATCHING", {"agents": states,
                                       "watching": len(self.watches.watching(watcher))}, envelope.id)
-        if watcher in self._hidden:  # an unlisted agent shows itself to those it watches
-            self._reveal(watcher, dids, "online")
+        if self._unlisted_here(watcher):  # an unlisted agent shows itself to those it watches
+            self._reveal(peer, watcher, dids, "online")
 
     def _unwatch(self, peer: Peer, envelope: Envelope) -> None:
         watcher = peer.did
@@ -154,27 +239,61 @@ class Directory:
                 self.coalescer.forget(did)
         self._send(peer, "WATCHING", {"agents": [],
                                       "watching": len(self.watches.watching(watcher))}, envelope.id)
-        if watcher in self._hidden:
-            self._reveal(watcher, tuple(removed), "offline")
+        if self._unlisted_here(watcher):
+            self._reveal(peer, watcher, tuple(removed), "offline")
 
     # -- presence -----------------------------------------------------------------------------
 
     def _seen(self, did: str) -> Seen:
         peer = self.registry.get(did)
-        return Seen(peer.session.session_id) if peer is not None else OFFLINE
+        if peer is not None:
+            return Seen(peer.session.session_id)
+        agent = self.remote.get(did)
+        return Seen(agent.session_id) if agent is not None else OFFLINE
+
+    def _relist(self, did: str) -> None:
+        """Index the DID's current session (here, else on another instance), or nothing; and
+        record who may see it when it is unlisted."""
+        peer = self.registry.get(did)
+        agent = self.remote.get(did)
+        if peer is not None:
+            profile = peer.session.profile
+            if profile is not None and profile.unlisted:
+                listing = None
+                self._hidden[did] = self.watches.watching(did)
+            else:
+                listing = Listing.of(did, profile.card if profile else None,
+                                     profile.register if profile else None)
+        elif agent is not None:
+            listing = agent.listing
+            if listing is None:
+                self._hidden[did] = agent.audience
+        else:  # gone: keep who could see it until its offline event is out
+            self.index.remove(did)
+            return
+        if listing is None:
+            self.index.remove(did)
+        else:
+            self._hidden.pop(did, None)
+            self.index.add(listing)
+
+    def _unlisted_here(self, did: str) -> bool:
+        peer = self.registry.get(did)
+        profile = peer.session.profile if peer is not None else None
+        return profile is not None and profile.unlisted
 
     def _visible_online(self, did: str, watcher: str) -> bool:
         hidden = self._hidden.get(did)
         if hidden is not None and watcher not in hidden:
             return False
-        return did in self.registry
+        return self._seen(did).online
 
-    def _reveal(self, unlisted: str, dids: tuple[str, ...] | list[str], event: str) -> None:
+    def _reveal(self, peer: Peer, unlisted: str, dids: tuple[str, ...] | list[str],
+                event: str) -> None:
         """An online unlisted agent started (or stopped) watching `dids`: those of them that
-        watch it now see it online (or offline)."""
+        watch it see it online (or offline): here at once, elsewhere through the announce."""
         self._hidden[unlisted] = self.watches.watching(unlisted)
-        if unlisted not in self.registry:
-            return
+        self.announce(peer)
         watchers = self.watches.watchers(unlisted)
         for did in dids:
             if did in watchers:
@@ -197,7 +316,7 @@ class Directory:
             self._announce(decision)
         elif decision is not None:
             self.schedule(decision - self.clock.monotonic(), lambda: self._due(did))
-        if did not in self.registry and not self.coalescer.pending(did):
+        if not self._seen(did).online and not self.coalescer.pending(did):
             self._hidden.pop(did, None)
 
     def _announce(self, event: Event) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from aiconexus_gateway.cards import check_proof
 from aiconexus_gateway.clock import ManualClock
-from aiconexus_gateway.directory import DirectorySettings
+from aiconexus_gateway.directory import DirectorySettings, RemoteAgent, profile_document
 from aiconexus_gateway.errors import CloseCode
 from aiconexus_gateway.hub import Hub, HubSettings, Peer
 from aiconexus_gateway.keys import DIDKey
@@ -223,3 +223,65 @@ def test_directory_types_cannot_be_sent_to_agents(hub: Hub) -> None:
     hub.receive(alice, frame(ALICE, "DISCOVER", BOB.did, {})[0])
     error = json.loads(connection.sent[-1])
     assert error["payload"]["code"] == "MALFORMED_MESSAGE"
+
+
+# -- cluster mode: the replica of the other instances' agents ---------------------------------
+
+def remote(did: str, session: str, *, instance: str = "gw-2", card: dict[str, Any] | None = None,
+           unlisted: bool = False, audience: tuple[str, ...] = ()) -> RemoteAgent:
+    profile: dict[str, Any] = ({"unlisted": True, "audience": list(audience)} if unlisted
+                               else {"card": card, "register": {"signature": "s"}})
+    return RemoteAgent.of(did, instance, session, profile)
+
+
+def test_remote_agents_are_discovered_and_watched(hub: Hub, clock: ManualClock) -> None:
+    alice, to_alice = register(hub, ALICE)
+    hub.directory.remote_online(BOB.did, remote(BOB.did, "s1", card={"name": "Bob",
+                                                                      "capabilities": ["x"]}))
+    page = ask(hub, alice, ALICE, "DISCOVER", {"capability": "x"})["payload"]
+    assert [entry["did"] for entry in page["agents"]] == [BOB.did]
+    answer = ask(hub, alice, ALICE, "WATCH", {"dids": [BOB.did]})["payload"]
+    assert answer["agents"] == [{"did": BOB.did, "state": "online"}]
+    clock.advance(5)
+    hub.directory.remote_online(BOB.did, remote(BOB.did, "s2"))  # a new session elsewhere
+    clock.advance(5)
+    hub.directory.remote_offline(BOB.did, "s1")  # the old one's late offline: ignored
+    hub.directory.remote_offline(BOB.did, "s2")
+    assert presence(to_alice) == [(BOB.did, "replaced"), (BOB.did, "offline")]
+    assert ask(hub, alice, ALICE, "DISCOVER", {"capability": "x"})["payload"]["agents"] == []
+
+
+def test_the_agents_of_a_dead_instance_go_offline(hub: Hub) -> None:
+    alice, to_alice = register(hub, ALICE)
+    hub.directory.remote_sync({BOB.did: remote(BOB.did, "s1", instance="gw-2"),
+                               CAROL.did: remote(CAROL.did, "s2", instance="gw-3")})
+    ask(hub, alice, ALICE, "WATCH", {"dids": [BOB.did, CAROL.did]})
+    hub.directory.remote_alive(frozenset({"gw-1", "gw-3"}))
+    assert presence(to_alice) == [(BOB.did, "offline")]
+    hub.directory.remote_sync({})
+    assert presence(to_alice) == [(BOB.did, "offline"), (CAROL.did, "offline")]
+
+
+def test_a_remote_unlisted_agent_is_shown_only_to_its_audience(hub: Hub) -> None:
+    alice, to_alice = register(hub, ALICE)
+    carol, to_carol = register(hub, CAROL)
+    ask(hub, alice, ALICE, "WATCH", {"dids": [BOB.did]})
+    ask(hub, carol, CAROL, "WATCH", {"dids": [BOB.did]})
+    hub.directory.remote_online(BOB.did, remote(BOB.did, "s1", unlisted=True))
+    assert presence(to_alice) == [] and presence(to_carol) == []
+    assert ask(hub, alice, ALICE, "DISCOVER", {})["payload"]["agents"][0]["did"] != BOB.did
+    hub.directory.remote_online(BOB.did, remote(BOB.did, "s1", unlisted=True,
+                                                audience=(ALICE.did,)))
+    assert presence(to_alice) == [(BOB.did, "online")] and presence(to_carol) == []
+    assert ask(hub, carol, CAROL, "WATCH", {"dids": [BOB.did]})["payload"]["agents"] == [
+        {"did": BOB.did, "state": "offline"}]
+
+
+def test_a_local_unlisted_agent_announces_its_audience(hub: Hub) -> None:
+    announced: list[str | None] = []
+    hub.directory.announce = lambda peer: announced.append(peer.did)
+    bob, _ = register(hub, BOB, unlisted=True)
+    ask(hub, bob, BOB, "WATCH", {"dids": [ALICE.did]})
+    assert announced == [BOB.did]
+    assert profile_document(bob.session.profile, frozenset({ALICE.did})) == {
+        "unlisted": True, "audience": [ALICE.did]}
