@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 class Mailroom(Protocol):
     """What the router needs of a mailbox, whichever store holds it."""
 
+    metrics: MailboxMetrics
+
     def deposit(self, peer: Peer, action: Deposit) -> None:
         """A frame with a `ttl` from `peer`: keep it, deliver it when its recipient is here."""
 

@@ -267,6 +267,7 @@ class MailboxMetrics:
     def __init__(self, registry: CollectorRegistry, held: Callable[[], tuple[int, int, int]],
                  reasons: tuple[str, ...] = ()) -> None:
         r = registry
+        self.held = held  # (letters, bytes, receipts) now; cluster mode points it at Redis' totals
         letters = Counter("aiconexus_mailbox_messages_total",
                           "Messages with a ttl, by event: stored, queued (stored while the "
                           "recipient was offline), written (to the recipient, redeliveries "
@@ -281,7 +282,7 @@ class MailboxMetrics:
                 ("aiconexus_mailbox_held_bytes", 1, "Bytes of the messages waiting in mailboxes"),
                 ("aiconexus_mailbox_held_receipts", 2, "Receipts waiting for their senders")):
             gauge = Gauge(name, text, registry=r)
-            gauge.set_function(lambda index=index: held()[index])  # type: ignore[misc]
+            gauge.set_function(lambda index=index: self.held()[index])  # type: ignore[misc]
         self.stored = letters.labels("stored").inc
         self.queued = letters.labels("queued").inc
         self.written = letters.labels("written").inc

@@ -38,5 +38,13 @@ async def start_cluster(hub: Hub, config: Config, *, connect_wait: float = 2.0) 
     views = ClusterViews(hub.registry, hub.clock, hub.did, lambda: hub.draining, router.node, bus,
                          redis={"url": bus.url, "prefix": settings.prefix})
     await router.node.start(connect_wait=connect_wait)
+    local = hub.router.mailroom
+    if local is not None:  # the mailbox moves to Redis (mailroom.py), with the same metrics
+        from .mailroom import ClusterMailroom
+
+        mailroom = ClusterMailroom(hub.settings.mailbox, settings, hub.registry, hub.actions,
+                                   local.metrics, hub.clock, router.node.bus_time_ms)
+        await mailroom.start()
+        router.mailroom = mailroom
     hub.use(router, views)
     return router

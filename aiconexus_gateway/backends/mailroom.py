@@ -1,0 +1,491 @@
+"""Cluster mode's mailroom: every mailbox in Redis, so a message waits for its recipient whichever
+instance it comes back to, and survives the death of the instance that accepted it.
+
+The same rules as mailbox.py (the same bounds in the same order, the same ack bookkeeping), kept
+atomic by Lua scripts over these keys (P = REDIS_PREFIX):
+
+    P:mb:<did>:order     zset  letter keys ("<sender> <id>") by a cluster-wide sequence number
+    P:mb:<did>:text      hash  key -> the frame, byte for byte
+    P:mb:<did>:meta      hash  key -> "<expires ms> <size>"
+    P:mb:<did>:pair      hash  sender -> letters waiting
+    P:mb:<did>:info      hash  bytes, disabled
+    P:mb:<did>:blocked   set   DIDs refused
+    P:mb:<did>:rorder    zset  receipt ids by sequence; P:mb:<did>:receipts hash id -> JSON
+    P:mb:due             zset  "L <did> <key>" / "R <did> <receipt id>" by expiry (Redis ms)
+    P:mb:seq, P:mb:bytes, P:mb:letters, P:mb:receipts   counters
+
+One worker task carries out this instance's mailbox operations in order (so letters from one
+sender are kept in the order sent). Which letters were written to which local connection is
+this instance's own memory (a connection lives on one instance); a letter is written again
+after a reconnection until it is acknowledged. When a letter or a receipt is stored for an agent
+connected to another instance, that instance is nudged on its channel (P:mb:nudge:<instance>)
+and writes what it has not written yet; a missed nudge is made up for after Redis comes back
+(every local agent's mailbox is read again). Every instance sweeps P:mb:due; the script makes
+each expiry happen once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from ..backoff import backoff
+from ..clock import Clock
+from ..errors import ErrorCode, ProtocolError
+from ..mailbox import MailboxSettings, parse_ack, parse_policy
+from ..mailroom import queued_frame, receipt_frame
+from ..metrics import MailboxMetrics
+from ..peer import Peer, PeerActions
+from ..registry import Registry
+from .settings import ClusterSettings
+
+if TYPE_CHECKING:
+    from ..session import Deposit, MailboxRequest
+
+log = logging.getLogger("aiconexus.gateway.cluster")
+
+SWEEP_INTERVAL = 0.25  # seconds between expiry sweeps (each instance)
+SWEEP_LIMIT = 500  # deadlines handled per sweep
+
+_HELPERS = """
+local function remove_letter(p, to, key)
+  local box = p .. ':mb:' .. to
+  local meta = redis.call('HGET', box .. ':meta', key)
+  if not meta then return false end
+  local size = tonumber(string.match(meta, ' (%d+)$'))
+  local from = string.match(key, '^(%S+) ')
+  redis.call('ZREM', box .. ':order', key)
+  redis.call('HDEL', box .. ':text', key)
+  redis.call('HDEL', box .. ':meta', key)
+  if redis.call('HINCRBY', box .. ':pair', from, -1) <= 0 then
+    redis.call('HDEL', box .. ':pair', from)
+  end
+  redis.call('HINCRBY', box .. ':info', 'bytes', -size)
+  redis.call('DECRBY', p .. ':mb:bytes', size)
+  redis.call('DECR', p .. ':mb:letters')
+  redis.call('ZREM', p .. ':mb:due', 'L ' .. to .. ' ' .. key)
+  return from
+end
+local function remove_receipt(p, did, rid)
+  local box = p .. ':mb:' .. did
+  if redis.call('HDEL', box .. ':receipts', rid) == 0 then return false end
+  redis.call('ZREM', box .. ':rorder', rid)
+  redis.call('DECR', p .. ':mb:receipts')
+  redis.call('ZREM', p .. ':mb:due', 'R ' .. did .. ' ' .. rid)
+  return true
+end
+local function add_receipt(p, sender, to, id, status, now, ttl, max, base)
+  local box = p .. ':mb:' .. sender
+  local seq = redis.call('INCR', p .. ':mb:seq')
+  local rid = string.format('%s-%012x', base, seq)
+  redis.call('ZADD', box .. ':rorder', seq, rid)
+  redis.call('HSET', box .. ':receipts', rid, cjson.encode({id = id, to = to, status = status}))
+  redis.call('INCR', p .. ':mb:receipts')
+  redis.call('ZADD', p .. ':mb:due', now + ttl, 'R ' .. sender .. ' ' .. rid)
+  while redis.call('ZCARD', box .. ':rorder') > max do
+    remove_receipt(p, sender, redis.call('ZRANGE', box .. ':rorder', 0, 0)[1])
+  end
+  return redis.call('HGET', p .. ':route', sender) or ''
+end
+"""
+
+# Keep a letter, or say which rule refused it. ARGV: prefix, to, from, id, text, expires_ms,
+# size, max_per_sender, max_messages, max_bytes, max_total_bytes.
+PUT = """
+local p, to, from = ARGV[1], ARGV[2], ARGV[3]
+local box = p .. ':mb:' .. to
+local key = from .. ' ' .. ARGV[4]
+local owner = redis.call('HGET', p .. ':route', to) or ''
+local meta = redis.call('HGET', box .. ':meta', key)
+if meta then return {'dup', owner, meta} end
+if redis.call('HGET', box .. ':info', 'disabled') == '1' then return {'refused', 'disabled'} end
+if redis.call('SISMEMBER', box .. ':blocked', from) == 1 then return {'refused', 'blocked'} end
+local size = tonumber(ARGV[7])
+if tonumber(redis.call('HGET', box .. ':pair', from) or '0') >= tonumber(ARGV[8]) then
+  return {'full', 'pair_messages'}
+end
+if redis.call('ZCARD', box .. ':order') >= tonumber(ARGV[9]) then
+  return {'full', 'recipient_messages'}
+end
+if tonumber(redis.call('HGET', box .. ':info', 'bytes') or '0') + size > tonumber(ARGV[10]) then
+  return {'full', 'recipient_bytes'}
+end
+if tonumber(redis.call('GET', p .. ':mb:bytes') or '0') + size > tonumber(ARGV[11]) then
+  return {'full', 'total_bytes'}
+end
+local seq = redis.call('INCR', p .. ':mb:seq')
+meta = ARGV[6] .. ' ' .. size
+redis.call('ZADD', box .. ':order', seq, key)
+redis.call('HSET', box .. ':text', key, ARGV[5])
+redis.call('HSET', box .. ':meta', key, meta)
+redis.call('HINCRBY', box .. ':pair', from, 1)
+redis.call('HINCRBY', box .. ':info', 'bytes', size)
+redis.call('INCRBY', p .. ':mb:bytes', size)
+redis.call('INCR', p .. ':mb:letters')
+redis.call('ZADD', p .. ':mb:due', ARGV[6], 'L ' .. to .. ' ' .. key)
+return {'ok', owner, meta}
+"""
+
+# Everything waiting for a DID: {letter count, key, text, ..., receipt id, receipt JSON, ...}.
+FETCH = """
+local box = ARGV[1] .. ':mb:' .. ARGV[2]
+local keys = redis.call('ZRANGE', box .. ':order', 0, -1)
+local out = {#keys}
+for _, k in ipairs(keys) do
+  out[#out + 1] = k
+  out[#out + 1] = redis.call('HGET', box .. ':text', k)
+end
+for _, r in ipairs(redis.call('ZRANGE', box .. ':rorder', 0, -1)) do
+  out[#out + 1] = r
+  out[#out + 1] = redis.call('HGET', box .. ':receipts', r)
+end
+return out
+"""
+
+# An ACK. ARGV: prefix, did, from, id, gateway did, now_ms, receipt ttl ms, max receipts, base.
+ACK = _HELPERS + """
+local p, did, from, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if from == ARGV[5] then
+  remove_receipt(p, did, id)
+  return {'receipt'}
+end
+local sender = remove_letter(p, did, from .. ' ' .. id)
+if not sender then return {'none'} end
+local owner = add_receipt(p, sender, did, id, 'DELIVERED', tonumber(ARGV[6]), tonumber(ARGV[7]),
+                          tonumber(ARGV[8]), ARGV[9])
+return {'delivered', sender, owner}
+"""
+
+# Expire what is due. ARGV: prefix, now_ms, limit, receipt ttl ms, max receipts, base.
+# Answers {sender, sender's owner, ...} for each letter expired.
+EXPIRE = _HELPERS + """
+local p, now = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for _, item in ipairs(redis.call('ZRANGEBYSCORE', p .. ':mb:due', '-inf', now, 'LIMIT', 0,
+                                 tonumber(ARGV[3]))) do
+  redis.call('ZREM', p .. ':mb:due', item)
+  local kind, did, rest = string.match(item, '^(%a) (%S+) (.+)$')
+  if kind == 'L' then
+    local sender = remove_letter(p, did, rest)
+    if sender then
+      local id = string.match(rest, '^%S+ (.+)$')
+      out[#out + 1] = sender
+      out[#out + 1] = add_receipt(p, sender, did, id, 'EXPIRED', now, tonumber(ARGV[4]),
+                                  tonumber(ARGV[5]), ARGV[6])
+    end
+  elseif kind == 'R' then
+    remove_receipt(p, did, rest)
+  end
+end
+return out
+"""
+
+# The recipient's rules. ARGV: prefix, did, enabled ('', '0', '1'), replace blocked ('0', '1'),
+# blocked DIDs... Answers {disabled, messages, bytes, receipts, {blocked...}}.
+POLICY = """
+local box = ARGV[1] .. ':mb:' .. ARGV[2]
+if ARGV[3] == '0' then
+  redis.call('HSET', box .. ':info', 'disabled', '1')
+elseif ARGV[3] == '1' then
+  redis.call('HDEL', box .. ':info', 'disabled')
+end
+if ARGV[4] == '1' then
+  redis.call('DEL', box .. ':blocked')
+  for i = 5, #ARGV do redis.call('SADD', box .. ':blocked', ARGV[i]) end
+end
+return {redis.call('HGET', box .. ':info', 'disabled') or '0', redis.call('ZCARD', box .. ':order'),
+        redis.call('HGET', box .. ':info', 'bytes') or '0', redis.call('ZCARD', box .. ':rorder'),
+        redis.call('SMEMBERS', box .. ':blocked')}
+"""
+
+TOTALS = "return {redis.call('GET', ARGV[1] .. ':mb:letters') or '0', " \
+         "redis.call('GET', ARGV[1] .. ':mb:bytes') or '0', " \
+         "redis.call('GET', ARGV[1] .. ':mb:receipts') or '0'}"
+
+
+@dataclass(slots=True)
+class _Put:
+    peer: Peer
+    action: Deposit
+
+
+@dataclass(slots=True)
+class _Fetch:
+    did: str
+
+
+@dataclass(slots=True)
+class _Request:
+    peer: Peer
+    request: MailboxRequest
+
+
+_Op = _Put | _Fetch | _Request
+
+
+class ClusterMailroom:
+    """The Mailroom (mailroom.py) of one instance of a cluster, over Redis."""
+
+    def __init__(self, settings: MailboxSettings, cluster: ClusterSettings, registry: Registry,
+                 actions: PeerActions, metrics: MailboxMetrics, clock: Clock,
+                 bus_time_ms: Callable[[], float]) -> None:
+        self.settings = settings
+        self.prefix = cluster.prefix
+        self.instance_id = cluster.instance_id
+        self.registry = registry
+        self.actions = actions
+        self.metrics = metrics
+        self.clock = clock
+        self.bus_time_ms = bus_time_ms
+        self.held = (0, 0, 0)  # letters, bytes, receipts in the whole cluster (last sweep)
+        metrics.held = lambda: self.held
+        common: dict[str, Any] = {"protocol": 2, "retry": Retry(NoBackoff(), 0),
+                                  "socket_connect_timeout": 1.0, "health_check_interval": 0}
+        self._redis = Redis.from_url(cluster.redis_url, socket_timeout=2.0,
+                                     client_name=f"aiconexus-mb-{self.instance_id}"[:64], **common)
+        self._channel = f"{self.prefix}:mb:nudge:{self.instance_id}"
+        self._base = secrets.token_hex(10)
+        self._base = f"{self._base[:8]}-{self._base[8:12]}-4{self._base[12:15]}-8{self._base[15:18]}"
+        self._ops: asyncio.Queue[_Op] = asyncio.Queue()
+        self._written: dict[str, tuple[Peer, set[str]]] = {}  # did -> its connection, keys written
+        self._stale = False  # an operation failed: read every local agent's mailbox again
+        self._tasks: list[asyncio.Task[None]] = []
+        self._put, self._fetch, self._ack, self._expire, self._policy, self._totals = (
+            self._redis.register_script(script) for script in (PUT, FETCH, ACK, EXPIRE, POLICY,
+                                                               TOTALS))
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work(), name="mailbox-worker"),
+                       asyncio.create_task(self._sweep(), name="mailbox-sweeper"),
+                       asyncio.create_task(self._listen(), name="mailbox-nudges")]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            await self._redis.aclose()
+
+    # -- the router's calls (Mailroom) -----------------------------------------------------------
+
+    def deposit(self, peer: Peer, action: Deposit) -> None:
+        forward = action.forward
+        if action.ttl > self.settings.max_ttl:
+            self.actions.send_error(peer, ProtocolError(
+                ErrorCode.MALFORMED_MESSAGE, f"'ttl' is over this gateway's MAILBOX_MAX_TTL of "
+                f"{self.settings.max_ttl} s", details={"max_ttl": self.settings.max_ttl},
+                correlation_id=forward.id))
+            return
+        self._ops.put_nowait(_Put(peer, action))
+
+    def request(self, peer: Peer, request: MailboxRequest) -> None:
+        self._ops.put_nowait(_Request(peer, request))
+
+    def registered(self, peer: Peer, did: str) -> None:
+        self._written[did] = (peer, set())  # a new connection: everything waiting is written
+        self._ops.put_nowait(_Fetch(did))
+
+    def depth(self, did: str) -> dict[str, Any] | None:
+        return None  # in Redis: not known at once (MAILBOX answers the agent itself)
+
+    # -- the worker ------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            op = await self._ops.get()
+            try:
+                if isinstance(op, _Put):
+                    await self._store(op.peer, op.action)
+                elif isinstance(op, _Fetch):
+                    await self._deliver(op.did)
+                else:
+                    await self._answer(op.peer, op.request)
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                self._stale = True
+                log.warning("cluster mailbox: Redis failed (%s); %s", exc, type(op).__name__,
+                            extra={"instance": self.instance_id})
+                if isinstance(op, _Put):
+                    self.metrics.refused("unavailable")
+                    self._error(op.peer, ProtocolError(
+                        ErrorCode.MAILBOX_REFUSED, "not stored: the cluster's mailbox (Redis) "
+                        "cannot be reached; retry later",
+                        details={"reason": "unavailable", "to": op.action.forward.to},
+                        correlation_id=op.action.forward.id))
+            except Exception:
+                log.exception("cluster mailbox: cannot carry out %r", op)
+
+    async def _store(self, peer: Peer, action: Deposit) -> None:
+        forward, settings = action.forward, self.settings
+        text = forward.text.encode("utf-8")
+        expires_ms = int(self.bus_time_ms() + 1000 * action.ttl)
+        answer = await self._put(args=[
+            self.prefix, forward.to, forward.sender, forward.id, text, expires_ms, len(text),
+            settings.max_per_sender, settings.max_messages, settings.max_bytes,
+            settings.max_total_bytes])
+        status, detail = answer[0].decode(), answer[1].decode()
+        if status in ("full", "refused"):
+            self.metrics.refused(detail)
+            code = ErrorCode.MAILBOX_FULL if status == "full" else ErrorCode.MAILBOX_REFUSED
+            self._error(peer, ProtocolError(
+                code, f"not stored: {_WHY[detail]}", details={"reason": detail, "to": forward.to},
+                correlation_id=forward.id))
+            return
+        if status == "ok":
+            self.metrics.stored()
+        owner = detail
+        if owner == self.instance_id or self.registry.get(forward.to) is not None:
+            await self._deliver(forward.to)
+        elif owner:
+            await self._redis.publish(f"{self.prefix}:mb:nudge:{owner}", forward.to)
+        else:
+            self.metrics.queued()
+            expires_at = int(answer[2].split(b" ")[0]) / 1000 - self._offset()
+            if peer.session.did is not None and self.registry.get(peer.session.did) is peer:
+                peer.connection.send(queued_frame(self.actions.factory, forward.sender, forward.id,
+                                                  forward.to, expires_at))
+
+    async def _deliver(self, did: str) -> None:
+        """Write to `did`'s local connection what waits for it and was not written to it yet."""
+        peer = self.registry.get(did)
+        if peer is None:
+            self._written.pop(did, None)
+            return
+        written = self._written.get(did)
+        if written is None or written[0] is not peer:
+            written = self._written[did] = (peer, set())
+        keys = written[1]
+        answer = await self._fetch(args=[self.prefix, did])
+        if self.registry.get(did) is not peer:
+            return  # it left while we read
+        count = int(answer[0])
+        present: set[str] = set()
+        connection, factory = peer.connection, self.actions.factory
+        for index in range(1, len(answer), 2):
+            key, value = answer[index].decode(), answer[index + 1]
+            letter = index <= 2 * count
+            mark = key if letter else f"R {key}"
+            present.add(mark)
+            if mark in keys or value is None:
+                continue
+            keys.add(mark)
+            if letter:
+                if connection.send(value.decode("utf-8")):
+                    self.metrics.written()
+            else:
+                connection.send(receipt_frame(factory, (key, did, json.loads(value)),
+                                              self.clock.wall()))
+        keys &= present  # acknowledged ones are gone for good
+
+    async def _answer(self, peer: Peer, request: MailboxRequest) -> None:
+        did = peer.session.did
+        assert did is not None
+        try:
+            if request.type == "ACK":
+                sender, acked = parse_ack(request.payload, request.id)
+                answer = await self._ack(args=[
+                    self.prefix, did, sender, acked, self.actions.factory.did,
+                    int(self.bus_time_ms()), 1000 * max(self.settings.max_ttl, 1),
+                    self.settings.max_messages, self._base])
+                if answer[0] == b"delivered":
+                    self.metrics.delivered()
+                    await self._nudge(answer[1].decode(), answer[2].decode())
+                return
+            enabled, blocked = parse_policy(request.payload, request.id)
+        except ProtocolError as error:
+            self._error(peer, error)
+            return
+        answer = await self._policy(args=[
+            self.prefix, did, "" if enabled is None else ("1" if enabled else "0"),
+            "0" if blocked is None else "1", *(blocked or [])])
+        view = {"enabled": answer[0] != b"1", "blocked": sorted(d.decode() for d in answer[4]),
+                "messages": int(answer[1]), "bytes": int(answer[2]), "receipts": int(answer[3])}
+        peer.connection.send(self.actions.factory.make("MAILBOX", did, view, request.id))
+
+    async def _nudge(self, did: str, owner: str) -> None:
+        """Something new waits for `did`: write it here, or tell its instance."""
+        if owner == self.instance_id or self.registry.get(did) is not None:
+            self._ops.put_nowait(_Fetch(did))
+        elif owner:
+            await self._redis.publish(f"{self.prefix}:mb:nudge:{owner}", did)
+
+    def _error(self, peer: Peer, error: ProtocolError) -> None:
+        if peer.session.did is not None and self.registry.get(peer.session.did) is peer:
+            self.actions.send_error(peer, error)
+
+    def _offset(self) -> float:
+        """Redis clock minus ours, in seconds."""
+        return self.bus_time_ms() / 1000 - self.clock.wall()
+
+    # -- expiry, and what other instances tell us ------------------------------------------------
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                answer = await self._expire(args=[
+                    self.prefix, int(self.bus_time_ms()), SWEEP_LIMIT,
+                    1000 * max(self.settings.max_ttl, 1), self.settings.max_messages, self._base])
+                for index in range(0, len(answer), 2):
+                    self.metrics.expired()
+                    await self._nudge(answer[index].decode(), answer[index + 1].decode())
+                totals = await self._totals(args=[self.prefix])
+                self.held = (int(totals[0]), int(totals[1]), int(totals[2]))
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                self._stale = True
+                log.debug("cluster mailbox: sweep failed: %s", exc)
+                continue
+            if self._stale:  # Redis is back: make up for what may have been missed
+                self._stale = False
+                for did in [peer.session.did for peer in self.registry]:
+                    if did is not None:
+                        self._ops.put_nowait(_Fetch(did))
+            for did in [d for d, (peer, _) in self._written.items()
+                        if self.registry.get(d) is not peer]:
+                del self._written[did]
+
+    async def _listen(self) -> None:
+        attempt = 0
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                self._stale = True  # (re)subscribed: the sweeper reads every local mailbox
+                attempt = 0
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                       timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        self._ops.put_nowait(_Fetch(message["data"].decode()))
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                log.debug("cluster mailbox: nudges interrupted: %s", exc)
+                await asyncio.sleep(backoff(attempt, base=0.1, cap=2.0, jitter=random.random))
+                attempt += 1
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+
+_WHY = {
+    "disabled": "the recipient does not accept stored messages",
+    "blocked": "the recipient does not accept stored messages from you",
+    "pair_messages": "too many of your messages already wait for this recipient "
+                     "(MAILBOX_MAX_PER_SENDER)",
+    "recipient_messages": "the recipient's mailbox is full (MAILBOX_MAX_MESSAGES)",
+    "recipient_bytes": "the recipient's mailbox is full (MAILBOX_MAX_BYTES)",
+    "total_bytes": "the gateway's mailboxes are full (MAILBOX_MAX_TOTAL_BYTES)",
+}

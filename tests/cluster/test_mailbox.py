@@ -1,0 +1,76 @@
+"""The mailbox in cluster mode: real Redis, real gateway processes (backends/mailroom.py)."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from aiconexus_gateway.client import DIDKey, GatewayClient, Message
+
+from .conftest import StartGateways
+from .harness import agent
+
+
+async def _next(client: GatewayClient, *types: str) -> Message:
+    while True:
+        message = await client.receive(timeout=10)
+        if message.type in types:
+            return message
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_messages_wait_in_redis_through_the_death_of_the_instance_that_took_them(
+        start_gateways: StartGateways) -> None:
+    a, b = start_gateways("gw-a", "gw-b", extra=("--mailbox-max-per-sender", "10"))
+    alice_key, bob_key = DIDKey.generate(), DIDKey.generate()
+    alice = await agent(a, "alice", alice_key)
+    ids = [await alice.send(bob_key.did, "INTENT", {"n": n}, ttl=60) for n in range(6)]
+    for message_id in ids:
+        assert (await _next(alice, "QUEUED")).correlation_id == message_id
+    a.signal(signal.SIGKILL)  # the instance that accepted them dies; alice is cut off
+    a.wait(5)
+    await alice.close()
+
+    bob = await agent(b, "bob", bob_key)  # returns to the other instance
+    got = [await _next(bob, "INTENT") for _ in ids]
+    assert [m.id for m in got] == ids and [m.payload["n"] for m in got] == list(range(6))
+    alice = await agent(b, "alice", alice_key)  # the receipts waited for her, in Redis
+    assert [await alice.receipt(message_id, timeout=10) for message_id in ids] == ["DELIVERED"] * 6
+    marker = await alice.send(bob_key.did, "INTENT", {"marker": True})
+    assert (await bob.receive(timeout=5)).id == marker  # nothing was written to bob twice
+    assert bob.duplicates == 0
+    await alice.close()
+    await bob.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_across_instances_delivery_receipts_rules_bounds_and_expiry(
+        start_gateways: StartGateways) -> None:
+    a, b = start_gateways("gw-a", "gw-b", extra=("--mailbox-max-per-sender", "2"))
+    alice, carol = await agent(a, "alice"), await agent(a, "carol")
+    bob = await agent(b, "bob")
+    sent = await alice.send(bob.did, "EXEC_REQUEST", {"x": 1}, ttl=30)  # bob is on the other one
+    received = await _next(bob, "EXEC_REQUEST")
+    assert (received.id, received.fields["ttl"]) == (sent, 30)
+    assert await alice.receipt(sent, timeout=10) == "DELIVERED"
+
+    view = await bob.mailbox(blocked=[carol.did])
+    assert view["blocked"] == [carol.did] and view["enabled"] is True
+    refused = await carol.send(bob.did, "INTENT", {}, ttl=30)
+    error = await _next(carol, "ERROR")
+    assert (error.error_code, error.correlation_id) == ("MAILBOX_REFUSED", refused)
+    await bob.close()
+
+    absent = DIDKey.generate().did
+    for _ in range(2):
+        await alice.send(absent, "INTENT", {}, ttl=1)
+        await _next(alice, "QUEUED")
+    over = await alice.send(absent, "INTENT", {}, ttl=1)
+    error = await _next(alice, "ERROR")
+    assert (error.error_code, error.correlation_id) == ("MAILBOX_FULL", over)
+    assert error.payload["details"]["reason"] == "pair_messages"
+    expired = [await _next(alice, "RECEIPT") for _ in range(2)]  # nobody came within 1 s
+    assert {m.payload["status"] for m in expired} == {"EXPIRED"}
+    await alice.close()
+    await carol.close()
