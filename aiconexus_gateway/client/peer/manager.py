@@ -102,8 +102,9 @@ class RelayLink:
                 attempt.credit.clear()
                 await attempt.credit.wait()
             frame = attempt.relay.data(data)
+            # encrypted end to end (e2e.py): the gateway relays what it cannot read
             await self.manager._signal(attempt, Signal("ICE_CANDIDATE", {
-                "negotiation_id": attempt.negotiation.id, "relay": frame}))
+                "negotiation_id": attempt.negotiation.id, "relay": frame}), encrypt=True)
 
 
 class WebRTCSender:
@@ -425,10 +426,10 @@ class PeerManager:
         if attempt.no_candidates and negotiation.state is NegotiationState.CONNECTING:
             await self._carry_out(attempt, negotiation.ice_failed())
 
-    async def _signal(self, attempt: Attempt, signal: Signal) -> None:
+    async def _signal(self, attempt: Attempt, signal: Signal, *, encrypt: bool = False) -> None:
         try:
             message_id = await self.client.send(attempt.negotiation.peer_did, signal.type,
-                                                signal.payload)
+                                                signal.payload, encrypt=encrypt)
         except ConnectionClosed as exc:
             error = PeerClosed(f"the connection to the gateway is closed ({exc})",
                                peer_did=attempt.negotiation.peer_did)
