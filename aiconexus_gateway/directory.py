@@ -120,6 +120,7 @@ class Directory:
         did = peer.did
         assert did is not None
         self._forget_watcher(did)  # a new session starts with no watches
+        self.remote.pop(did, None)  # the newest session of the DID, cluster-wide
         self._relist(did)
         self._changed(did, self._seen(did))
 

@@ -62,7 +62,15 @@ class WithdrawOp:
     done: asyncio.Future[bool]  # True once withdrawn, False when the bus failed first
 
 
-Op = SendOp | PostOp | PresenceOp | WithdrawOp
+@dataclass(slots=True)
+class AnnounceOp:
+    """Tell every other instance about a local agent again (an unlisted agent's audience
+    changed); registrations and unregistrations are announced with their PresenceOp."""
+
+    presence: Presence
+
+
+Op = SendOp | PostOp | PresenceOp | WithdrawOp | AnnounceOp
 
 
 class RouteKind(enum.Enum):
@@ -91,6 +99,7 @@ class HeartbeatResult:
     lost: bool = False  # the bus lost its data (Redis restarted empty, flushed)
     restore: bool = False  # our heartbeat had expired: others may have reaped our presence
     dead: tuple[str, ...] = ()  # instances whose heartbeat expired (we reaped their presence)
+    live: frozenset[str] | None = None  # the instances alive now, ourselves included (None: unknown)
 
 
 Published = tuple[str, str, Activity]  # DID, session id, counters
@@ -135,3 +144,6 @@ class Bus(Protocol):
 
     async def lookup(self, dids: list[str]) -> list[tuple[Presence, Activity]]:
         """The agents among `dids` that some instance holds."""
+
+    async def everyone(self) -> list[Presence]:
+        """Every agent of the cluster (the directory's replica after connecting)."""

@@ -61,6 +61,12 @@ class Handler(Protocol):
     def up(self, up: bool) -> None:
         """The bus became reachable (True) or not (False)."""
 
+    def synced(self, presences: list[Presence]) -> None:
+        """Every agent of the cluster, read after (re)connecting (the directory's replica)."""
+
+    def alive(self, instances: frozenset[str]) -> None:
+        """The instances alive at this heartbeat (the others' agents are gone)."""
+
 
 class ClusterNode:
     """The tasks and the bus state of this instance."""
@@ -218,6 +224,8 @@ class ClusterNode:
         owners, presences = self.handler.presences()
         generations = await self.bus.restore(presences)
         self.handler.restored(owners, generations)
+        # after our restore put us among the instances, so no announcement can fall between
+        self.handler.synced(await self.bus.everyone())
 
     async def _run_writer(self) -> None:
         attempt = 0
@@ -274,6 +282,8 @@ class ClusterNode:
                         "Redis lost its data" if result.lost else "our heartbeat had expired",
                         extra={"instance": self.instance_id})
             await self._restore()
+        if result.live is not None:
+            self.handler.alive(result.live)
         for instance in result.dead:
             # Its agents are gone from the cluster view; frames already queued to it are answered
             # at their deadline, not now: a stalled (not dead) instance may still deliver them

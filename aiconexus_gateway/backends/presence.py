@@ -18,17 +18,22 @@ class Presence:
     session_id: str
     connected_at: float
     metadata: dict[str, Any]
+    profile: dict[str, Any] | None = None  # its card for discovery (directory.profile_document)
 
     def encode(self) -> bytes:
-        return json.dumps({"instance": self.instance, "session_id": self.session_id,
-                           "connected_at": self.connected_at, "metadata": self.metadata},
-                          ensure_ascii=False, separators=(",", ":")).encode()
+        value = {"instance": self.instance, "session_id": self.session_id,
+                 "connected_at": self.connected_at, "metadata": self.metadata}
+        if self.profile is not None:
+            value["profile"] = self.profile
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
     def decode(cls, did: str, raw: bytes) -> Presence:
         value = json.loads(raw)
+        profile = value.get("profile")
         return cls(did, str(value["instance"]), str(value["session_id"]),
-                   float(value["connected_at"]), dict(value.get("metadata") or {}))
+                   float(value["connected_at"]), dict(value.get("metadata") or {}),
+                   profile if isinstance(profile, dict) else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         "pip install 'aiconexus-gateway[redis]'") from exc
 
 from .bus import (
+    AnnounceOp,
     BusError,
     DuplicateInstanceError,
     HeartbeatResult,
@@ -154,6 +155,49 @@ if ARGV[3] == 'reap' then
   redis.call('EXPIRE', p .. ':inbox:' .. inst, ARGV[4])
 end
 return n
+"""
+
+# Tell every other instance that a DID's session came online (body: its Presence JSON; only if
+# that session still holds the DID) or went offline (body ''; only if no session holds it now: a
+# replaced session's end is covered by its successor's announcement). Discovery and presence
+# (directory.py) keep a replica of the cluster's agents from these.
+# ARGV: prefix, me, did, session_id, body, maxlen.
+ANNOUNCE = """
+local p, me, did, sid, body = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now = redis.call('HGET', p .. ':session', did)
+if body == '' then
+  if now then return 0 end
+elseif now ~= sid then
+  return 0
+end
+local n = 0
+for _, inst in ipairs(redis.call('SMEMBERS', p .. ':instances')) do
+  if inst ~= me then
+    redis.call('XADD', p .. ':inbox:' .. inst, 'MAXLEN', '~', ARGV[6], '*',
+      'k', 'P', 'o', me, 'd', did, 's', sid, 'j', body)
+    n = n + 1
+  end
+end
+return n
+"""
+
+# Before this instance withdraws its presence (a drain, leaving): tell the others that each of
+# its agents goes offline. ARGV: prefix, me, maxlen.
+ANNOUNCE_WITHDRAW = """
+local p, me = ARGV[1], ARGV[2]
+local instances = redis.call('SMEMBERS', p .. ':instances')
+for _, did in ipairs(redis.call('SMEMBERS', p .. ':members:' .. me)) do
+  if redis.call('HGET', p .. ':route', did) == me then
+    local sid = redis.call('HGET', p .. ':session', did) or ''
+    for _, inst in ipairs(instances) do
+      if inst ~= me then
+        redis.call('XADD', p .. ':inbox:' .. inst, 'MAXLEN', '~', ARGV[3], '*',
+          'k', 'P', 'o', me, 'd', did, 's', sid, 'j', '')
+      end
+    end
+  end
+end
+return 0
 """
 
 # Publish counters of agents still owned by the given sessions. ARGV: prefix, then did, session, json.
@@ -323,8 +367,27 @@ class RedisBus:
             pipe = self._redis.pipeline(transaction=False)
             for presence in presences[start:start + RESTORE_CHUNK]:
                 self._register(pipe, presence, "restore")
-            generations.extend(int(generation) for generation in await pipe.execute())
+            for presence in presences[start:start + RESTORE_CHUNK]:
+                self._announce(pipe, presence, up=True)
+            answers = await pipe.execute()
+            generations.extend(int(generation) for generation in answers[:len(answers) // 2])
         return generations
+
+    def _announce(self, pipe: Any, presence: Presence, *, up: bool) -> None:
+        pipe.eval(ANNOUNCE, 0, self.keys.prefix, self.instance_id, presence.did,
+                  presence.session_id, presence.encode() if up else b"",
+                  self.settings.inbox_maxlen)
+
+    async def everyone(self) -> list[Presence]:
+        agents = await self._run(self._redis.hgetall(self.keys.agents))
+        presences = []
+        for did, raw in agents.items():
+            try:
+                presences.append(Presence.decode(did.decode(), raw))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("cluster: skipping unreadable presence of %r: %s", did, exc,
+                          extra={"instance": self.instance_id})
+        return presences
 
     def _register(self, pipe: Any, presence: Presence, mode: str) -> None:
         pipe.eval(REGISTER, 0, self.keys.prefix, self.instance_id, presence.did,
@@ -344,6 +407,7 @@ class RedisBus:
     async def leave(self) -> None:
         keys, me = self.keys, self.instance_id
         pipe = self._redis.pipeline(transaction=False)
+        pipe.eval(ANNOUNCE_WITHDRAW, 0, keys.prefix, me, self.settings.inbox_maxlen)
         pipe.eval(REAP, 0, keys.prefix, me, "withdraw", self.settings.dead_inbox_ttl)
         pipe.delete(keys.heartbeat(me))
         pipe.srem(keys.instances, me)
@@ -384,7 +448,15 @@ class RedisBus:
                 else:
                     pipe.eval(UNREGISTER, 0, keys.prefix, me, op.presence.did,
                               op.presence.session_id)
+                plan.append([index])
+                self._announce(pipe, op.presence, up=op.up)  # its answer is not a result
+                plan.append([])
+                continue
+            elif isinstance(op, AnnounceOp):
+                self._announce(pipe, op.presence, up=True)
             else:
+                pipe.eval(ANNOUNCE_WITHDRAW, 0, keys.prefix, me, self.settings.inbox_maxlen)
+                plan.append([])
                 pipe.eval(REAP, 0, keys.prefix, me, "withdraw", self.settings.dead_inbox_ttl)
             plan.append([index])
         flush_frames()
@@ -392,6 +464,11 @@ class RedisBus:
             return results
         answers = await self._run(pipe.execute(raise_on_error=False))
         for indexes, answer in zip(plan, answers, strict=True):
+            if not indexes:  # an announcement: best effort, healed by the next snapshot
+                if isinstance(answer, BaseException):
+                    log.error("cluster: Redis refused an announcement: %s", _describe(answer),
+                              extra={"instance": self.instance_id})
+                continue
             if isinstance(answer, BaseException):  # a command refused (OOM, READONLY, a script)
                 for index in indexes:
                     results[index] = BusError(_describe(answer))
@@ -402,7 +479,7 @@ class RedisBus:
                 op = batch[indexes[0]]
                 if isinstance(op, PresenceOp):
                     results[indexes[0]] = int(answer) if op.up else None
-                elif not isinstance(op, PostOp):
+                elif not isinstance(op, (PostOp, AnnounceOp)):
                     results[indexes[0]] = True
         return results
 
@@ -461,6 +538,7 @@ class RedisBus:
                 pipe.exists(keys.heartbeat(instance))
             alive = await pipe.execute()
             dead = [instance for instance, live in zip(others, alive, strict=True) if not live]
+        live = frozenset({me, *(i for i in others if i not in dead)})
         reaped: list[str] = []
         for instance in dead:
             count = await self._redis.eval(REAP, 0, keys.prefix, instance, "reap",
@@ -470,7 +548,7 @@ class RedisBus:
                 log.warning("cluster: reaped instance %s (%d agents)", instance, int(count),
                             extra={"instance": me})
         return HeartbeatResult(lost=lost, restore=previous != self._heartbeat_value,
-                               dead=tuple(reaped))
+                               dead=tuple(reaped), live=live)
 
     # -- the cluster-wide views ------------------------------------------------------------------------
 

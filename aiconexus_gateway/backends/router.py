@@ -16,12 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ..clock import Clock
+from ..directory import Directory, RemoteAgent, profile_document
 from ..metrics import GatewayMetrics
 from ..peer import AgentRecord, Peer, PeerActions
 from ..registry import Registry
 from ..routing import Router
 from ..session import Forward, Register, State
 from .bus import (
+    AnnounceOp,
     Bus,
     BusError,
     Op,
@@ -38,7 +40,16 @@ from .node import ClusterNode
 from .presence import Presence
 from .settings import ClusterSettings
 from .state import ClusterState, PendingDeliveries, PendingDelivery
-from .wire import ClusterMessage, Deliver, Delivered, Failed, FailReason, Takeover, delivery_error
+from .wire import (
+    Announce,
+    ClusterMessage,
+    Deliver,
+    Delivered,
+    Failed,
+    FailReason,
+    Takeover,
+    delivery_error,
+)
 
 log = logging.getLogger("aiconexus.gateway.cluster")
 
@@ -64,6 +75,38 @@ class ClusterRouter(Router):
     @property
     def clustered(self) -> bool:
         return True
+
+    # -- discovery and presence across instances (directory.py keeps the replica) ---------------
+
+    @property
+    def directory(self) -> Directory:
+        return self._directory
+
+    @directory.setter
+    def directory(self, directory: Directory) -> None:
+        previous = getattr(self, "_directory", None)
+        self._directory = directory
+        if previous is not None and previous is not directory:  # the hub's, given after start
+            directory.remote_sync(previous.remote)
+        directory.scope = self._scope
+        directory.announce = self._announce
+
+    def _scope(self) -> str:
+        return "cluster" if self.node.up else "instance"
+
+    def _announce(self, peer: Peer) -> None:
+        """A local unlisted agent's audience changed: the other instances learn it."""
+        if self.node.up and not self.node.withdrawn and peer.record is not None:
+            self.node.queue(AnnounceOp(self._presence(peer)))
+
+    def synced(self, presences: list[Presence]) -> None:
+        self._directory.remote_sync({
+            presence.did: RemoteAgent.of(presence.did, presence.instance, presence.session_id,
+                                         presence.profile)
+            for presence in presences if presence.instance != self.instance_id})
+
+    def alive(self, instances: frozenset[str]) -> None:
+        self._directory.remote_alive(instances)
 
     # -- the base Router's decisions, extended to the cluster -----------------------------------
 
@@ -204,7 +247,8 @@ class ClusterRouter(Router):
         session, record = peer.session, peer.record
         assert session.did is not None and record is not None
         return Presence(session.did, self.instance_id, session.session_id, record.connected_at,
-                        record.metadata)
+                        record.metadata, profile_document(
+                            session.profile, self._directory.watches.watching(session.did)))
 
     def _withdraw_presence(self, peer: Peer) -> None:
         if not self.node.withdrawn:
@@ -261,6 +305,15 @@ class ClusterRouter(Router):
         elif isinstance(message, Failed):
             for token in message.tokens:
                 self._fail(self.pending.resolve(token), message.reason)
+        elif isinstance(message, Announce):
+            if message.origin == self.instance_id:
+                return
+            if message.presence:
+                presence = Presence.decode(message.did, message.presence)
+                self._directory.remote_online(message.did, RemoteAgent.of(
+                    message.did, presence.instance, presence.session_id, presence.profile))
+            else:
+                self._directory.remote_offline(message.did, message.session_id)
         elif isinstance(message, Takeover) and message.origin != self.instance_id:
             # our own echo never closes anything
             for peer, why in self.state.takeover(message.did, message.generation, message.origin,

@@ -73,7 +73,21 @@ class Takeover:
     KIND = b"T"
 
 
-ClusterMessage = Deliver | Delivered | Failed | Takeover
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """`did`'s session `session_id` on `origin` came online (`presence`: its Presence JSON, with
+    its card) or went offline (`presence` empty); sent to every other instance (discovery and
+    presence, directory.py)."""
+
+    origin: str
+    did: str
+    session_id: str
+    presence: bytes
+
+    KIND = b"P"
+
+
+ClusterMessage = Deliver | Delivered | Failed | Takeover | Announce
 
 
 class FailReason(str, enum.Enum):
@@ -123,6 +137,9 @@ def encode(message: ClusterMessage) -> Fields:
     if isinstance(message, Failed):
         return {b"k": Failed.KIND, b"o": origin, b"t": _tokens(message.tokens),
                 b"r": message.reason.value.encode()}
+    if isinstance(message, Announce):
+        return {b"k": Announce.KIND, b"o": origin, b"d": message.did.encode(),
+                b"s": message.session_id.encode(), b"j": message.presence}
     return {b"k": Takeover.KIND, b"o": origin, b"d": message.did.encode(),
             b"g": b"%d" % message.generation}
 
@@ -141,6 +158,8 @@ def decode(fields: Mapping[bytes, bytes]) -> ClusterMessage:
             return Failed(origin, _parse_tokens(fields[b"t"]), FailReason(fields[b"r"].decode()))
         if kind == Takeover.KIND:
             return Takeover(origin, fields[b"d"].decode(), int(fields[b"g"]))
+        if kind == Announce.KIND:
+            return Announce(origin, fields[b"d"].decode(), fields[b"s"].decode(), fields[b"j"])
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         raise ClusterMessageError(f"unreadable cluster message ({exc!r})") from None
     raise ClusterMessageError(f"unknown cluster message kind {kind[:8]!r}")

@@ -96,6 +96,9 @@ class MemoryBus:
     async def lookup(self, dids: list[str]) -> list[tuple[Presence, Activity]]:
         return []
 
+    async def everyone(self) -> list[Presence]:
+        return []
+
 
 def _router(hub: Hub, bus: MemoryBus) -> ClusterRouter:
     settings = ClusterSettings("redis://memory", instance_id="gw-a", heartbeat_interval=0.05,
