@@ -46,3 +46,22 @@ async def test_a_page_and_a_python_agent_exchange_encrypted_payloads(
     finally:
         await python.close()
         gateway.stop(signal.SIGKILL)
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_page_without_the_import_map_is_told_why_it_cannot_encrypt(
+        page_server: str) -> None:  # noqa: F811
+    gateway = GatewayProcess(env={"ALLOWED_ORIGINS": page_server})
+    python = GatewayClient(gateway.ws_url, DIDKey.generate())
+    await python.connect()
+    try:
+        result = await in_browser(page_server, "noLibrary", gateway=gateway.ws_url, peer=python.did)
+        assert result["error"] is not None, "sent encrypted without libsodium.js?"
+        assert "libsodium-wrappers" in result["error"]["message"]
+        assert "import map" in result["error"]["message"]
+        message = await python.receive(timeout=10)  # nothing went out for the refused send
+        assert (message.id, message.payload, message.encrypted) == (result["plainId"], {"n": 2},
+                                                                    False)
+    finally:
+        await python.close()
+        gateway.stop(signal.SIGKILL)

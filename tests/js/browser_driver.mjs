@@ -53,6 +53,21 @@ const scenarios = {
       reply: { id: reply.id, correlationId: reply.correlationId, encrypted: reply.encrypted, payload: reply.payload, raw: reply.raw },
     };
   },
+  /** A page without the import map for libsodium.js: encrypting fails clearly, the rest works. */
+  async noLibrary({ gateway, peer }) {
+    const { GatewayClient } = window.aiconexus;
+    const client = new GatewayClient(gateway);
+    await client.connect();
+    let error = null;
+    try {
+      await client.send(peer, 'INTENT', { n: 1 }, { encrypt: true });
+    } catch (caught) {
+      error = { name: caught.name, message: caught.message };
+    }
+    const plainId = await client.send(peer, 'INTENT', { n: 2 });
+    await client.close();
+    return { error, plainId };
+  },
   /** A gateway that does not allow this page's origin: what the page can see. */
   async refused({ gateway }) {
     const raw = await new Promise((resolve) => {
