@@ -71,6 +71,7 @@ class Config:
     mailbox_max_bytes: int = 4 * 1024 * 1024  # per recipient
     mailbox_max_per_sender: int = 100  # per sender-recipient pair
     mailbox_max_total_bytes: int = 256 * 1024 * 1024  # every mailbox together
+    mailbox_file: str | None = None  # durable single gateway: the mailbox survives restarts
     # discovery and presence (directory.py; docs/protocol.md section 21)
     watch_limit: int = 100  # DIDs one agent may WATCH
     presence_coalesce: float = 1.0  # seconds: at most one PRESENCE per watched DID per window
@@ -128,6 +129,13 @@ def _count(text: str) -> int:
     value = int(text)
     if value < 0:
         raise ValueError("must be a whole number >= 0 (0: no limit)")
+    return value
+
+
+def _max_ttl(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**31:
+        raise ValueError("must be a whole number of seconds >= 0 (0: no mailbox)")
     return value
 
 
@@ -245,7 +253,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("cluster_delivery_timeout", "CLUSTER_DELIVERY_TIMEOUT", "--cluster-delivery-timeout",
            _positive_float, "seconds a frame for another instance may wait for its delivery "
            "answer before its sender gets ERROR DELIVERY_FAILED"),
-    Option("mailbox_max_ttl", "MAILBOX_MAX_TTL", "--mailbox-max-ttl", _count,
+    Option("mailbox_max_ttl", "MAILBOX_MAX_TTL", "--mailbox-max-ttl", _max_ttl,
            "longest 'ttl' in seconds a message may wait in an offline agent's mailbox "
            "(0: no mailbox; messages with a ttl are refused)"),
     Option("mailbox_max_messages", "MAILBOX_MAX_MESSAGES", "--mailbox-max-messages", _burst,
@@ -257,6 +265,9 @@ OPTIONS: tuple[Option, ...] = (
            "mailbox)"),
     Option("mailbox_max_total_bytes", "MAILBOX_MAX_TOTAL_BYTES", "--mailbox-max-total-bytes",
            _size, "bytes of messages waiting in every mailbox together (memory bound)"),
+    Option("mailbox_file", "MAILBOX_FILE", "--mailbox-file", _text,
+           "keep the mailbox in this file too (on the data volume), so waiting messages survive "
+           "a restart of a single gateway (unset: in memory only; cluster mode keeps it in Redis)"),
     Option("watch_limit", "WATCH_LIMIT", "--watch-limit", _burst,
            "DIDs one agent may WATCH for presence events"),
     Option("presence_coalesce", "PRESENCE_COALESCE", "--presence-coalesce", _positive_float,
@@ -310,6 +321,9 @@ def check(config: Config) -> Config:
         raise ConfigError("TLS_CERT (--tls-cert) and TLS_KEY (--tls-key) go together: set both")
     if config.tls_client_ca and not config.tls_cert:
         raise ConfigError("TLS_CLIENT_CA (--tls-client-ca) needs TLS_CERT and TLS_KEY")
+    if config.mailbox_file and config.redis_url:
+        raise ConfigError("MAILBOX_FILE (--mailbox-file) is for a single gateway; in cluster mode "
+                          "(REDIS_URL) the mailbox is kept in Redis")
     if config.cluster_heartbeat_ttl <= config.cluster_heartbeat_interval:
         raise ConfigError("CLUSTER_HEARTBEAT_TTL must be longer than CLUSTER_HEARTBEAT_INTERVAL "
                           "(three intervals is a good value)")

@@ -24,6 +24,7 @@ from .directory import Directory, DirectorySettings
 from .errors import Ending, ProtocolError
 from .keys import DIDKey
 from .mailbox import FULL_REASONS, REFUSED_REASONS, Mailbox, MailboxSettings
+from .mailbox_file import open_mailbox_file
 from .mailroom import LocalMailroom
 from .messages import MessageFactory
 from .metrics import GatewayMetrics
@@ -74,6 +75,7 @@ class HubSettings:
                 max_bytes=config.mailbox_max_bytes,
                 max_per_sender=config.mailbox_max_per_sender,
                 max_total_bytes=config.mailbox_max_total_bytes,
+                file=config.mailbox_file,
             ),
             DirectorySettings(
                 watch_limit=config.watch_limit,
@@ -107,10 +109,11 @@ class Hub:
         # One instance's mailbox, in memory (cluster mode replaces the mailroom with its own).
         if settings.mailbox.enabled:
             mailbox = Mailbox(settings.mailbox)
+            journal = open_mailbox_file(mailbox, settings.mailbox.file)  # MailboxFileError
             self.router.mailroom = LocalMailroom(
                 mailbox, self.registry, self.actions, self.metrics.mailbox(
                     lambda: (mailbox.total_letters, mailbox.total_bytes, mailbox.total_receipts),
-                    FULL_REASONS + REFUSED_REASONS), clock)
+                    FULL_REASONS + REFUSED_REASONS), clock, journal)
 
     def use(self, router: Router, views: Views) -> None:
         """Cluster mode: route and report through `router` and `views` (before serving)."""

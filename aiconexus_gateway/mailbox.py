@@ -56,6 +56,7 @@ class MailboxSettings:
     max_bytes: int = 4 * 1024 * 1024  # bytes of letters waiting for one recipient
     max_per_sender: int = 100  # letters from one sender waiting for one recipient
     max_total_bytes: int = 256 * 1024 * 1024  # bytes of letters in every box together
+    file: str | None = None  # MAILBOX_FILE: a single gateway's durable mailbox (mailbox_file.py)
 
     @property
     def enabled(self) -> bool:
@@ -141,6 +142,8 @@ class Mailbox:
         self.total_letters = 0
         self.total_receipts = 0
         self._receipt_id = receipt_id
+        # Each change as a record (a JSON object), for a durable store (mailbox_file.py); None: off
+        self.journal: Callable[[dict[str, Any]], None] | None = None
         self._deadlines: list[tuple[float, int, str, tuple[str, str] | str]] = []  # lazy heap
         self._order = itertools.count()
 
@@ -185,6 +188,8 @@ class Mailbox:
         if box is None:
             box = self.boxes[recipient] = Box()
         self._keep(box, letter)
+        if self.journal is not None:
+            self.journal(_letter_record(letter))
         return letter
 
     def _keep(self, box: Box, letter: Letter) -> None:
@@ -206,6 +211,9 @@ class Mailbox:
         box.bytes -= letter.size
         self.total_bytes -= letter.size
         self.total_letters -= 1
+        if self.journal is not None:
+            self.journal({"op": "drop", "to": letter.recipient, "from": letter.sender,
+                          "id": letter.id})
 
     # -- letters out -----------------------------------------------------------------------------
 
@@ -245,25 +253,34 @@ class Mailbox:
             return letter
         receipt = box.receipts.pop(id, None)
         if receipt is not None:
-            self.total_receipts -= 1
+            self._receipt_gone(receipt)
             self._forget_if_idle(did, box)
         return receipt
+
+    def _receipt_gone(self, receipt: Receipt) -> None:
+        self.total_receipts -= 1
+        if self.journal is not None:
+            self.journal({"op": "rdrop", "did": receipt.to, "rid": receipt.id})
 
     def receipt(self, letter: Letter, status: str, now: float) -> Receipt:
         """Leave a receipt for `letter`'s sender; its oldest receipt goes when it has too many."""
         box = self.boxes.get(letter.sender)
         if box is None:
             box = self.boxes[letter.sender] = Box()
-        while len(box.receipts) >= self.settings.max_messages:
-            del box.receipts[next(iter(box.receipts))]
-            self.total_receipts -= 1
         receipt = Receipt(self._receipt_id(), letter.sender, letter.id, letter.recipient, status,
                           now + max(self.settings.max_ttl, 1))
+        self._keep_receipt(box, receipt)
+        if self.journal is not None:
+            self.journal(_receipt_record(receipt))
+        return receipt
+
+    def _keep_receipt(self, box: Box, receipt: Receipt) -> None:
+        while len(box.receipts) >= self.settings.max_messages:
+            self._receipt_gone(box.receipts.pop(next(iter(box.receipts))))
         box.receipts[receipt.id] = receipt
         self.total_receipts += 1
         heapq.heappush(self._deadlines,
-                       (receipt.expires_at, next(self._order), letter.sender, receipt.id))
-        return receipt
+                       (receipt.expires_at, next(self._order), receipt.to, receipt.id))
 
     def expire(self, now: float) -> list[Letter]:
         """Remove what ran out of time: letters (returned, for their EXPIRED receipts) and
@@ -284,7 +301,7 @@ class Mailbox:
                 receipt = box.receipts.get(key)
                 if receipt is not None and receipt.expires_at <= now:
                     del box.receipts[key]
-                    self.total_receipts -= 1
+                    self._receipt_gone(receipt)
             self._forget_if_idle(did, box)
         return expired
 
@@ -305,6 +322,8 @@ class Mailbox:
             box.enabled = enabled
         if blocked is not None:
             box.blocked = frozenset(blocked)
+        if self.journal is not None and (enabled is not None or blocked is not None):
+            self.journal(_policy_record(did, box))
         view = self.depth(did)
         self._forget_if_idle(did, box)
         return view
@@ -320,6 +339,75 @@ class Mailbox:
     def _forget_if_idle(self, did: str, box: Box) -> None:
         if box.idle:
             self.boxes.pop(did, None)
+
+    # -- durability: the state as records, and back ----------------------------------------------
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Records that rebuild the current state (rules, then letters and receipts in order)."""
+        records: list[dict[str, Any]] = []
+        for did, box in self.boxes.items():
+            if not box.enabled or box.blocked:
+                records.append(_policy_record(did, box))
+            records.extend(_letter_record(letter) for letter in box.letters.values())
+            records.extend(_receipt_record(receipt) for receipt in box.receipts.values())
+        return records
+
+    def replay(self, records: Iterable[dict[str, Any]]) -> None:
+        """Rebuild the state from `records` (a snapshot and the journal after it), without
+        journaling them again or checking bounds (they held when the records were written).
+        ValueError for a record that is not one of ours."""
+        journal, self.journal = self.journal, None
+        try:
+            for record in records:
+                self._replay(record)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a mailbox record: {exc!r}") from None
+        finally:
+            self.journal = journal
+
+    def _replay(self, record: dict[str, Any]) -> None:
+        op = record["op"]
+        if op == "put":
+            box = self.boxes.setdefault(record["to"], Box())
+            letter = Letter(record["id"], record["from"], record["to"], record["type"],
+                            record["text"], float(record["exp"]))
+            if letter.key not in box.letters:
+                self._keep(box, letter)
+        elif op == "drop":
+            held = self.boxes.get(record["to"])
+            dropped = held.letters.get((record["from"], record["id"])) if held else None
+            if held is not None and dropped is not None:
+                self._remove(held, dropped)
+                self._forget_if_idle(record["to"], held)
+        elif op == "receipt":
+            box = self.boxes.setdefault(record["did"], Box())
+            self._keep_receipt(box, Receipt(record["rid"], record["did"], record["id"],
+                                            record["to"], record["status"], float(record["exp"])))
+        elif op == "rdrop":
+            holder = self.boxes.get(record["did"])
+            if holder is not None and holder.receipts.pop(record["rid"], None) is not None:
+                self.total_receipts -= 1
+                self._forget_if_idle(record["did"], holder)
+        elif op == "policy":
+            box = self.boxes.setdefault(record["did"], Box())
+            box.enabled, box.blocked = bool(record["enabled"]), frozenset(record["blocked"])
+            self._forget_if_idle(record["did"], box)
+        else:
+            raise ValueError(f"unknown mailbox record {op!r}")
+
+
+def _letter_record(letter: Letter) -> dict[str, Any]:
+    return {"op": "put", "to": letter.recipient, "from": letter.sender, "id": letter.id,
+            "type": letter.type, "text": letter.text, "exp": letter.expires_at}
+
+
+def _receipt_record(receipt: Receipt) -> dict[str, Any]:
+    return {"op": "receipt", "did": receipt.to, "rid": receipt.id, "id": receipt.message_id,
+            "to": receipt.recipient, "status": receipt.status, "exp": receipt.expires_at}
+
+
+def _policy_record(did: str, box: Box) -> dict[str, Any]:
+    return {"op": "policy", "did": did, "enabled": box.enabled, "blocked": sorted(box.blocked)}
 
 
 def parse_policy(payload: dict[str, Any], message_id: str) -> tuple[bool | None, list[str] | None]:

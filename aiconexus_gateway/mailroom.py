@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .clock import Clock
 from .errors import ErrorCode, ProtocolError
 from .mailbox import DELIVERED, EXPIRED, Letter, Mailbox, Receipt, parse_ack, parse_policy
+from .mailbox_file import MailboxFile
 from .messages import MessageFactory, build, utc_timestamp
 from .metrics import MailboxMetrics
 from .peer import Peer, PeerActions
@@ -78,14 +79,16 @@ class LocalMailroom:
     """The mailroom of one instance: the boxes in memory (mailbox.Mailbox)."""
 
     def __init__(self, mailbox: Mailbox, registry: Registry, actions: PeerActions,
-                 metrics: MailboxMetrics, clock: Clock) -> None:
+                 metrics: MailboxMetrics, clock: Clock, file: MailboxFile | None = None) -> None:
         self.mailbox = mailbox
+        self.file = file  # MAILBOX_FILE's journal, closed with the mailroom
         self.registry = registry
         self.actions = actions
         self.metrics = metrics
         self.clock = clock
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = math.inf
+        self._arm_expiry()  # what a MAILBOX_FILE brought back may be due already
 
     def deposit(self, peer: Peer, action: Deposit) -> None:
         forward, mailbox, metrics = action.forward, self.mailbox, self.metrics
@@ -139,6 +142,8 @@ class LocalMailroom:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
+        if self.file is not None:
+            self.file.close()
 
     def expire(self) -> None:
         """Letters past their time go, and their senders get EXPIRED receipts."""

@@ -274,7 +274,10 @@ class Gateway:
                             "hard limit, ulimit -Hn, for more)", config.max_connections,
                             capacity.descriptors, capacity.websockets)
             config = config.replace(max_connections=capacity.websockets)
-        hub = make_hub(config, identity, clock)
+        try:
+            hub = make_hub(config, identity, clock)
+        except ValueError as exc:  # MAILBOX_FILE cannot be read or written (mailbox_file.py)
+            raise StartupError(str(exc), 2) from None
         if config.redis_url:  # cluster mode; redis is imported only here
             from ..backends import start_cluster
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ ALICE, BOB, CAROL, MALLORY = (f"did:key:z6Mk{name}" for name in ("alice", "bob",
 NOW = 1_800_000_000.0
 
 
-def _mailbox(**settings: int) -> Mailbox:
+def _mailbox(**settings: Any) -> Mailbox:
     counter = itertools.count()
     return Mailbox(MailboxSettings(**settings), receipt_id=lambda: f"r-{next(counter)}")
 
