@@ -56,33 +56,56 @@ class RemoteAgent:
     session_id: str
     listing: Listing | None  # None: unlisted
     audience: frozenset[str] = frozenset()  # unlisted: the agents it watches (who may see it)
+    card: dict[str, Any] | None = None  # its card, unlisted or not (the operators' filters)
 
     @classmethod
     def of(cls, did: str, instance: str, session_id: str, profile: Any) -> RemoteAgent:
         """From an announced profile (cards.Profile as JSON: card, unlisted, register, audience)."""
         if not isinstance(profile, dict):
             return cls(instance, session_id, Listing.of(did, None, None))
-        if profile.get("unlisted") is True:
-            audience = profile.get("audience")
-            return cls(instance, session_id, None, frozenset(
-                a for a in audience if isinstance(a, str)) if isinstance(audience, list) else
-                frozenset())
         try:
             card = parse_card(profile["card"]) if profile.get("card") is not None else None
         except (ProtocolError, KeyError):
             card = None
+        document = card.document if card is not None else None
+        if profile.get("unlisted") is True:
+            audience = profile.get("audience")
+            return cls(instance, session_id, None, frozenset(
+                a for a in audience if isinstance(a, str)) if isinstance(audience, list) else
+                frozenset(), document)
         register = profile.get("register")
         return cls(instance, session_id, Listing.of(did, card, register if isinstance(
-            register, dict) else None))
+            register, dict) else None), card=document)
 
 
 def profile_document(profile: Profile | None, audience: frozenset[str]) -> dict[str, Any] | None:
     """What other instances are told about a local agent's card (RemoteAgent.of reads it)."""
     if profile is None:
         return None
-    if profile.unlisted:
-        return {"unlisted": True, "audience": sorted(audience)}
-    return {"card": profile.card.document if profile.card else None, "register": profile.register}
+    card = profile.card.document if profile.card else None
+    if profile.unlisted:  # its card only for the operators' /agents filters, never discovered
+        return {"unlisted": True, "audience": sorted(audience), "card": card}
+    return {"card": card, "register": profile.register}
+
+
+def card_matches(card: dict[str, Any] | None, capability: str | None,
+                 name_prefix: str | None) -> bool:
+    """The operators' /agents filters: `capability` listed, `name` starts with `name_prefix`
+    (case-insensitively, as DISCOVER compares)."""
+    if capability is None and name_prefix is None:
+        return True
+    if card is None:
+        return False
+    if capability is not None and capability not in card.get("capabilities", ()):
+        return False
+    name = card.get("name")
+    return name_prefix is None or (isinstance(name, str)
+                                   and name.casefold().startswith(name_prefix.casefold()))
+
+
+def _card_of(peer: Peer) -> dict[str, Any] | None:
+    profile = peer.session.profile
+    return profile.card.document if profile is not None and profile.card is not None else None
 
 
 def call_later(delay: float, callback: Callable[[], None]) -> None:
@@ -138,6 +161,15 @@ class Directory:
         self._forget_watcher(did)
         self._relist(did)
         self._changed(did, self._seen(did))
+
+    def matching(self, capability: str | None, name_prefix: str | None) -> list[str]:
+        """Every agent of the cluster (unlisted ones too: for operators) whose card matches, in
+        DID order."""
+        found = [peer.did for peer in self.registry if peer.did is not None and card_matches(
+            _card_of(peer), capability, name_prefix)]
+        found += [did for did, agent in self.remote.items()
+                  if did not in self.registry and card_matches(agent.card, capability, name_prefix)]
+        return sorted(found)
 
     # -- what the other instances report (cluster mode) ---------------------------------------
 

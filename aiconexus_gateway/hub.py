@@ -214,8 +214,13 @@ class Hub:
     async def health_report(self) -> dict[str, Any]:
         return await self.views.health_report()
 
-    async def agents_report(self, limit: int, offset: int) -> dict[str, Any]:
-        return await self.views.agents_report(limit, offset)
+    async def agents_report(self, limit: int, offset: int, *, capability: str | None = None,
+                            name_prefix: str | None = None) -> dict[str, Any]:
+        """A page of /agents; with the card filters, of the matching agents in DID order."""
+        if capability is None and name_prefix is None:
+            return await self.views.agents_report(limit, offset)
+        dids = self.directory.matching(capability, name_prefix)
+        return await self.views.agents_among_report(dids, limit, offset)
 
     async def agent_report(self, did: str) -> dict[str, Any] | None:
         return self._with_mailbox(did, await self.views.agent_report(did))

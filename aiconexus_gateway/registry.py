@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
+from .cards import Profile
 from .messages import utc_timestamp
 from .peer import Peer
 
@@ -68,4 +69,15 @@ def agent_view(peer: Peer) -> dict[str, Any]:
         "messages_sent": record.messages_sent,
         "messages_received": record.messages_received,
         "metadata": record.metadata,
+        **card_view(peer.session.profile),
     }
+
+
+def card_view(profile: Profile | None) -> dict[str, Any]:
+    """An agent's card as /agents shows it: `card` when it has one, `unlisted` when it is."""
+    view: dict[str, Any] = {}
+    if profile is not None and profile.card is not None:
+        view["card"] = profile.card.document
+    if profile is not None and profile.unlisted:
+        view["unlisted"] = True
+    return view

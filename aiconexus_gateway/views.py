@@ -55,6 +55,13 @@ class Views:
         peer = self.registry.get(did)
         return agent_view(peer) if peer is not None else None
 
+    def agents_among(self, dids: list[str], limit: int, offset: int) -> dict[str, Any]:
+        """A page of the agents `dids` (the operators' filters chose them, in DID order)."""
+        offset = bounded_offset(offset)
+        views = [self.agent(did) for did in dids[offset:offset + limit]]
+        return {"agents": [view for view in views if view is not None], "count": len(dids),
+                "limit": limit, "offset": offset}
+
     # What the handlers await: the same here, cluster-wide in ClusterViews.
 
     async def health_report(self) -> dict[str, Any]:
@@ -65,3 +72,7 @@ class Views:
 
     async def agent_report(self, did: str) -> dict[str, Any] | None:
         return self.agent(did)
+
+    async def agents_among_report(self, dids: list[str], limit: int,
+                                  offset: int) -> dict[str, Any]:
+        return self.agents_among(dids, limit, offset)

@@ -67,5 +67,17 @@ def presence_view(presence: Presence, activity: Activity) -> dict[str, Any]:
         "messages_sent": activity.messages_sent,
         "messages_received": activity.messages_received,
         "metadata": presence.metadata,
+        **card_view(presence.profile),
         "instance": presence.instance,
     }
+
+
+def card_view(profile: dict[str, Any] | None) -> dict[str, Any]:
+    """The card members of an agent of another instance (registry.card_view's shape)."""
+    view: dict[str, Any] = {}
+    card = profile.get("card") if profile is not None else None
+    if isinstance(card, dict):
+        view["card"] = card
+    if profile is not None and profile.get("unlisted") is True:
+        view["unlisted"] = True
+    return view

@@ -77,6 +77,22 @@ class ClusterViews(Views):
         view = self.agent(did)
         return self.local(view) if view is not None else None
 
+    async def agents_among_report(self, dids: list[str], limit: int,
+                                  offset: int) -> dict[str, Any]:
+        offset = bounded_offset(offset)
+        chosen = dids[offset:offset + limit]
+        if self.node.up:
+            try:
+                found = await asyncio.wait_for(self.bus.lookup(chosen), VIEW_TIMEOUT)
+                return {"agents": [self._view(p, a) for p, a in found], "count": len(dids),
+                        "limit": limit, "offset": offset, "scope": "cluster"}
+            except (BusError, asyncio.TimeoutError):
+                pass
+        page = self.agents_among([did for did in dids if did in self.registry], limit, offset)
+        page["agents"] = [self.local(view) for view in page["agents"]]
+        page["scope"] = "instance"
+        return page
+
     def _view(self, presence: Any, activity: Any) -> dict[str, Any]:
         peer = self.registry.get(presence.did)
         if peer is not None and presence.instance == self.instance_id:

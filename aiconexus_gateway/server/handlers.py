@@ -18,6 +18,7 @@ from tornado.web import HTTPError, RequestHandler
 
 from ..access import bearer_token_ok
 from ..admission import retry_after_header
+from ..cards import CAPABILITY, MAX_NAME
 from ..hub import Hub
 from ..metrics import CONTENT_TYPE
 from ..ratelimit import WorkBudget
@@ -35,6 +36,10 @@ HTTP_WORK_RATE = 0.1
 HTTP_WORK_BURST = 1.0
 
 
+# (limit, offset, agents here, capability, name_prefix)
+PageKey = tuple[int, int, int, str | None, str | None]
+
+
 class PageCache:
     """Built /agents bodies by (limit, offset, agents here), each served for AGENTS_CACHE_TTL s."""
 
@@ -42,15 +47,15 @@ class PageCache:
 
     def __init__(self, ttl: float = AGENTS_CACHE_TTL) -> None:
         self.ttl = ttl
-        self._pages: dict[tuple[int, int, int], tuple[float, str]] = {}
+        self._pages: dict[PageKey, tuple[float, str]] = {}
 
-    def get(self, key: tuple[int, int, int], now: float) -> str | None:
+    def get(self, key: PageKey, now: float) -> str | None:
         entry = self._pages.get(key)
         if entry is None or now - entry[0] > self.ttl:
             return None
         return entry[1]
 
-    def put(self, key: tuple[int, int, int], body: str, now: float) -> None:
+    def put(self, key: PageKey, body: str, now: float) -> None:
         pages = self._pages
         if len(pages) >= AGENTS_CACHE_PAGES:
             for stale in [k for k, (built, _) in pages.items() if now - built > self.ttl]:
@@ -146,16 +151,30 @@ def page_arguments(limit: str | None, offset: str | None) -> tuple[int, int]:
     return lim, off
 
 
+def filter_arguments(capability: str | None, name_prefix: str | None
+                     ) -> tuple[str | None, str | None]:
+    """Validated `?capability=&name_prefix=` (the card filters, as in DISCOVER)."""
+    if capability is not None and CAPABILITY.match(capability) is None:
+        raise ValueError("capability must be 1-64 characters of A-Z a-z 0-9 . _ : / + -")
+    if name_prefix is not None and not 0 < len(name_prefix) <= MAX_NAME:
+        raise ValueError(f"name_prefix must be 1-{MAX_NAME} characters")
+    return capability, name_prefix
+
+
 class AgentsHandler(JSONHandler):
     async def get(self) -> None:
         try:
             limit, offset = page_arguments(self.get_query_argument("limit", None),
                                            self.get_query_argument("offset", None))
+            capability, name_prefix = filter_arguments(
+                self.get_query_argument("capability", None),
+                self.get_query_argument("name_prefix", None))
         except ValueError as exc:
             raise APIError(400, "BAD_REQUEST", str(exc)) from None
         budget = self.budget
         now = monotonic()
-        key = (limit, offset, len(self.hub.registry))  # an arrival or departure here: rebuilt
+        # an arrival or departure here: rebuilt
+        key = (limit, offset, len(self.hub.registry), capability, name_prefix)
         body = budget.pages.get(key, now)
         if body is None:
             ip = str(self.request.remote_ip)
@@ -166,7 +185,9 @@ class AgentsHandler(JSONHandler):
                                f"work per second; retry after {retry:.1f} s, or page less often",
                                {"Retry-After": retry_after_header(retry)})
             started = perf_counter()
-            body = json.dumps(await self.hub.agents_report(limit, offset), ensure_ascii=False) + "\n"
+            report = await self.hub.agents_report(limit, offset, capability=capability,
+                                                  name_prefix=name_prefix)
+            body = json.dumps(report, ensure_ascii=False) + "\n"
             budget.work.charge(ip, perf_counter() - started, now)
             budget.pages.put(key, body, monotonic())
         self.finish(body)

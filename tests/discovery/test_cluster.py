@@ -9,6 +9,7 @@ import pytest
 
 from aiconexus_gateway.client import DIDKey, GatewayClient, PresenceEvent
 from tests.cluster.conftest import StartGateways
+from tests.cluster.harness import get_json
 from tests.cluster.processes import TTL
 
 PRESENCE_WINDOW = ("--presence-coalesce", "0.2")
@@ -47,6 +48,10 @@ async def test_discovery_and_presence_span_the_cluster(start_gateways: StartGate
     page = await seeker.discover("translate")
     assert page.scope == "cluster" and [agent.did for agent in page.agents] == [key.did]
     assert page.agents[0].card == {"name": "Translator", "capabilities": ["translate"]}
+    _, listing = await get_json(f"{a.http_url}/agents?capability=translate")  # operators: all
+    assert listing["scope"] == "cluster" and listing["count"] == 2
+    assert {agent["did"]: agent["instance"] for agent in listing["agents"]} == {
+        key.did: "gw-b", hidden_key.did: "gw-b"}
     await hidden.watch([seeker.did])  # the unlisted agent shows itself to the seeker
     assert await next_event(events) == PresenceEvent(hidden_key.did, "online", "online")
     # takeover from the other instance: replaced; then gone: offline

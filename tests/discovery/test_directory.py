@@ -284,4 +284,4 @@ def test_a_local_unlisted_agent_announces_its_audience(hub: Hub) -> None:
     ask(hub, bob, BOB, "WATCH", {"dids": [ALICE.did]})
     assert announced == [BOB.did]
     assert profile_document(bob.session.profile, frozenset({ALICE.did})) == {
-        "unlisted": True, "audience": [ALICE.did]}
+        "unlisted": True, "audience": [ALICE.did], "card": None}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from aiconexus_gateway.client import DIDKey, GatewayClient, GatewayError, PresenceEvent
 from aiconexus_gateway.server.app import Gateway
@@ -139,3 +141,31 @@ async def test_presence_iterator_ends_when_the_client_closes(gateway: Gateway) -
     await watcher.close()
     assert [event async for event in stream] == []
     await agent.close()
+
+
+async def get_agents(gateway: Gateway, query: str) -> tuple[int, dict[str, Any]]:
+    response = await AsyncHTTPClient().fetch(f"{gateway.http_url}/agents{query}", raise_error=False)
+    return response.code, json.loads(response.body)
+
+
+@pytest.mark.gen_test
+async def test_agents_shows_cards_and_filters_them_for_operators(gateway: Gateway) -> None:
+    card = {"name": "Translator", "capabilities": ["translate"]}
+    translator = await connect_agent(gateway, card=card)
+    hidden = await connect_agent(gateway, card={"name": "Tr-hidden", "capabilities": ["translate"]},
+                                 unlisted=True)
+    plain = await connect_agent(gateway)
+    code, body = await get_agents(gateway, "")
+    assert code == 200 and body["count"] == 3
+    views = {agent["did"]: agent for agent in body["agents"]}
+    assert views[translator.did]["card"] == card and "unlisted" not in views[translator.did]
+    assert views[hidden.did]["unlisted"] is True and "card" not in views[plain.did]
+    code, body = await get_agents(gateway, "?capability=translate")
+    assert body["count"] == 2  # operators see unlisted agents too
+    assert [agent["did"] for agent in body["agents"]] == sorted([translator.did, hidden.did])
+    code, body = await get_agents(gateway, "?capability=translate&name_prefix=TRANS&limit=1")
+    assert (body["count"], [a["did"] for a in body["agents"]]) == (1, [translator.did])
+    code, body = await get_agents(gateway, "?capability=no%20spaces")
+    assert code == 400 and body["error"] == "BAD_REQUEST" and "capability" in body["message"]
+    for client in (translator, hidden, plain):
+        await client.close()
