@@ -75,3 +75,12 @@ def test_the_memory_of_seen_messages_is_bounded() -> None:
         assert acks.arrived("did:key:a", f"m{n}") is Seen.NEW
     assert acks.arrived("did:key:a", "m0") is Seen.NEW  # forgotten: the oldest went first
     assert acks.arrived("did:key:a", "m2") is Seen.HANDLING
+
+
+def test_the_mailbox_benchmark_runs_and_measures_each_step() -> None:
+    from benchmarks.mailbox import run
+
+    results = run(50, 20)
+    assert set(results) == {"direct_us", "store_us", "deliver_us", "ack_us", "bytes_per_waiting",
+                            "frame_bytes"}
+    assert all(value > 0 for value in results.values())
