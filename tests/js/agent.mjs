@@ -4,6 +4,7 @@
 //                              {"op": "send", "to": ..., "type": ..., "payload": {...}, "correlationId": ..., "encrypt": bool}
 //                              {"op": "sendMany" | "sendAll", "to": ..., "count": n}
 //                              {"op": "receive", "timeout": seconds}
+//                              {"op": "receipt", "id": ...} | {"op": "mailbox", "rules": {...}}   (send takes "ttl")
 //                              {"op": "ping"} | {"op": "raw", "text": ...} | {"op": "close"} | {"op": "state"}
 // stdout, one JSON line per answer ({"ok": true, ...} or {"ok": false, "error": name, "message", ...})
 // and per event ({"event": "invalid" | "connection", ...}), in the order they happen.
@@ -61,9 +62,15 @@ async function run(command) {
     case 'send': {
       if (client === null) throw new Error('connect first');
       const id = await client.send(command.to, command.type, command.payload ?? {},
-        { correlationId: command.correlationId ?? null, encrypt: command.encrypt ?? false });
+        { correlationId: command.correlationId ?? null, encrypt: command.encrypt ?? false, ttl: command.ttl });
       return { id };
     }
+    case 'receipt': // the mailbox: what became of a message sent with a ttl
+      if (client === null) throw new Error('connect first');
+      return { status: await client.receipt(command.id, { timeout: command.timeout ?? 10 }), duplicates: client.duplicates };
+    case 'mailbox':
+      if (client === null) throw new Error('connect first');
+      return { mailbox: await client.mailbox(command.rules ?? {}) };
     case 'sendMany': { // `count` INTENTs one after another, as fast as send() lets them go
       if (client === null) throw new Error('connect first');
       const started = performance.now();

@@ -10,6 +10,7 @@
 
 import { reconnectPolicy } from './backoff.js';
 import { publicKeyFromDid } from './did.js';
+import { checkTtl } from './mailbox.js';
 import { ROUTABLE_TYPES } from './envelope.js';
 import { ConnectionClosed, GatewayConnectionError, GatewayError, TimeoutError } from './errors.js';
 import { AgentKey } from './keys.js';
@@ -149,6 +150,12 @@ export class GatewayClient {
     this._connectionHandlers = [];
     /** @private @type {Map<string, {resolve: () => void, reject: (error: Error) => void}>} */
     this._pings = new Map();
+    /** @private @type {Map<string, string>} the mailbox's receipts: status by message id */
+    this._receipts = new Map();
+    /** @private @type {Map<string, Array<(status: string) => void>>} */
+    this._receiptWaiters = new Map();
+    /** @private @type {Map<string, {resolve: (view: Record<string, unknown>) => void, reject: (error: Error) => void}>} */
+    this._mailboxRequests = new Map();
     /** @private @type {ReturnType<typeof setTimeout> | null} */
     this._keepaliveTimer = null;
     /** @private @type {ReturnType<typeof setTimeout> | null} */
@@ -237,6 +244,11 @@ export class GatewayClient {
   /** successful reconnections so far */
   get reconnects() {
     return this._session?.reconnects ?? 0;
+  }
+
+  /** mailbox messages received again (after a reconnection) and not handed on twice */
+  get duplicates() {
+    return this._session?.acks.duplicates ?? 0;
   }
 
   /** received frames that failed verification (and were dropped) */
@@ -555,12 +567,16 @@ export class GatewayClient {
    * @param {string} to
    * @param {string} type OFFER, ANSWER, ICE_CANDIDATE, INTENT, EXEC_REQUEST, EXEC_RESPONSE, ERROR, PING, PONG
    * @param {Record<string, unknown>} [payload]
-   * @param {{correlationId?: string | null, extra?: Record<string, unknown>, encrypt?: boolean}} [options]
+   * With `ttl` (seconds, at most the gateway's MAILBOX_MAX_TTL) the message may wait in the gateway's
+   * mailbox for a recipient that is offline: the gateway answers QUEUED, then a RECEIPT (DELIVERED or
+   * EXPIRED) follows; `await client.receipt(id)` waits for it (docs/protocol.md section 22).
+   * @param {{correlationId?: string | null, extra?: Record<string, unknown>, encrypt?: boolean, ttl?: number}} [options]
    * @returns {Promise<string>}
    */
   send(to, type, payload = {}, options = {}) {
     try {
       publicKeyFromDid(to);
+      if (options.ttl !== undefined) options = { ...options, extra: { ...options.extra, ttl: checkTtl(options.ttl) } };
     } catch (error) {
       return Promise.reject(error);
     }
@@ -676,7 +692,10 @@ export class GatewayClient {
     // messages that were waiting for receive() go to the handler that now takes them, in order
     const waiting = this._queue.filter((item) => item !== CLOSED && this._takers(item).length > 0);
     this._queue = this._queue.filter((item) => !waiting.includes(item));
-    for (const message of waiting) this._callHandlers(/** @type {Message} */ (message));
+    for (const item of waiting) {
+      const message = /** @type {Message} */ (item);
+      this._callHandlers(message).then(() => this._handled(message));
+    }
     return () => remove(this._handlers, entry);
   }
 
@@ -736,7 +755,123 @@ export class GatewayClient {
       this._queue.unshift(CLOSED); // every later receive() sees the end too
       throw new ConnectionClosed(this.closeCode, this.closeReason);
     }
+    await this._handled(/** @type {Message} */ (item)); // the application has it: acknowledged
     return /** @type {Message} */ (item);
+  }
+
+  // -- the mailbox (mailbox.js; docs/protocol.md section 22) --------------------------------------
+
+  /**
+   * What became of the message `messageId` sent with a ttl: 'DELIVERED' (its recipient acknowledged
+   * it) or 'EXPIRED' (its time to live ran out first). Waits for the RECEIPT (TimeoutError after
+   * `timeout` seconds); one that already came is answered at once. The RECEIPT also reaches
+   * onMessage / receive() as a message.
+   * @param {string} messageId
+   * @param {{timeout?: number | null}} [options]
+   * @returns {Promise<string>}
+   */
+  async receipt(messageId, options = {}) {
+    const known = this._receipts.get(messageId);
+    if (known !== undefined) return known;
+    const timeout = options.timeout ?? null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    /** @type {(status: string) => void} */
+    let waiter = () => {};
+    try {
+      return await new Promise((resolve, reject) => {
+        waiter = resolve;
+        const waiters = this._receiptWaiters.get(messageId) ?? [];
+        waiters.push(waiter);
+        this._receiptWaiters.set(messageId, waiters);
+        if (timeout !== null) timer = setTimeout(() => reject(new TimeoutError(`no RECEIPT within ${timeout} s`)), timeout * 1000);
+      });
+    } finally {
+      clearTimeout(timer);
+      const waiters = this._receiptWaiters.get(messageId);
+      if (waiters !== undefined) {
+        remove(waiters, waiter);
+        if (waiters.length === 0) this._receiptWaiters.delete(messageId);
+      }
+    }
+  }
+
+  /**
+   * This agent's mailbox at the gateway: `enabled: false` refuses every stored message (senders get
+   * MAILBOX_REFUSED), `blocked` the DIDs whose messages it refuses (replacing the list); a rule left
+   * out stays as it is. Resolves to the mailbox as the gateway reports it ({enabled, blocked,
+   * messages, bytes, receipts}); GatewayError when the gateway refuses (MAILBOX_REFUSED: no mailbox).
+   * @param {{enabled?: boolean, blocked?: string[], timeout?: number}} [options]
+   * @returns {Promise<Record<string, unknown>>}
+   */
+  async mailbox(options = {}) {
+    /** @type {Record<string, unknown>} */
+    const payload = {};
+    if (options.enabled !== undefined) payload.enabled = Boolean(options.enabled);
+    if (options.blocked !== undefined) {
+      for (const did of options.blocked) publicKeyFromDid(did);
+      payload.blocked = [...options.blocked];
+    }
+    const session = this._sessionOrFail();
+    await this._paced();
+    const { id, text } = await session.mailboxRequest(payload);
+    const connection = this._connection;
+    const timeout = options.timeout ?? 5;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    try {
+      return await new Promise((resolve, reject) => {
+        this._mailboxRequests.set(id, { resolve, reject });
+        timer = setTimeout(() => reject(new TimeoutError(`no MAILBOX answer within ${timeout} s`)), timeout * 1000);
+        if (connection === null || !connection.write(text)) reject(new ConnectionClosed(this.closeCode, this.closeReason));
+      });
+    } finally {
+      clearTimeout(timer);
+      this._mailboxRequests.delete(id);
+    }
+  }
+
+  /**
+   * A message from the gateway the mailbox consumes: a RECEIPT is recorded (and acknowledged), a
+   * MAILBOX answer (or ERROR) to mailbox() resolves it; true when it is not delivered further.
+   * @param {Message} message
+   * @returns {Promise<boolean>}
+   * @private
+   */
+  async _fromMailbox(message) {
+    if (message.sender !== this.gatewayDid) return false;
+    if (message.type === 'RECEIPT') {
+      const { id, status } = /** @type {{id?: unknown, status?: unknown}} */ (message.payload);
+      if (typeof id === 'string' && typeof status === 'string') {
+        this._receipts.set(id, status);
+        if (this._receipts.size > RECEIPT_MEMORY) this._receipts.delete(/** @type {string} */ (this._receipts.keys().next().value));
+        for (const resolve of this._receiptWaiters.get(id) ?? []) resolve(status);
+        this._receiptWaiters.delete(id);
+      }
+      await this._handled(message); // the client keeps it for receipt(): acknowledged now
+      return false;
+    }
+    const request = message.correlationId === null ? undefined : this._mailboxRequests.get(message.correlationId);
+    if (request === undefined || (message.type !== 'MAILBOX' && message.type !== 'ERROR')) return false;
+    if (message.type === 'MAILBOX') {
+      request.resolve({ ...message.payload });
+    } else {
+      const payload = /** @type {{code?: unknown, message?: unknown, details?: unknown}} */ (message.payload);
+      request.reject(new GatewayError(String(payload.code), String(payload.message),
+        /** @type {Record<string, unknown> | null} */ (typeof payload.details === 'object' ? payload.details : null)));
+    }
+    return true;
+  }
+
+  /**
+   * The application is done with `message`: acknowledge it if the gateway keeps it (when the
+   * connection is gone, the gateway sends it again and it is acknowledged then).
+   * @param {Message} message
+   * @private
+   */
+  async _handled(message) {
+    const text = await this._session?.handled(message);
+    if (text) this._connection?.write(text);
   }
 
   /** @returns {AsyncIterator<Message>} every message until the connection is over */
@@ -783,8 +918,15 @@ export class GatewayClient {
         const decision = typeof frame === 'string' ? await session.receive(frame, monotonic()) : session.receiveBinary();
         if (decision === null) continue;
         if (decision.kind === 'deliver') {
-          if (this._takers(decision.message).length > 0) await this._callHandlers(decision.message);
-          else this._push(decision.message);
+          if (await this._fromMailbox(decision.message)) continue;
+          if (this._takers(decision.message).length > 0) {
+            await this._callHandlers(decision.message);
+            await this._handled(decision.message);
+          } else {
+            this._push(decision.message); // acknowledged when receive() returns it
+          }
+        } else if (decision.kind === 'send') { // a mailbox message again: acknowledged again
+          connection.write(decision.text);
         } else if (decision.kind === 'pingAnswered') {
           this._pings.get(decision.pingId)?.resolve();
         } else if (decision.kind === 'report') {
@@ -829,5 +971,8 @@ function remove(list, item) {
   list.splice(index, 1);
   return true;
 }
+
+/** Receipt statuses kept for receipt() calls made after they came. */
+const RECEIPT_MEMORY = 10000;
 
 export { GatewayError };

@@ -17,7 +17,9 @@ export const ROUTABLE_TYPES = Object.freeze(['OFFER', 'ANSWER', 'ICE_CANDIDATE',
   'EXEC_RESPONSE', 'ERROR', 'PING', 'PONG']);
 /** Types of the conversation between an agent and the gateway. */
 export const CONTROL_TYPES = Object.freeze(['CHALLENGE', 'REGISTER', 'REGISTERED', 'UNREGISTER']);
-const ALL_TYPES = new Set([...ROUTABLE_TYPES, ...CONTROL_TYPES]);
+/** The mailbox's conversation with the gateway (docs/protocol.md section 22). */
+export const MAILBOX_TYPES = Object.freeze(['ACK', 'MAILBOX', 'QUEUED', 'RECEIPT']);
+const ALL_TYPES = new Set([...ROUTABLE_TYPES, ...CONTROL_TYPES, ...MAILBOX_TYPES]);
 const REQUIRED = ['id', 'type', 'from', 'to', 'timestamp', 'version', 'payload', 'signature'];
 const TIMESTAMP = /^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$/;
 const VERSION = /^([0-9]{1,9})(\.[0-9]{1,9}){0,2}$/;

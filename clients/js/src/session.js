@@ -15,6 +15,7 @@
  *     REGISTERING    REGISTERED (correlation = REGISTER)  registered             REGISTERED
  *     REGISTERING    ERROR                                refused (GatewayError)
  *     REGISTERED     valid routed message / ERROR         deliver
+ *     REGISTERED     a mailbox message again (mailbox.js) send (ACK again) / null
  *     REGISTERED     PONG to our keepalive PING           null (consumed)
  *     REGISTERED     PONG to ping()                       pingAnswered
  *     REGISTERED     invalid (parse, DID, signature)      report
@@ -29,6 +30,7 @@
 import { backoffDelay, FINAL_CLOSE_CODES, FINAL_REGISTRATION_ERRORS, reconnectPolicy, TokenBucket } from './backoff.js';
 import { buildMessage, Message, newId, parseEnvelope, verifyEnvelope } from './envelope.js';
 import { E2E, E2EError, isEncrypted } from './e2e.js';
+import { Acknowledgements, acknowledged } from './mailbox.js';
 import { ConnectionClosed, GatewayConnectionError, GatewayError, InvalidMessageError, ProtocolError, SendQueueFull } from './errors.js';
 
 /** Pace at 90 % of the gateway's announced rate, so jitter never trips it. */
@@ -113,6 +115,8 @@ export class ClientSession {
     /** @type {Record<string, unknown> | null} REGISTERED's whole payload (what later gateway versions add, too) */
     this.registration = null;
     this.invalidMessages = 0;
+    /** mailbox messages handed on (mailbox.js): repeats are dropped, ACKs sent once handled */
+    this.acks = new Acknowledgements();
     this.reconnects = 0;
     this.attempt = 0;
     /** @type {number | null} */
@@ -393,6 +397,10 @@ export class ClientSession {
         return { kind: 'report', error: new InvalidMessageError(reason, text) };
       }
     }
+    if (acknowledged(message.sender, message.type, 'ttl' in message.fields, this.gatewayDid)) {
+      const seen = this.acks.arrived(message.sender, message.id);
+      if (seen !== 'new') return seen === 'done' ? { kind: 'send', text: await this._ack(message) } : null;
+    }
     if (message.type === 'PONG' && message.sender === this.gatewayDid && message.correlationId !== null) {
       if (this._keepaliveIds.delete(message.correlationId)) return null;
       if (this._pingIds.delete(message.correlationId)) return { kind: 'pingAnswered', pingId: message.correlationId };
@@ -487,6 +495,40 @@ export class ClientSession {
     this._pingIds.add(id);
     this._lastSend = now;
     return { id, text };
+  }
+
+  /**
+   * The application is done with `message`: the ACK frame to write now, if it needs one.
+   * @param {Message} message
+   * @returns {Promise<string | null>}
+   */
+  async handled(message) {
+    if (!acknowledged(message.sender, message.type, 'ttl' in message.fields, this.gatewayDid)) return null;
+    if (!this.acks.finished(message.sender, message.id)) return null;
+    return this._ack(message);
+  }
+
+  /**
+   * @param {Message} message
+   * @returns {Promise<string>}
+   * @private
+   */
+  async _ack(message) {
+    const { text } = await buildMessage(this.key, 'ACK', this.gatewayDid, { from: message.sender, id: message.id },
+      { id: this._newId(), now: this._wallClock() });
+    return text;
+  }
+
+  /**
+   * A MAILBOX request for the gateway (the agent's mailbox rules): its id and frame.
+   * @param {Record<string, unknown>} payload
+   * @returns {Promise<{id: string, text: string}>}
+   */
+  async mailboxRequest(payload) {
+    if (this.state !== State.REGISTERED || this.gatewayDid === null) {
+      throw new ConnectionClosed(this.closeCode, this.closeReason ?? 'not connected');
+    }
+    return buildMessage(this.key, 'MAILBOX', this.gatewayDid, payload, { id: this._newId(), now: this._wallClock() });
   }
 
   /** @param {string} pingId ping() gave up waiting for this PONG */

@@ -37,6 +37,12 @@ export class GatewayClient {
     private _connectionHandlers;
     /** @private @type {Map<string, {resolve: () => void, reject: (error: Error) => void}>} */
     private _pings;
+    /** @private @type {Map<string, string>} the mailbox's receipts: status by message id */
+    private _receipts;
+    /** @private @type {Map<string, Array<(status: string) => void>>} */
+    private _receiptWaiters;
+    /** @private @type {Map<string, {resolve: (view: Record<string, unknown>) => void, reject: (error: Error) => void}>} */
+    private _mailboxRequests;
     /** @private @type {ReturnType<typeof setTimeout> | null} */
     private _keepaliveTimer;
     /** @private @type {ReturnType<typeof setTimeout> | null} */
@@ -86,6 +92,8 @@ export class GatewayClient {
     } | null;
     /** successful reconnections so far */
     get reconnects(): number;
+    /** mailbox messages received again (after a reconnection) and not handed on twice */
+    get duplicates(): number;
     /** received frames that failed verification (and were dropped) */
     get invalidMessages(): number;
     /** @returns {number | null} how the connection ended (docs/protocol.md section 11) */
@@ -170,13 +178,17 @@ export class GatewayClient {
      * @param {string} to
      * @param {string} type OFFER, ANSWER, ICE_CANDIDATE, INTENT, EXEC_REQUEST, EXEC_RESPONSE, ERROR, PING, PONG
      * @param {Record<string, unknown>} [payload]
-     * @param {{correlationId?: string | null, extra?: Record<string, unknown>, encrypt?: boolean}} [options]
+     * With `ttl` (seconds, at most the gateway's MAILBOX_MAX_TTL) the message may wait in the gateway's
+     * mailbox for a recipient that is offline: the gateway answers QUEUED, then a RECEIPT (DELIVERED or
+     * EXPIRED) follows; `await client.receipt(id)` waits for it (docs/protocol.md section 22).
+     * @param {{correlationId?: string | null, extra?: Record<string, unknown>, encrypt?: boolean, ttl?: number}} [options]
      * @returns {Promise<string>}
      */
     send(to: string, type: string, payload?: Record<string, unknown>, options?: {
         correlationId?: string | null;
         extra?: Record<string, unknown>;
         encrypt?: boolean;
+        ttl?: number;
     }): Promise<string>;
     /**
      * @param {string} to
@@ -241,6 +253,46 @@ export class GatewayClient {
     receive(options?: {
         timeout?: number | null;
     }): Promise<Message>;
+    /**
+     * What became of the message `messageId` sent with a ttl: 'DELIVERED' (its recipient acknowledged
+     * it) or 'EXPIRED' (its time to live ran out first). Waits for the RECEIPT (TimeoutError after
+     * `timeout` seconds); one that already came is answered at once. The RECEIPT also reaches
+     * onMessage / receive() as a message.
+     * @param {string} messageId
+     * @param {{timeout?: number | null}} [options]
+     * @returns {Promise<string>}
+     */
+    receipt(messageId: string, options?: {
+        timeout?: number | null;
+    }): Promise<string>;
+    /**
+     * This agent's mailbox at the gateway: `enabled: false` refuses every stored message (senders get
+     * MAILBOX_REFUSED), `blocked` the DIDs whose messages it refuses (replacing the list); a rule left
+     * out stays as it is. Resolves to the mailbox as the gateway reports it ({enabled, blocked,
+     * messages, bytes, receipts}); GatewayError when the gateway refuses (MAILBOX_REFUSED: no mailbox).
+     * @param {{enabled?: boolean, blocked?: string[], timeout?: number}} [options]
+     * @returns {Promise<Record<string, unknown>>}
+     */
+    mailbox(options?: {
+        enabled?: boolean;
+        blocked?: string[];
+        timeout?: number;
+    }): Promise<Record<string, unknown>>;
+    /**
+     * A message from the gateway the mailbox consumes: a RECEIPT is recorded (and acknowledged), a
+     * MAILBOX answer (or ERROR) to mailbox() resolves it; true when it is not delivered further.
+     * @param {Message} message
+     * @returns {Promise<boolean>}
+     * @private
+     */
+    private _fromMailbox;
+    /**
+     * The application is done with `message`: acknowledge it if the gateway keeps it (when the
+     * connection is gone, the gateway sends it again and it is acknowledged then).
+     * @param {Message} message
+     * @private
+     */
+    private _handled;
     /** @private @param {Message | typeof CLOSED} item */
     private _push;
     /**

@@ -67,6 +67,8 @@ export const MAX_ID_LENGTH: 128;
 export const ROUTABLE_TYPES: readonly string[];
 /** Types of the conversation between an agent and the gateway. */
 export const CONTROL_TYPES: readonly string[];
+/** The mailbox's conversation with the gateway (docs/protocol.md section 22). */
+export const MAILBOX_TYPES: readonly string[];
 /** A verified message received from the gateway or another agent. */
 export class Message {
     /**

@@ -78,6 +78,8 @@ export class ClientSession {
     /** @type {Record<string, unknown> | null} REGISTERED's whole payload (what later gateway versions add, too) */
     registration: Record<string, unknown> | null;
     invalidMessages: number;
+    /** mailbox messages handed on (mailbox.js): repeats are dropped, ACKs sent once handled */
+    acks: Acknowledgements;
     reconnects: number;
     attempt: number;
     /** @type {number | null} */
@@ -209,6 +211,27 @@ export class ClientSession {
         id: string;
         text: string;
     }>;
+    /**
+     * The application is done with `message`: the ACK frame to write now, if it needs one.
+     * @param {Message} message
+     * @returns {Promise<string | null>}
+     */
+    handled(message: Message): Promise<string | null>;
+    /**
+     * @param {Message} message
+     * @returns {Promise<string>}
+     * @private
+     */
+    private _ack;
+    /**
+     * A MAILBOX request for the gateway (the agent's mailbox rules): its id and frame.
+     * @param {Record<string, unknown>} payload
+     * @returns {Promise<{id: string, text: string}>}
+     */
+    mailboxRequest(payload: Record<string, unknown>): Promise<{
+        id: string;
+        text: string;
+    }>;
     /** @param {string} pingId ping() gave up waiting for this PONG */
     forgetPing(pingId: string): void;
     /** @returns {string | null} the oldest queued frame, when registered */
@@ -333,8 +356,9 @@ export type Signer = {
     did: string;
     sign(data: Uint8Array): Promise<Uint8Array>;
 };
-import { reconnectPolicy } from './backoff.js';
+import { Acknowledgements } from './mailbox.js';
 import { Message } from './envelope.js';
+import { reconnectPolicy } from './backoff.js';
 import { InvalidMessageError } from './errors.js';
 import { GatewayConnectionError } from './errors.js';
 import { GatewayError } from './errors.js';
