@@ -40,6 +40,8 @@ class Agent:
     messages_sent: int
     messages_received: int
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    card: Mapping[str, Any] | None = None  # the card it signed at registration (protocol.md 21)
+    unlisted: bool = False
 
     @property
     def messages(self) -> int:
@@ -47,9 +49,21 @@ class Agent:
 
     @property
     def name(self) -> str:
-        """The agent's self-declared `metadata.name`, or "" when it gave none."""
-        name = self.metadata.get("name")
-        return name if isinstance(name, str) else ""
+        """The agent's name: its card's, else its `metadata.name`, or "" when it gave none."""
+        for source in (self.card or {}, self.metadata):
+            name = source.get("name")
+            if isinstance(name, str):
+                return name
+        return ""
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        """Its card's capabilities (else `metadata.capabilities`), or none."""
+        for source in (self.card or {}, self.metadata):
+            capabilities = source.get("capabilities")
+            if isinstance(capabilities, list):
+                return tuple(c for c in capabilities if isinstance(c, str))
+        return ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,9 @@ def parse_agent(data: object) -> Agent:
     metadata = obj.get("metadata") or {}
     if not isinstance(metadata, Mapping):
         raise MalformedResponse(f"{what}: metadata is not a JSON object")
+    card = obj.get("card")
+    if card is not None and not isinstance(card, Mapping):
+        raise MalformedResponse(f"{what}: card is not a JSON object")
     return Agent(
         did=did,
         connected_at=parse_timestamp(obj.get("connected_at"), what=f"{what}: connected_at"),
@@ -147,6 +164,8 @@ def parse_agent(data: object) -> Agent:
         messages_sent=_int(obj, "messages_sent", what),
         messages_received=_int(obj, "messages_received", what),
         metadata=dict(metadata),
+        card=dict(card) if card is not None else None,
+        unlisted=obj.get("unlisted") is True,
     )
 
 

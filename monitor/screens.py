@@ -73,7 +73,7 @@ class MainScreen(Screen[None]):
             yield TotalBox(id="total-rate")
         yield Label(id="agents-title", classes="section")
         yield Input(
-            placeholder="filter by DID substring; enter keeps it, escape clears", id="filter"
+            placeholder="DID substring, or cap:<capability>; enter keeps it, escape clears", id="filter"
         )
         yield AgentTable(id="agents")
         yield Label(Text("Activity"), classes="section", id="log-title")
@@ -268,7 +268,7 @@ HELP = """\
 q          quit
 r          refresh now
 p          pause / resume polling
-/          filter agents by DID substring
+/          filter agents by DID substring, or cap:<capability>
            (enter keeps the filter, escape clears it)
 s          cycle the sort: activity, connected, DID, messages
 enter      details of the selected agent (escape back)

@@ -1,4 +1,5 @@
-"""Which agents the table shows, in which order: sorting (`s`) and the DID filter (`/`).
+"""Which agents the table shows, in which order: sorting (`s`) and the filter (`/`: a DID
+substring, or `cap:<capability>` for the agents whose card lists it).
 
 Pure. Ties fall back to the DID, so rows do not swap from one poll to the next.
 """
@@ -39,9 +40,17 @@ def sort_agents(agents: Iterable[Agent], key: SortKey) -> list[Agent]:
     return by_did
 
 
+CAPABILITY_PREFIX = "cap:"
+
+
 def filter_agents(agents: Iterable[Agent], text: str) -> list[Agent]:
-    """Agents whose DID contains `text`, ignoring case; an empty filter keeps everyone."""
+    """Agents whose DID contains `text`, ignoring case; with `cap:<capability>`, the agents
+    that list that capability (ignoring case); an empty filter keeps everyone."""
     needle = text.strip().casefold()
     if not needle:
         return list(agents)
+    if needle.startswith(CAPABILITY_PREFIX):
+        wanted = needle[len(CAPABILITY_PREFIX):].strip()
+        return [agent for agent in agents
+                if any(capability.casefold() == wanted for capability in agent.capabilities)]
     return [agent for agent in agents if needle in agent.did.casefold()]

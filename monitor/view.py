@@ -170,10 +170,16 @@ def agent_details(did: str, observed: Observed | None, *, stale: bool) -> str:
             f"messages sent     {format_count(agent.messages_sent)}",
             f"messages received {format_count(agent.messages_received)}",
             f"rate              {format_rate(observed.rates.get(did))} msg/s",
+            *([f"capabilities      {', '.join(agent.capabilities) or '-'}"
+               f"{'  (unlisted)' if agent.unlisted else ''}"]
+              if agent.capabilities or agent.unlisted else []),
             "",
             "metadata",
             *(f"  {line}" for line in metadata.splitlines()),
         ]
+        if agent.card is not None:
+            card = json.dumps(dict(agent.card), indent=2, ensure_ascii=False)
+            lines += ["", "card (signed by the agent)", *(f"  {line}" for line in card.splitlines())]
     if stale:
         lines += ["", "(the gateway is not answering: this is the last data seen)"]
     return "\n".join(lines)
