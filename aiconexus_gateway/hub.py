@@ -206,7 +206,7 @@ class Hub:
         return self.views.health()
 
     def agents_page(self, limit: int, offset: int) -> dict[str, Any]:
-        return self.views.agents_page(limit, offset)
+        return self._with_mailboxes(self.views.agents_page(limit, offset))
 
     def agent(self, did: str) -> dict[str, Any] | None:
         return self._with_mailbox(did, self.views.agent(did))
@@ -218,9 +218,9 @@ class Hub:
                             name_prefix: str | None = None) -> dict[str, Any]:
         """A page of /agents; with the card filters, of the matching agents in DID order."""
         if capability is None and name_prefix is None:
-            return await self.views.agents_report(limit, offset)
+            return self._with_mailboxes(await self.views.agents_report(limit, offset))
         dids = self.directory.matching(capability, name_prefix)
-        return await self.views.agents_among_report(dids, limit, offset)
+        return self._with_mailboxes(await self.views.agents_among_report(dids, limit, offset))
 
     async def agent_report(self, did: str) -> dict[str, Any] | None:
         return self._with_mailbox(did, await self.views.agent_report(did))
@@ -233,3 +233,13 @@ class Hub:
         if view is not None and depth is not None:
             view["mailbox"] = depth
         return view
+
+    def _with_mailboxes(self, page: dict[str, Any]) -> dict[str, Any]:
+        """The same for each agent of a page of /agents (what the monitor shows)."""
+        mailroom = self.router.mailroom
+        if mailroom is not None:
+            for view in page.get("agents", ()):
+                depth = mailroom.depth(view["did"])
+                if depth is not None:
+                    view["mailbox"] = depth
+        return page

@@ -256,6 +256,9 @@ async def test_mailbox_series_and_depth_are_served(gateway: Gateway) -> None:
     await bob_ws.read_message()
     detail = json.loads(await _fetch(f"{gateway.http_url}/agents/{bob_key.did}"))
     assert detail["mailbox"]["messages"] == 1 and detail["mailbox"]["bytes"] > 100
+    page = json.loads(await _fetch(f"{gateway.http_url}/agents"))
+    listed = {agent["did"]: agent.get("mailbox") for agent in page["agents"]}
+    assert listed[bob_key.did] == detail["mailbox"] and listed[alice.did] is None
     bob_ws.close()
     await alice.close()
 
