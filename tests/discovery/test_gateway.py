@@ -9,10 +9,17 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from aiconexus_gateway.client import DIDKey, GatewayClient, GatewayError, PresenceEvent
+from aiconexus_gateway.client import (
+    DIDKey,
+    GatewayClient,
+    GatewayError,
+    PresenceEvent,
+    ReconnectPolicy,
+)
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent, read_json
 from tests.e2e.wire import registered, signed
+from tests.support.waiting import wait_until
 
 
 async def next_event(events: asyncio.Queue[PresenceEvent], timeout: float = 5.0) -> PresenceEvent:
@@ -169,3 +176,26 @@ async def test_agents_shows_cards_and_filters_them_for_operators(gateway: Gatewa
     assert code == 400 and body["error"] == "BAD_REQUEST" and "capability" in body["message"]
     for client in (translator, hidden, plain):
         await client.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_reconnected_client_watches_the_same_agents_again(gateway: Gateway) -> None:
+    watcher = GatewayClient(gateway.ws_url, DIDKey.generate(),
+                            reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.2))
+    events = collect(watcher)
+    reconnected = asyncio.Event()
+    watcher.on_connection_change(
+        lambda event: reconnected.set() if event.state == "reconnected" else None)
+    await watcher.connect()
+    other = DIDKey.generate()
+    await watcher.watch([other.did])
+    peer = gateway.hub.registry.get(watcher.did)
+    assert peer is not None
+    peer.connection.close(1001, "test drops the connection")
+    await asyncio.wait_for(reconnected.wait(), 5)
+    await wait_until(lambda: gateway.hub.directory.watches.watched(other.did), 5,
+                     "the watch sent again after the reconnection")
+    agent = await connect_agent(gateway, other)
+    assert (await next_event(events)) == PresenceEvent(other.did, "online", "online")
+    await agent.close()
+    await watcher.close()
