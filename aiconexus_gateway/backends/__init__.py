@@ -43,7 +43,8 @@ async def start_cluster(hub: Hub, config: Config, *, connect_wait: float = 2.0) 
         from .mailroom import ClusterMailroom
 
         mailroom = ClusterMailroom(hub.settings.mailbox, settings, hub.registry, hub.actions,
-                                   local.metrics, hub.clock, router.node.bus_time_ms)
+                                   local.metrics, hub.clock, router.node.bus_time_ms,
+                                   lambda: router.node.up)
         await mailroom.start()
         router.mailroom = mailroom
     hub.use(router, views)

@@ -240,7 +240,8 @@ class ClusterMailroom:
 
     def __init__(self, settings: MailboxSettings, cluster: ClusterSettings, registry: Registry,
                  actions: PeerActions, metrics: MailboxMetrics, clock: Clock,
-                 bus_time_ms: Callable[[], float]) -> None:
+                 bus_time_ms: Callable[[], float],
+                 bus_up: Callable[[], bool] = lambda: True) -> None:
         self.settings = settings
         self.prefix = cluster.prefix
         self.instance_id = cluster.instance_id
@@ -249,6 +250,7 @@ class ClusterMailroom:
         self.metrics = metrics
         self.clock = clock
         self.bus_time_ms = bus_time_ms
+        self.bus_up = bus_up  # the cluster's Redis answers (node.py): else refuse at once
         self.held = (0, 0, 0)  # letters, bytes, receipts in the whole cluster (last sweep)
         metrics.held = lambda: self.held
         common: dict[str, Any] = {"protocol": 2, "retry": Retry(NoBackoff(), 0),
@@ -291,6 +293,9 @@ class ClusterMailroom:
                 f"{self.settings.max_ttl} s", details={"max_ttl": self.settings.max_ttl},
                 correlation_id=forward.id))
             return
+        if not self.bus_up():
+            self._unavailable(peer, action)
+            return
         self._ops.put_nowait(_Put(peer, action))
 
     def request(self, peer: Peer, request: MailboxRequest) -> None:
@@ -320,12 +325,7 @@ class ClusterMailroom:
                 log.warning("cluster mailbox: Redis failed (%s); %s", exc, type(op).__name__,
                             extra={"instance": self.instance_id})
                 if isinstance(op, _Put):
-                    self.metrics.refused("unavailable")
-                    self._error(op.peer, ProtocolError(
-                        ErrorCode.MAILBOX_REFUSED, "not stored: the cluster's mailbox (Redis) "
-                        "cannot be reached; retry later",
-                        details={"reason": "unavailable", "to": op.action.forward.to},
-                        correlation_id=op.action.forward.id))
+                    self._unavailable(op.peer, op.action)
             except Exception:
                 log.exception("cluster mailbox: cannot carry out %r", op)
 
@@ -422,6 +422,13 @@ class ClusterMailroom:
             self._ops.put_nowait(_Fetch(did))
         elif owner:
             await self._redis.publish(f"{self.prefix}:mb:nudge:{owner}", did)
+
+    def _unavailable(self, peer: Peer, action: Deposit) -> None:
+        self.metrics.refused("unavailable")
+        self._error(peer, ProtocolError(
+            ErrorCode.MAILBOX_REFUSED, "not stored: the cluster's mailbox (Redis) cannot be "
+            "reached; retry later", details={"reason": "unavailable", "to": action.forward.to},
+            correlation_id=action.forward.id))
 
     def _error(self, peer: Peer, error: ProtocolError) -> None:
         if peer.session.did is not None and self.registry.get(peer.session.did) is peer:

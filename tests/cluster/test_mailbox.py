@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import signal
+from functools import partial
 
 import pytest
 
 from aiconexus_gateway.client import DIDKey, GatewayClient, Message
+from tests.support.process import GatewayProcess
+from tests.support.waiting import wait_until
 
 from .conftest import StartGateways
-from .harness import agent
+from .harness import agent, get_json, listed
+from .processes import RedisServer
 
 
 async def _next(client: GatewayClient, *types: str) -> Message:
@@ -74,3 +78,33 @@ async def test_across_instances_delivery_receipts_rules_bounds_and_expiry(
     assert {m.payload["status"] for m in expired} == {"EXPIRED"}
     await alice.close()
     await carol.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_while_redis_is_down_a_ttl_is_refused_at_once_and_works_again_after(
+        start_gateways: StartGateways, redis_server: RedisServer) -> None:
+    a, b = start_gateways("gw-a", "gw-b")
+    alice, bob = await agent(a, "alice"), await agent(b, "bob")
+    redis_server.kill()
+    await wait_until(partial(_redis_is, a, "disconnected"), 10, "gw-a to see Redis down")
+    refused = await alice.send(DIDKey.generate().did, "INTENT", {}, ttl=30)
+    error = await _next(alice, "ERROR")
+    assert (error.error_code, error.correlation_id) == ("MAILBOX_REFUSED", refused)
+    assert error.payload["details"]["reason"] == "unavailable"
+    redis_server.start()  # empty: bob's presence comes back with the re-publishing
+    await wait_until(partial(_redis_is, a, "connected"), 10, "gw-a to reconnect")
+    await wait_until(partial(_listed_on, a, bob.did), 10, "bob re-published")
+    sent = await alice.send(bob.did, "INTENT", {"again": True}, ttl=30)
+    assert (await _next(bob, "INTENT")).id == sent
+    assert await alice.receipt(sent, timeout=10) == "DELIVERED"
+    await alice.close()
+    await bob.close()
+
+
+async def _redis_is(gateway: GatewayProcess, state: str) -> bool:
+    _, health = await get_json(f"{gateway.http_url}/health")
+    return bool(health["redis"]["state"] == state)
+
+
+async def _listed_on(gateway: GatewayProcess, did: str) -> bool:
+    return await listed(gateway, did) is not None
