@@ -223,7 +223,13 @@ class Hub:
         return self._with_mailboxes(await self.views.agents_among_report(dids, limit, offset))
 
     async def agent_report(self, did: str) -> dict[str, Any] | None:
-        return self._with_mailbox(did, await self.views.agent_report(did))
+        view = await self.views.agent_report(did)
+        mailroom = self.router.mailroom
+        if view is not None and mailroom is not None:
+            depth = await mailroom.report(did)
+            if depth is not None:
+                view["mailbox"] = depth
+        return view
 
     def _with_mailbox(self, did: str, view: dict[str, Any] | None) -> dict[str, Any] | None:
         """/agents/<did> (admin only) shows the agent's mailbox depth and rules, when it holds

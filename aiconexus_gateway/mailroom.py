@@ -41,8 +41,11 @@ class Mailroom(Protocol):
         """`peer` just got REGISTERED: write what waits for it (before anything routed after)."""
 
     def depth(self, did: str) -> dict[str, Any] | None:
-        """`did`'s mailbox for /agents/<did>, when it holds something or has rules (None: not
-        known here at once)."""
+        """`did`'s mailbox for /agents, when it holds something or has rules (None: not known
+        here at once)."""
+
+    async def report(self, did: str) -> dict[str, Any] | None:
+        """The same for /agents/<did>, asking the store when it must."""
 
     async def close(self) -> None: ...
 
@@ -137,6 +140,9 @@ class LocalMailroom:
 
     def depth(self, did: str) -> dict[str, Any] | None:
         return self.mailbox.depth(did) if did in self.mailbox.boxes else None
+
+    async def report(self, did: str) -> dict[str, Any] | None:
+        return self.depth(did)
 
     async def close(self) -> None:
         if self._expiry is not None:

@@ -306,7 +306,17 @@ class ClusterMailroom:
         self._ops.put_nowait(_Fetch(did))
 
     def depth(self, did: str) -> dict[str, Any] | None:
-        return None  # in Redis: not known at once (MAILBOX answers the agent itself)
+        return None  # in Redis: not known at once (report() asks)
+
+    async def report(self, did: str) -> dict[str, Any] | None:
+        try:
+            answer = await self._policy(args=[self.prefix, did, "", "0"])  # changes nothing
+        except (RedisError, OSError, asyncio.TimeoutError):
+            return None
+        view = _view(answer)
+        idle = view["enabled"] and not view["blocked"] and not view["messages"] \
+            and not view["receipts"]
+        return None if idle else view
 
     # -- the worker ------------------------------------------------------------------------------
 
@@ -412,8 +422,7 @@ class ClusterMailroom:
         answer = await self._policy(args=[
             self.prefix, did, "" if enabled is None else ("1" if enabled else "0"),
             "0" if blocked is None else "1", *(blocked or [])])
-        view = {"enabled": answer[0] != b"1", "blocked": sorted(d.decode() for d in answer[4]),
-                "messages": int(answer[1]), "bytes": int(answer[2]), "receipts": int(answer[3])}
+        view = _view(answer)
         peer.connection.send(self.actions.factory.make("MAILBOX", did, view, request.id))
 
     async def _nudge(self, did: str, owner: str) -> None:
@@ -485,6 +494,12 @@ class ClusterMailroom:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+
+def _view(answer: list[Any]) -> dict[str, Any]:
+    """The POLICY script's answer as MAILBOX reports it."""
+    return {"enabled": answer[0] != b"1", "blocked": sorted(d.decode() for d in answer[4]),
+            "messages": int(answer[1]), "bytes": int(answer[2]), "receipts": int(answer[3])}
 
 
 _WHY = {

@@ -61,6 +61,8 @@ async def test_across_instances_delivery_receipts_rules_bounds_and_expiry(
 
     view = await bob.mailbox(blocked=[carol.did])
     assert view["blocked"] == [carol.did] and view["enabled"] is True
+    _, detail = await get_json(f"{a.http_url}/agents/{bob.did}")  # the other instance asks Redis
+    assert detail["mailbox"] == view
     refused = await carol.send(bob.did, "INTENT", {}, ttl=30)
     error = await _next(carol, "ERROR")
     assert (error.error_code, error.correlation_id) == ("MAILBOX_REFUSED", refused)
