@@ -199,3 +199,23 @@ async def test_a_reconnected_client_watches_the_same_agents_again(gateway: Gatew
     assert (await next_event(events)) == PresenceEvent(other.did, "online", "online")
     await agent.close()
     await watcher.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+@pytest.mark.gateway_config(discovery_rate=0.01)  # no token comes back during the test
+async def test_hostile_queries_are_refused_or_bounded(gateway: Gateway) -> None:
+    ws, key = await registered(gateway)
+    huge = {"capability": "x", "padding": "y" * 60_000}  # an unknown member, near the frame limit
+    await ws.write_message(signed(key, "DISCOVER", gateway.hub.did, huge))
+    answer = await read_json(ws)
+    assert answer is not None and answer["payload"]["code"] == "MALFORMED_MESSAGE"
+    assert "'padding'" in answer["payload"]["message"]
+    # a burst over DISCOVERY_BURST (20; the refused one above took a token too): the rest are
+    # RATE_LIMITED, and the session stays
+    for n in range(25):
+        await ws.write_message(signed(key, "DISCOVER", gateway.hub.did, {"name_prefix": f"{n}"}))
+    answers = [await read_json(ws) for _ in range(25)]
+    kinds = [a["type"] if a["type"] != "ERROR" else a["payload"]["code"]
+             for a in answers if a is not None]
+    assert kinds.count("DISCOVERED") == 20 - 1 and kinds.count("RATE_LIMITED") == 6, kinds
+    ws.close()
