@@ -31,6 +31,17 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Mailbox:
+    """An agent's mailbox at the gateway (docs/protocol.md section 22): what waits for it."""
+
+    messages: int
+    bytes: int
+    receipts: int
+    enabled: bool = True
+    blocked: int = 0  # DIDs whose stored messages it refuses
+
+
+@dataclass(frozen=True)
 class Agent:
     """One entry of `GET /agents`, with its activity counters."""
 
@@ -42,6 +53,7 @@ class Agent:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     card: Mapping[str, Any] | None = None  # the card it signed at registration (protocol.md 21)
     unlisted: bool = False
+    mailbox: Mailbox | None = None  # shown once it holds something or the agent set rules
 
     @property
     def messages(self) -> int:
@@ -166,7 +178,22 @@ def parse_agent(data: object) -> Agent:
         metadata=dict(metadata),
         card=dict(card) if card is not None else None,
         unlisted=obj.get("unlisted") is True,
+        mailbox=parse_mailbox(obj.get("mailbox"), what),
     )
+
+
+def parse_mailbox(data: object, what: str) -> Mailbox | None:
+    """An agent's `mailbox` member, when the gateway gave one."""
+    if data is None:
+        return None
+    obj = _object(data, f"{what}: mailbox")
+    blocked = obj.get("blocked", [])
+    if not isinstance(blocked, list):
+        raise MalformedResponse(f"{what}: mailbox.blocked is not a list")
+    return Mailbox(messages=_int(obj, "messages", f"{what}: mailbox"),
+                   bytes=_int(obj, "bytes", f"{what}: mailbox"),
+                   receipts=_int(obj, "receipts", f"{what}: mailbox"),
+                   enabled=obj.get("enabled") is not False, blocked=len(blocked))
 
 
 def parse_agent_page(data: object) -> AgentPage:

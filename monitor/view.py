@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .changes import Observed
-from .contract import Agent
+from .contract import Agent, Mailbox
 from .formatting import (
     format_age,
     format_count,
@@ -150,6 +150,17 @@ def main_view(
     return MainView(status=status, agents=agents, rate=rate, caption=" · ".join(parts), rows=rows)
 
 
+def mailbox_text(mailbox: Mailbox) -> str:
+    """`3 waiting (1,234 bytes), 1 receipt; refuses 2 senders`: an agent's mailbox in one line."""
+    text = (f"{format_count(mailbox.messages)} waiting ({format_count(mailbox.bytes)} bytes), "
+            f"{format_count(mailbox.receipts)} receipt{'' if mailbox.receipts == 1 else 's'}")
+    if not mailbox.enabled:
+        text += "; refuses stored messages"
+    elif mailbox.blocked:
+        text += f"; refuses {mailbox.blocked} sender{'' if mailbox.blocked == 1 else 's'}"
+    return text
+
+
 def agent_details(did: str, observed: Observed | None, *, stale: bool) -> str:
     """The detail screen of one agent: its latest data, or that it is gone."""
     agent = observed.snapshot.agents.get(did) if observed is not None else None
@@ -173,6 +184,7 @@ def agent_details(did: str, observed: Observed | None, *, stale: bool) -> str:
             *([f"capabilities      {', '.join(agent.capabilities) or '-'}"
                f"{'  (unlisted)' if agent.unlisted else ''}"]
               if agent.capabilities or agent.unlisted else []),
+            *([f"mailbox           {mailbox_text(agent.mailbox)}"] if agent.mailbox else []),
             "",
             "metadata",
             *(f"  {line}" for line in metadata.splitlines()),
