@@ -121,7 +121,7 @@ def test_every_setting_without_a_file_is_taken_from_the_shell(services: dict[str
     """What docs/deployment.md promises: `AGENT_TIMEOUT=600 ./gateway-docker.sh restart` works
     for every gateway setting except the fixed address and the ones that name a file."""
     fixed = {"GATEWAY_HOST", "GATEWAY_PORT", "LOG_FILE", "GATEWAY_KEY_FILE", "TLS_CERT",
-             "TLS_KEY", "TLS_CLIENT_CA", *CLUSTER_SETTINGS}
+             "TLS_KEY", "TLS_CLIENT_CA", "MAILBOX_FILE", *CLUSTER_SETTINGS}
     env = services["gateway"]["environment"]
     for option in OPTIONS:
         if option.env in fixed:
