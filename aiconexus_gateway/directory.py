@@ -30,6 +30,7 @@ from .clock import Clock
 from .discovery import Index, Listing, parse_dids, parse_query
 from .errors import ErrorCode, ProtocolError
 from .messages import Envelope, MessageFactory
+from .metrics import DirectoryMetrics
 from .peer import Peer, PeerActions
 from .presence import OFFLINE, Coalescer, Event, Seen, Watches
 from .ratelimit import TokenBucket
@@ -118,13 +119,14 @@ class Directory:
 
     def __init__(self, registry: Registry, factory: MessageFactory, actions: PeerActions,
                  clock: Clock, settings: DirectorySettings | None = None,
-                 schedule: Schedule = call_later) -> None:
+                 schedule: Schedule = call_later, metrics: DirectoryMetrics | None = None) -> None:
         self.registry = registry
         self.factory = factory
         self.actions = actions
         self.clock = clock
         self.settings = settings = settings or DirectorySettings()
         self.schedule = schedule
+        self.metrics = metrics  # None: not counted (a router's default directory)
         self.index = Index()
         self.watches = Watches(settings.watch_limit)
         self.coalescer = Coalescer(settings.coalesce)
@@ -217,6 +219,8 @@ class Directory:
 
     def handle(self, peer: Peer, envelope: Envelope) -> None:
         """A verified DISCOVER, WATCH or UNWATCH from `peer`; every failure is its ERROR."""
+        if self.metrics is not None:
+            self.metrics.request(envelope.type)
         try:
             if envelope.type == "DISCOVER":
                 self._discover(peer, envelope)
@@ -367,6 +371,8 @@ class Directory:
             payload["changes"] = event.changes
         self._send(peer, "PRESENCE", payload, None)
         self.events_sent += 1
+        if self.metrics is not None:
+            self.metrics.event()
 
     def _forget_watcher(self, watcher: str) -> None:
         for did in self.watches.forget(watcher):

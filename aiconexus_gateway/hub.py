@@ -100,8 +100,11 @@ class Hub:
                                       lambda: self.connections.admission.total)
         self.actions = PeerActions(self.factory, self.metrics)
         self.router = Router(self.registry, self.actions, self.metrics, clock)
+        directory_metrics = self.metrics.directory(lambda: len(self.directory.index),
+                                                   lambda: len(self.directory.watches))
         self.directory = self.router.directory = Directory(
-            self.registry, self.factory, self.actions, clock, settings.directory)
+            self.registry, self.factory, self.actions, clock, settings.directory,
+            metrics=directory_metrics)
         self.connections = Connections(settings.session, settings.admission, self.factory,
                                        self.actions, self.metrics, self.router, clock, nonce_source)
         self.views = Views(self.registry, clock, self.did, lambda: self.connections.draining)

@@ -200,10 +200,42 @@ class GatewayMetrics:
         """The cluster series, in this gateway's registry (cluster mode only)."""
         return ClusterMetrics(self.registry, pending, reasons)
 
+    def directory(self, listed: Callable[[], float],
+                  watched: Callable[[], float]) -> DirectoryMetrics:
+        """The discovery and presence series (directory.py), in this gateway's registry."""
+        return DirectoryMetrics(self.registry, listed, watched)
+
     def mailbox(self, held: Callable[[], tuple[int, int, int]],
                 reasons: tuple[str, ...] = ()) -> MailboxMetrics:
         """The mailbox series (mailbox.py), in this gateway's registry."""
         return MailboxMetrics(self.registry, held, reasons)
+
+
+class DirectoryMetrics:
+    """Discovery and presence (directory.py): requests by type, PRESENCE events sent, and how
+    many agents are listed and DIDs watched on this instance."""
+
+    def __init__(self, registry: CollectorRegistry, listed: Callable[[], float],
+                 watched: Callable[[], float]) -> None:
+        requests = Counter("aiconexus_directory_requests_total",
+                           "DISCOVER, WATCH and UNWATCH requests answered (refusals included)",
+                           ["type"], registry=registry)
+        self._requests = {kind: requests.labels(kind) for kind in ("DISCOVER", "WATCH", "UNWATCH")}
+        self._events = Counter("aiconexus_presence_events_total",
+                               "PRESENCE messages sent to watchers", registry=registry)
+        gauge = Gauge("aiconexus_discovery_listed_agents",
+                      "Agents DISCOVER can return (in cluster mode: of every instance)",
+                      registry=registry)
+        gauge.set_function(listed)
+        gauge = Gauge("aiconexus_presence_watched_dids",
+                      "DIDs watched by agents of this instance", registry=registry)
+        gauge.set_function(watched)
+
+    def request(self, kind: str) -> None:
+        self._requests[kind].inc()
+
+    def event(self) -> None:
+        self._events.inc()
 
 
 class ClusterMetrics:

@@ -113,6 +113,10 @@ class Watches:
     def watched(self, did: str) -> bool:
         return did in self._watched_by
 
+    def __len__(self) -> int:
+        """How many DIDs are watched (by anyone)."""
+        return len(self._watched_by)
+
 
 class Coalescer:
     """When to announce each DID's changes, so that flapping cannot flood watchers."""

@@ -285,3 +285,20 @@ def test_a_local_unlisted_agent_announces_its_audience(hub: Hub) -> None:
     assert announced == [BOB.did]
     assert profile_document(bob.session.profile, frozenset({ALICE.did})) == {
         "unlisted": True, "audience": [ALICE.did], "card": None}
+
+
+def test_requests_and_events_are_counted(hub: Hub) -> None:
+    alice, _ = register(hub, ALICE)
+    ask(hub, alice, ALICE, "WATCH", {"dids": [BOB.did]})
+    ask(hub, alice, ALICE, "DISCOVER", {"limit": 0})  # refused: counted too
+    register(hub, BOB, card={"name": "b"})
+
+    def sample(name: str, **labels: str) -> float | None:
+        value: float | None = hub.metrics.registry.get_sample_value(name, labels)
+        return value
+
+    assert sample("aiconexus_directory_requests_total", type="WATCH") == 1
+    assert sample("aiconexus_directory_requests_total", type="DISCOVER") == 1
+    assert sample("aiconexus_presence_events_total") == 1
+    assert sample("aiconexus_discovery_listed_agents") == 2
+    assert sample("aiconexus_presence_watched_dids") == 1
