@@ -666,7 +666,10 @@ class GatewayClient:
             await self._write_quietly(text)
 
     async def _write_quietly(self, text: str) -> None:
-        """Write an ACK; when the connection is gone, the gateway sends the message again."""
+        """Write an ACK, under the announced rate limit like every frame (a burst of waiting
+        messages is acknowledged at the pace the gateway takes); when the connection is gone,
+        the gateway sends the message again."""
+        await self._paced()
         ws = self._ws
         if ws is None:
             return

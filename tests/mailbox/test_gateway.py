@@ -266,3 +266,22 @@ async def test_mailbox_series_and_depth_are_served(gateway: Gateway) -> None:
 async def _fetch(url: str) -> str:
     response = await AsyncHTTPClient().fetch(url)
     return str(response.body.decode())
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.gateway_config(mailbox_max_per_sender=400)
+async def test_many_waiting_messages_are_acknowledged_within_the_rate_limit(
+        gateway: Gateway) -> None:
+    """300 messages waiting, the limit 100 frames/s with a burst of 200: the SDK paces its ACKs,
+    so none is refused RATE_LIMITED and every sender gets its DELIVERED."""
+    alice = await connect_agent(gateway)
+    bob_key = DIDKey.generate()
+    ids = [await alice.send(bob_key.did, "INTENT", {"n": n}, ttl=120) for n in range(300)]
+    bob = await connect_agent(gateway, bob_key)
+    got = [(await _next(bob, "INTENT", "ERROR")) for _ in ids]
+    assert [m.id for m in got] == ids
+    statuses = [await alice.receipt(message_id, timeout=20) for message_id in ids]
+    assert statuses == ["DELIVERED"] * 300
+    assert _metric(gateway, "aiconexus_rate_limited_frames_total") == 0
+    await alice.close()
+    await bob.close()

@@ -871,7 +871,10 @@ export class GatewayClient {
    */
   async _handled(message) {
     const text = await this._session?.handled(message);
-    if (text) this._connection?.write(text);
+    if (text) {
+      await this._paced(); // under the announced rate limit, like every frame: a burst of waiting
+      this._connection?.write(text); // messages is acknowledged at the pace the gateway takes
+    }
   }
 
   /** @returns {AsyncIterator<Message>} every message until the connection is over */
