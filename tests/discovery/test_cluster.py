@@ -11,6 +11,7 @@ from aiconexus_gateway.client import DIDKey, GatewayClient, PresenceEvent
 from tests.cluster.conftest import StartGateways
 from tests.cluster.harness import get_json
 from tests.cluster.processes import TTL
+from tests.support.waiting import wait_until
 
 PRESENCE_WINDOW = ("--presence-coalesce", "0.2")
 
@@ -96,3 +97,21 @@ async def test_an_instance_started_later_sees_the_agents_already_there(
     assert await late.watch([early.did]) == {early.did: "online"}
     await early.close()
     await late.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_drained_instance_takes_its_agents_offline_for_watchers(
+        start_gateways: StartGateways) -> None:
+    a, b = start_gateways("gw-a", "gw-b", extra=PRESENCE_WINDOW)
+    watcher = await member(a)
+    events = collect(watcher)
+    leaving = await member(b, card={"name": "L"})
+    assert await watcher.watch([leaving.did]) == {leaving.did: "online"}
+    b.signal(signal.SIGTERM)
+    event = await next_event(events, timeout=10)
+    assert (event.did, event.event) == (leaving.did, "offline")
+    await wait_until(lambda: b.proc.poll() is not None, 15, "gw-b to finish its drain")
+    assert b.proc.returncode == 0
+    assert (await watcher.discover(name_prefix="l")).agents == []
+    await leaving.close()
+    await watcher.close()
