@@ -76,6 +76,7 @@ class HubSettings:
                 max_per_sender=config.mailbox_max_per_sender,
                 max_total_bytes=config.mailbox_max_total_bytes,
                 file=config.mailbox_file,
+                window=max(1024, config.max_outbound_buffer * 3 // 4),
             ),
             DirectorySettings(
                 watch_limit=config.watch_limit,

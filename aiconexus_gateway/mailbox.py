@@ -37,6 +37,7 @@ from .errors import ErrorCode, ProtocolError
 from .messages import new_id
 
 MAX_BLOCKED = 1000  # DIDs one recipient may refuse
+RECEIPT_SIZE = 512  # what a RECEIPT frame counts against the window (about its size)
 TTL_LIMIT = 2**31 - 1  # what a ttl may say at all; MAILBOX_MAX_TTL is the operator's bound
 
 DELIVERED = "DELIVERED"
@@ -57,6 +58,9 @@ class MailboxSettings:
     max_per_sender: int = 100  # letters from one sender waiting for one recipient
     max_total_bytes: int = 256 * 1024 * 1024  # bytes of letters in every box together
     file: str | None = None  # MAILBOX_FILE: a single gateway's durable mailbox (mailbox_file.py)
+    # bytes written to a connection and not yet acknowledged, at most (at least one message goes):
+    # a backlog larger than the connection's MAX_OUTBOUND_BUFFER is written as ACKs come back
+    window: int = 768 * 1024
 
     @property
     def enabled(self) -> bool:
@@ -106,13 +110,14 @@ class Receipt:
 class Box:
     """One DID's letters (to it), receipts (for it) and rules."""
 
-    __slots__ = ("blocked", "bytes", "enabled", "letters", "per_sender", "receipts")
+    __slots__ = ("blocked", "bytes", "enabled", "in_flight", "letters", "per_sender", "receipts")
 
     def __init__(self) -> None:
         self.letters: dict[tuple[str, str], Letter] = {}  # by (sender, id), in arrival order
         self.receipts: dict[str, Receipt] = {}  # by receipt id, in creation order
         self.per_sender: dict[str, int] = {}
         self.bytes = 0
+        self.in_flight = 0  # bytes written to the current connection, not yet acknowledged
         self.enabled = True
         self.blocked: frozenset[str] = frozenset()
 
@@ -203,6 +208,8 @@ class Mailbox:
 
     def _remove(self, box: Box, letter: Letter) -> None:
         del box.letters[letter.key]
+        if letter.sent:
+            box.in_flight -= letter.size
         left = box.per_sender[letter.sender] - 1
         if left:
             box.per_sender[letter.sender] = left
@@ -219,14 +226,23 @@ class Mailbox:
 
     def unsent(self, did: str) -> list[Letter | Receipt]:
         """What to write to `did`'s connection now: its unsent letters in arrival order, then its
-        unsent receipts; all marked sent."""
+        unsent receipts, as long as what is written and not acknowledged stays within the window
+        (the rest once ACKs come back: call again after each); all marked sent."""
         box = self.boxes.get(did)
         if box is None:
             return []
-        out: list[Letter | Receipt] = [letter for letter in box.letters.values() if not letter.sent]
-        out.extend(receipt for receipt in box.receipts.values() if not receipt.sent)
-        for item in out:
+        window = self.settings.window
+        out: list[Letter | Receipt] = []
+        items: list[Letter | Receipt] = [*box.letters.values(), *box.receipts.values()]
+        for item in items:
+            if item.sent:
+                continue
+            size = item.size if isinstance(item, Letter) else RECEIPT_SIZE
+            if box.in_flight and box.in_flight + size > window:
+                break  # in order: nothing after it goes first
             item.sent = True
+            box.in_flight += size
+            out.append(item)
         return out
 
     def disconnected(self, did: str) -> None:
@@ -238,6 +254,7 @@ class Mailbox:
             letter.sent = False
         for receipt in box.receipts.values():
             receipt.sent = False
+        box.in_flight = 0
 
     def ack(self, did: str, sender: str, id: str, now: float) -> Letter | Receipt | None:
         """`did` acknowledged the message (`sender`, `id`): the letter removed (the router leaves
@@ -259,6 +276,9 @@ class Mailbox:
 
     def _receipt_gone(self, receipt: Receipt) -> None:
         self.total_receipts -= 1
+        box = self.boxes.get(receipt.to)
+        if receipt.sent and box is not None:
+            box.in_flight -= RECEIPT_SIZE
         if self.journal is not None:
             self.journal({"op": "rdrop", "did": receipt.to, "rid": receipt.id})
 

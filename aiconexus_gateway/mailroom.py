@@ -126,6 +126,8 @@ class LocalMailroom:
                 if isinstance(item, Letter):
                     self.metrics.delivered()
                     self._leave_receipt(item, DELIVERED, now)
+                if item is not None:  # room in the window: what was held back goes now
+                    self._write_unsent(peer, did)
                 return
             enabled, blocked = parse_policy(request.payload, request.id)
             view = mailbox.policy(did, enabled=enabled, blocked=blocked)

@@ -44,7 +44,7 @@ from redis.exceptions import RedisError
 from ..backoff import backoff
 from ..clock import Clock
 from ..errors import ErrorCode, ProtocolError
-from ..mailbox import MailboxSettings, parse_ack, parse_policy
+from ..mailbox import RECEIPT_SIZE, MailboxSettings, parse_ack, parse_policy
 from ..mailroom import queued_frame, receipt_frame
 from ..metrics import MailboxMetrics
 from ..peer import Peer, PeerActions
@@ -261,7 +261,9 @@ class ClusterMailroom:
         self._base = secrets.token_hex(10)
         self._base = f"{self._base[:8]}-{self._base[8:12]}-4{self._base[12:15]}-8{self._base[15:18]}"
         self._ops: asyncio.Queue[_Op] = asyncio.Queue()
-        self._written: dict[str, tuple[Peer, set[str]]] = {}  # did -> its connection, keys written
+        # did -> its connection, and what was written to it and not acknowledged: key -> size
+        self._written: dict[str, tuple[Peer, dict[str, int]]] = {}
+        self._held: set[str] = set()  # DIDs with more waiting than the window let through
         self._stale = False  # an operation failed: read every local agent's mailbox again
         self._tasks: list[asyncio.Task[None]] = []
         self._put, self._fetch, self._ack, self._expire, self._policy, self._totals = (
@@ -302,7 +304,7 @@ class ClusterMailroom:
         self._ops.put_nowait(_Request(peer, request))
 
     def registered(self, peer: Peer, did: str) -> None:
-        self._written[did] = (peer, set())  # a new connection: everything waiting is written
+        self._written[did] = (peer, {})  # a new connection: everything waiting is written
         self._ops.put_nowait(_Fetch(did))
 
     def depth(self, did: str) -> dict[str, Any] | None:
@@ -377,29 +379,36 @@ class ClusterMailroom:
             return
         written = self._written.get(did)
         if written is None or written[0] is not peer:
-            written = self._written[did] = (peer, set())
+            written = self._written[did] = (peer, {})
         keys = written[1]
         answer = await self._fetch(args=[self.prefix, did])
         if self.registry.get(did) is not peer:
             return  # it left while we read
         count = int(answer[0])
-        present: set[str] = set()
+        entries = [(answer[i].decode(), answer[i + 1], i <= 2 * count)
+                   for i in range(1, len(answer), 2)]
+        present = {key if letter else f"R {key}" for key, _, letter in entries}
+        for gone in [mark for mark in keys if mark not in present]:  # acknowledged meanwhile
+            del keys[gone]
+        in_flight, window = sum(keys.values()), self.settings.window
         connection, factory = peer.connection, self.actions.factory
-        for index in range(1, len(answer), 2):
-            key, value = answer[index].decode(), answer[index + 1]
-            letter = index <= 2 * count
+        self._held.discard(did)
+        for key, value, letter in entries:
             mark = key if letter else f"R {key}"
-            present.add(mark)
             if mark in keys or value is None:
                 continue
-            keys.add(mark)
+            size = len(value) if letter else RECEIPT_SIZE
+            if in_flight and in_flight + size > window:
+                self._held.add(did)  # the rest as ACKs come back (mailbox.py's window)
+                break
+            keys[mark] = size
+            in_flight += size
             if letter:
                 if connection.send(value.decode("utf-8")):
                     self.metrics.written()
             else:
                 connection.send(receipt_frame(factory, (key, did, json.loads(value)),
                                               self.clock.wall()))
-        keys &= present  # acknowledged ones are gone for good
 
     async def _answer(self, peer: Peer, request: MailboxRequest) -> None:
         did = peer.session.did
@@ -414,6 +423,8 @@ class ClusterMailroom:
                 if answer[0] == b"delivered":
                     self.metrics.delivered()
                     await self._nudge(answer[1].decode(), answer[2].decode())
+                self._acknowledged(peer, did, f"R {acked}" if sender == self.actions.factory.did
+                                   else f"{sender} {acked}")
                 return
             enabled, blocked = parse_policy(request.payload, request.id)
         except ProtocolError as error:
@@ -424,6 +435,17 @@ class ClusterMailroom:
             "0" if blocked is None else "1", *(blocked or [])])
         view = _view(answer)
         peer.connection.send(self.actions.factory.make("MAILBOX", did, view, request.id))
+
+    def _acknowledged(self, peer: Peer, did: str, mark: str) -> None:
+        """An ACK from `did`'s connection: its window has room; once half of it is free, what
+        was held back is read and written."""
+        written = self._written.get(did)
+        if written is None or written[0] is not peer:
+            return
+        written[1].pop(mark, None)
+        if did in self._held and sum(written[1].values()) <= self.settings.window // 2:
+            self._held.discard(did)
+            self._ops.put_nowait(_Fetch(did))
 
     async def _nudge(self, did: str, owner: str) -> None:
         """Something new waits for `did`: write it here, or tell its instance."""

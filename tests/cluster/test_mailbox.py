@@ -110,3 +110,20 @@ async def _redis_is(gateway: GatewayProcess, state: str) -> bool:
 
 async def _listed_on(gateway: GatewayProcess, did: str) -> bool:
     return await listed(gateway, did) is not None
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_backlog_larger_than_the_outbound_buffer_drains_across_instances(
+        start_gateways: StartGateways) -> None:
+    a, b = start_gateways("gw-a", "gw-b", extra=("--max-outbound-buffer", "65536"))
+    alice, bob_key = await agent(a, "alice"), DIDKey.generate()
+    ids = [await alice.send(bob_key.did, "INTENT", {"n": n, "data": "x" * 4000}, ttl=120)
+           for n in range(40)]
+    for _ in ids:
+        await _next(alice, "QUEUED")
+    bob = await agent(b, "bob", bob_key)
+    assert [(await _next(bob, "INTENT")).id for _ in ids] == ids
+    assert bob.reconnects == 0 and bob.close_code is None
+    assert [await alice.receipt(i, timeout=10) for i in ids] == ["DELIVERED"] * 40
+    await alice.close()
+    await bob.close()

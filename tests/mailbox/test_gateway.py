@@ -285,3 +285,22 @@ async def test_many_waiting_messages_are_acknowledged_within_the_rate_limit(
     assert _metric(gateway, "aiconexus_rate_limited_frames_total") == 0
     await alice.close()
     await bob.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.gateway_config(max_outbound_buffer=65536)
+async def test_a_backlog_larger_than_the_outbound_buffer_is_written_as_it_is_acknowledged(
+        gateway: Gateway) -> None:
+    """40 messages of 4 KB wait (160 KB) for an agent whose connection may hold 64 KB unsent:
+    written all at once they would close it as a slow consumer on every return; the gateway
+    writes a window and the rest as the acknowledgements come."""
+    alice = await connect_agent(gateway)
+    bob_key = DIDKey.generate()
+    ids = [await alice.send(bob_key.did, "INTENT", {"n": n, "data": "x" * 4000}, ttl=120)
+           for n in range(40)]
+    bob = await connect_agent(gateway, bob_key)
+    got = [(await _next(bob, "INTENT")).id for _ in ids]
+    assert got == ids and bob.reconnects == 0
+    assert [await alice.receipt(i, timeout=10) for i in ids] == ["DELIVERED"] * 40
+    await alice.close()
+    await bob.close()

@@ -207,3 +207,19 @@ def test_ack_and_policy_payloads_are_checked() -> None:
     for payload in policies:
         with pytest.raises(ProtocolError):
             parse_policy(payload, "p1")
+
+
+def test_a_backlog_is_written_within_the_window_in_order_as_acks_come_back() -> None:
+    mailbox = _mailbox(window=250)
+    for n in range(5):
+        _store(mailbox, f"m{n}", text="x" * 100)
+    assert [i.id for i in mailbox.unsent(BOB)] == ["m0", "m1"]  # 200 in flight; 300 > 250
+    _store(mailbox, "small", text="y")  # a later one does not jump the queue
+    assert mailbox.unsent(BOB) == []
+    mailbox.ack(BOB, ALICE, "m0", NOW)
+    assert [i.id for i in mailbox.unsent(BOB)] == ["m2"]
+    mailbox.disconnected(BOB)  # a new connection: the window starts empty again
+    assert [i.id for i in mailbox.unsent(BOB)] == ["m1", "m2"]
+    big = _mailbox(window=50)
+    _store(big, "huge", text="z" * 100)
+    assert [i.id for i in big.unsent(BOB)] == ["huge"]  # one always goes, whatever its size
