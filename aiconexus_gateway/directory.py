@@ -132,6 +132,7 @@ class Directory:
         self.coalescer = Coalescer(settings.coalesce)
         self._hidden: dict[str, frozenset[str]] = {}  # unlisted DID -> who may see it
         self._buckets: dict[Peer, TokenBucket] = {}
+        self._watch_owner: dict[str, Peer] = {}  # watcher DID -> the session its watches are of
         self.remote: dict[str, RemoteAgent] = {}  # cluster mode: the other instances' agents
         self.scope: Callable[[], str] = lambda: "instance"  # "cluster" when the replica is live
         # cluster mode: tell the other instances about a local unlisted agent's new audience
@@ -144,7 +145,8 @@ class Directory:
         """`peer` became routable (REGISTERED); a session it replaced is already out."""
         did = peer.did
         assert did is not None
-        self._forget_watcher(did)  # a new session starts with no watches
+        if self._watch_owner.get(did) is not peer:  # watches belong to the session that made them
+            self._forget_watcher(did)
         self.remote.pop(did, None)  # the newest session of the DID, cluster-wide
         self._relist(did)
         self._changed(did, self._seen(did))
@@ -156,11 +158,10 @@ class Directory:
         did = peer.did
         if did is None:
             return
-        if not unregistered:  # replaced: by a session here (which has its own watches) or not
-            if self.registry.get(did) is None:
-                self._forget_watcher(did)
+        if self._watch_owner.get(did) is peer:
+            self._forget_watcher(did)
+        if not unregistered:  # replaced: the newer session announced itself
             return
-        self._forget_watcher(did)
         self._relist(did)
         self._changed(did, self._seen(did))
 
@@ -256,6 +257,9 @@ class Directory:
         watcher = peer.did
         assert watcher is not None
         dids = parse_dids(envelope.payload, "WATCH", self.settings.watch_limit, envelope.id)
+        if self._watch_owner.get(watcher) is not peer:  # a session's first WATCH
+            self._forget_watcher(watcher)
+            self._watch_owner[watcher] = peer
         for did in self.watches.watch(watcher, dids, envelope.id):
             if len(self.watches.watchers(did)) == 1:
                 self.coalescer.track(did, self._seen(did))
@@ -375,6 +379,7 @@ class Directory:
             self.metrics.event()
 
     def _forget_watcher(self, watcher: str) -> None:
+        self._watch_owner.pop(watcher, None)
         for did in self.watches.forget(watcher):
             if not self.watches.watched(did):
                 self.coalescer.forget(did)

@@ -302,3 +302,15 @@ def test_requests_and_events_are_counted(hub: Hub) -> None:
     assert sample("aiconexus_presence_events_total") == 1
     assert sample("aiconexus_discovery_listed_agents") == 2
     assert sample("aiconexus_presence_watched_dids") == 1
+
+
+def test_watches_belong_to_the_session_that_made_them(hub: Hub) -> None:
+    old, _ = register(hub, ALICE)
+    ask(hub, old, ALICE, "WATCH", {"dids": [BOB.did]})
+    new, _ = register(hub, ALICE)  # replaces the old session: its watches go
+    assert not hub.directory.watches.watched(BOB.did)
+    ask(hub, new, ALICE, "WATCH", {"dids": [CAROL.did]})
+    hub.closed(old, 4409, "SESSION_REPLACED")  # the old one closing later keeps the new ones
+    assert hub.directory.watches.watching(ALICE.did) == {CAROL.did}
+    hub.closed(new, 1000, "bye")
+    assert not hub.directory.watches.watched(CAROL.did)
