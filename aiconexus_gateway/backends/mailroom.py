@@ -72,7 +72,9 @@ local function remove_letter(p, to, key)
   if redis.call('HINCRBY', box .. ':pair', from, -1) <= 0 then
     redis.call('HDEL', box .. ':pair', from)
   end
-  redis.call('HINCRBY', box .. ':info', 'bytes', -size)
+  if redis.call('HINCRBY', box .. ':info', 'bytes', -size) <= 0 then
+    redis.call('HDEL', box .. ':info', 'bytes')  -- an empty box leaves only its rules behind
+  end
   redis.call('DECRBY', p .. ':mb:bytes', size)
   redis.call('DECR', p .. ':mb:letters')
   redis.call('ZREM', p .. ':mb:due', 'L ' .. to .. ' ' .. key)

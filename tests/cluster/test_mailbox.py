@@ -127,3 +127,23 @@ async def test_a_backlog_larger_than_the_outbound_buffer_drains_across_instances
     assert [await alice.receipt(i, timeout=10) for i in ids] == ["DELIVERED"] * 40
     await alice.close()
     await bob.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_emptied_mailbox_leaves_no_keys_in_redis(
+        start_gateways: StartGateways, redis_server: RedisServer) -> None:
+    [a] = start_gateways("gw-a")
+    alice, bob = await agent(a, "alice"), await agent(a, "bob")
+    ids = [await alice.send(bob.did, "INTENT", {}, ttl=30) for _ in range(3)]
+    assert [(await _next(bob, "INTENT")).id for _ in ids] == ids  # each acknowledged
+    for message_id in ids:
+        assert await alice.receipt(message_id, timeout=10) == "DELIVERED"
+    redis = redis_server.client()
+    try:
+        await wait_until(lambda: not redis.keys("aiconexus:mb:did:*"), 5,
+                         lambda: f"the boxes' keys to go: {redis.keys('aiconexus:mb:did:*')}")
+        assert redis.get("aiconexus:mb:letters") == b"0" and redis.get("aiconexus:mb:bytes") == b"0"
+    finally:
+        redis.close()
+    await alice.close()
+    await bob.close()
