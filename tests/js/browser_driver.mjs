@@ -9,8 +9,12 @@ import { join } from 'node:path';
 const require = createRequire(new URL('../../clients/js/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
 
+// WebRtcHideLocalIpsWithMdns off: Chromium would otherwise hide its host candidates behind random
+// `.local` mDNS names, which aiortc cannot resolve (a page with camera or microphone permission
+// gets real addresses anyway; tests and the example page have none)
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-features=WebRtcHideLocalIpsWithMdns'];
 
 /** Scenarios run inside the page; `window.aiconexus` is the client module. */
 const scenarios = {
@@ -67,6 +71,53 @@ const scenarios = {
     const plainId = await client.send(peer, 'INTENT', { n: 2 });
     await client.close();
     return { error, plainId };
+  },
+  /**
+   * Peer channels with the Python aiortc agent `peer`: the page opens one (caller) and exchanges
+   * `count` messages each way, text and bytes; then the agent opens one to the page (callee) and
+   * the page echoes; `relay`: the agent forces ICE to fail (relay-only without TURN) and the
+   * channel it opens falls back to the gateway relay.
+   */
+  async peer({ gateway, peer, count, relay }) {
+    const { GatewayClient } = window.aiconexus;
+    const client = new GatewayClient(gateway);
+    const invalid = [];
+    client.onInvalid((error) => invalid.push(error.reason));
+    await client.connect();
+    const incoming = client.peers(); // accept the agent's channels
+    await client.send(peer, 'INTENT', { did: client.did }); // tell the agent who we are
+    const result = { did: client.did, invalid, iceServers: client.iceServers };
+    const bytes = (n) => new Uint8Array([n & 255, n >> 8, 0, 255]);
+    if (!relay) {
+      const started = performance.now();
+      const channel = await client.connectPeer(peer, { label: 'browser', timeout: 20 });
+      result.openMs = performance.now() - started;
+      result.caller = { state: channel.state, transport: channel.transport, peerDid: channel.peerDid, label: channel.label };
+      const sending = (async () => {
+        for (let n = 0; n < count; n++) await channel.send(n % 2 ? `page ${n}` : bytes(n));
+      })();
+      const got = [];
+      for (let n = 0; n < count; n++) {
+        const message = await channel.receive({ timeout: 15 });
+        got.push(typeof message === 'string' ? message : [...message]);
+      }
+      await sending;
+      result.fromAgent = got;
+      await channel.close();
+      result.callerClosed = channel.state;
+    }
+    // the agent opens a channel to the page: echo what it sends until it closes
+    const theirs = (await incoming.next()).value;
+    result.callee = { state: theirs.state, transport: theirs.transport, peerDid: theirs.peerDid, label: theirs.label };
+    let echoed = 0;
+    for await (const message of theirs) {
+      await theirs.send(typeof message === 'string' ? `echo ${message}` : message);
+      echoed += 1;
+    }
+    result.echoed = echoed;
+    result.calleeEnd = { state: theirs.state, reason: theirs.closeReason };
+    await client.close();
+    return result;
   },
   /** A gateway that does not allow this page's origin: what the page can see. */
   async refused({ gateway }) {

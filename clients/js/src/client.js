@@ -16,6 +16,7 @@ import { ConnectionClosed, GatewayConnectionError, GatewayError, TimeoutError } 
 import { AgentKey } from './keys.js';
 import { ClientSession, State } from './session.js';
 import { Connection } from './websocket.js';
+import { PeerManager } from './peer.js';
 
 /** @typedef {import('./envelope.js').Message} Message */
 /** @typedef {import('./errors.js').InvalidMessageError} InvalidMessageError */
@@ -43,6 +44,8 @@ import { Connection } from './websocket.js';
  * @property {boolean} [pace] keep under 90 % of the rate limit REGISTERED announces (default true)
  * @property {number} [closeTimeout] seconds close() waits for the gateway's close frame (default 2)
  * @property {WebSocketConstructor} [WebSocket] the WebSocket class (default: the global one, else the ws package)
+ * @property {typeof RTCPeerConnection | null} [RTCPeerConnection] WebRTC for peer channels (default: the global one, which
+ *   browsers have and Node has not)
  * @property {import('./session.js').SessionClocks} [clocks] time, jitter and ids (tests)
  */
 
@@ -170,6 +173,8 @@ export class GatewayClient {
     this._sending = Promise.resolve();
     /** @private @type {import('./session.js').Finish | null} */
     this._finished = null;
+    /** @private @type {PeerManager | null} peer channels, made on first use (peer.js) */
+    this._peers = null;
     /** @type {() => void} */
     let done = () => {};
     /** @private @type {Promise<void>} */
@@ -234,6 +239,19 @@ export class GatewayClient {
    */
   get registration() {
     return this._session?.registration ?? null;
+  }
+
+  /**
+   * The ICE servers REGISTERED announced (`ice_servers`, RTCIceServer-shaped: `urls`, `username`,
+   * `credential`), for peer channels; [] when the gateway announced none.
+   * @returns {import('./peer.js').IceServer[]}
+   */
+  get iceServers() {
+    const announced = this.registration?.ice_servers;
+    if (!Array.isArray(announced)) return [];
+    return announced.filter((server) => typeof server === 'object' && server !== null
+      && (typeof server.urls === 'string' || (Array.isArray(server.urls) && server.urls.every((/** @type {unknown} */ url) => typeof url === 'string'))))
+      .map((server) => ({ ...server }));
   }
 
   /** @returns {{messagesPerSecond: number, burst: number} | null} the limit REGISTERED announced */
@@ -373,6 +391,7 @@ export class GatewayClient {
       this._finish({ kind: 'finish', code: null, reason: 'closed before connecting', unsent: 0 });
       return;
     }
+    if (this._peers !== null) await this._peers.close(); // tell the peers while the connection is up
     const unsent = session.close();
     if (unsent) console.warn(`aiconexus: closing with ${unsent} queued messages unsent`);
     this._reconnecting?.cancel();
@@ -673,6 +692,74 @@ export class GatewayClient {
     return (performance.now() - started) / 1000;
   }
 
+  // -- peer channels (docs/protocol.md section 19; peer.js) --------------------------------------
+
+  /** @private @returns {PeerManager} */
+  _peerManager() {
+    if (this._peers === null) {
+      if (this._key === null) throw new ConnectionClosed(null, 'not connected: call connect() first');
+      this._peers = new PeerManager(this, { RTCPeerConnection: this._options.RTCPeerConnection });
+    }
+    return this._peers;
+  }
+
+  /**
+   * Open a WebRTC data channel to the agent `did` (ordered, reliable, authenticated by both DIDs);
+   * resolves once it is open. Rejects with a PeerError: PeerRefused, PeerTimeout, PeerUnknownAgent,
+   * PeerICEFailed, PeerIdentityError (docs/protocol.md section 19), or a PeerError saying that this
+   * runtime has no RTCPeerConnection (Node). `fallback: true` relays through the gateway when ICE fails.
+   * @param {string} did
+   * @param {import('./peer.js').ConnectPeerOptions} [options]
+   * @returns {Promise<import('./peer.js').PeerChannel>}
+   */
+  connectPeer(did, options = {}) {
+    try {
+      publicKeyFromDid(did);
+      return this._peerManager().connect(did, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Accept the channels other agents open to this one: `handler(channel)` gets each, open.
+   * Without onPeer or peers(), OFFERs are refused (PEER_REFUSED).
+   * @param {(channel: import('./peer.js').PeerChannel) => unknown} handler
+   * @returns {() => void} removes the handler
+   */
+  onPeer(handler) {
+    return this._peerManager().onPeer(handler);
+  }
+
+  /** @returns {AsyncIterableIterator<import('./peer.js').PeerChannel>} the channels other agents open, accepted */
+  peers() {
+    return this._peerManager().peers();
+  }
+
+  /**
+   * Accept only the OFFERs for which `policy(peerDid, label)` (plain or async) is true.
+   * @param {(peerDid: string, label: string) => boolean | Promise<boolean>} policy
+   */
+  acceptPeers(policy) {
+    this._peerManager().acceptPolicy(policy);
+  }
+
+  /**
+   * Settings for every later peer channel: `iceServers` replaces the gateway's (null: the gateway's
+   * again), `relayOnly` uses TURN candidates only.
+   * @param {{iceServers?: import('./peer.js').IceServer[] | null, relayOnly?: boolean}} settings
+   */
+  configurePeers(settings) {
+    const manager = this._peerManager();
+    if (settings.iceServers !== undefined) manager.iceServers = settings.iceServers;
+    if (settings.relayOnly !== undefined) manager.relayOnly = settings.relayOnly;
+  }
+
+  /** @returns {import('./peer.js').PeerChannel[]} the peer channels open now */
+  get channels() {
+    return this._peers?.channels() ?? [];
+  }
+
   // -- receiving ---------------------------------------------------------------------------------
 
   /**
@@ -922,6 +1009,10 @@ export class GatewayClient {
         if (decision === null) continue;
         if (decision.kind === 'deliver') {
           if (await this._fromMailbox(decision.message)) continue;
+          if (this._peers !== null && this._peers.takes(decision.message)) { // a peer channel's signal
+            await this._handled(decision.message);
+            continue;
+          }
           if (this._takers(decision.message).length > 0) {
             await this._callHandlers(decision.message);
             await this._handled(decision.message);

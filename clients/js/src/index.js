@@ -23,6 +23,13 @@ export {
   base58Encode, base58Decode, base64Encode, base64DecodeStrict, base64UrlEncode, base64UrlDecode, hexEncode, hexDecode,
 } from './encoding.js';
 export { SUBPROTOCOL } from './websocket.js';
+export { PeerChannel, PeerManager, CALLEE_TIMEOUT } from './peer.js';
+export {
+  PeerSignaling, Negotiation, RelayStream, PeerError, PeerRefused, PeerTimeout, PeerUnknownAgent, PeerUnreachable, PeerICEFailed,
+  PeerIdentityError, PeerClosed, isPeerSignal, fingerprints, supportedFingerprints, certificateMatches, withoutCandidates,
+  checkDescription, checkCandidate, candidateType, PEER_REFUSED, GLARE, NO_FINGERPRINT, BAD_OFFER,
+} from './peer-signaling.js';
+export { buildProof, checkProof, PROOF_TYPE } from './peer-proof.js';
 
 /** The gateway version this client was written for (the package's version). */
 export const VERSION = '0.1.0';

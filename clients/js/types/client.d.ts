@@ -57,6 +57,8 @@ export class GatewayClient {
     private _sending;
     /** @private @type {import('./session.js').Finish | null} */
     private _finished;
+    /** @private @type {PeerManager | null} peer channels, made on first use (peer.js) */
+    private _peers;
     /** @private @type {Promise<void>} */
     private _done;
     /** @private */
@@ -85,6 +87,12 @@ export class GatewayClient {
      * @returns {Record<string, unknown> | null}
      */
     get registration(): Record<string, unknown> | null;
+    /**
+     * The ICE servers REGISTERED announced (`ice_servers`, RTCIceServer-shaped: `urls`, `username`,
+     * `credential`), for peer channels; [] when the gateway announced none.
+     * @returns {import('./peer.js').IceServer[]}
+     */
+    get iceServers(): import("./peer.js").IceServer[];
     /** @returns {{messagesPerSecond: number, burst: number} | null} the limit REGISTERED announced */
     get rateLimit(): {
         messagesPerSecond: number;
@@ -216,6 +224,43 @@ export class GatewayClient {
     ping(options?: {
         timeout?: number;
     }): Promise<number>;
+    /** @private @returns {PeerManager} */
+    private _peerManager;
+    /**
+     * Open a WebRTC data channel to the agent `did` (ordered, reliable, authenticated by both DIDs);
+     * resolves once it is open. Rejects with a PeerError: PeerRefused, PeerTimeout, PeerUnknownAgent,
+     * PeerICEFailed, PeerIdentityError (docs/protocol.md section 19), or a PeerError saying that this
+     * runtime has no RTCPeerConnection (Node). `fallback: true` relays through the gateway when ICE fails.
+     * @param {string} did
+     * @param {import('./peer.js').ConnectPeerOptions} [options]
+     * @returns {Promise<import('./peer.js').PeerChannel>}
+     */
+    connectPeer(did: string, options?: import("./peer.js").ConnectPeerOptions): Promise<import("./peer.js").PeerChannel>;
+    /**
+     * Accept the channels other agents open to this one: `handler(channel)` gets each, open.
+     * Without onPeer or peers(), OFFERs are refused (PEER_REFUSED).
+     * @param {(channel: import('./peer.js').PeerChannel) => unknown} handler
+     * @returns {() => void} removes the handler
+     */
+    onPeer(handler: (channel: import("./peer.js").PeerChannel) => unknown): () => void;
+    /** @returns {AsyncIterableIterator<import('./peer.js').PeerChannel>} the channels other agents open, accepted */
+    peers(): AsyncIterableIterator<import("./peer.js").PeerChannel>;
+    /**
+     * Accept only the OFFERs for which `policy(peerDid, label)` (plain or async) is true.
+     * @param {(peerDid: string, label: string) => boolean | Promise<boolean>} policy
+     */
+    acceptPeers(policy: (peerDid: string, label: string) => boolean | Promise<boolean>): void;
+    /**
+     * Settings for every later peer channel: `iceServers` replaces the gateway's (null: the gateway's
+     * again), `relayOnly` uses TURN candidates only.
+     * @param {{iceServers?: import('./peer.js').IceServer[] | null, relayOnly?: boolean}} settings
+     */
+    configurePeers(settings: {
+        iceServers?: import("./peer.js").IceServer[] | null;
+        relayOnly?: boolean;
+    }): void;
+    /** @returns {import('./peer.js').PeerChannel[]} the peer channels open now */
+    get channels(): import("./peer.js").PeerChannel[];
     /**
      * Call `handler(message)` (plain or async) for every verified message, or with `types` only for
      * messages of those types; returns a function that removes it. Messages a handler takes do not
@@ -365,6 +410,15 @@ export type ClientOptions = {
      * the WebSocket class (default: the global one, else the ws package)
      */
     WebSocket?: import("./websocket.js").WebSocketConstructor | undefined;
+    /**
+     * WebRTC for peer channels (default: the global one, which
+     * browsers have and Node has not)
+     */
+    RTCPeerConnection?: {
+        new (configuration?: RTCConfiguration): RTCPeerConnection;
+        prototype: RTCPeerConnection;
+        generateCertificate(keygenAlgorithm: AlgorithmIdentifier): Promise<RTCCertificate>;
+    } | null | undefined;
     /**
      * time, jitter and ids (tests)
      */

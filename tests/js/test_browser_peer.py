@@ -1,0 +1,133 @@
+"""Peer channels between a real browser and a Python aiortc agent, through the real gateway: headless
+Chromium's own RTCPeerConnection (the JavaScript client, clients/js/src/peer.js) and the Python
+SDK's (client/peer/) negotiate with the OFFER / ANSWER / ICE_CANDIDATE payloads of docs/protocol.md
+section 19, open a DTLS data channel, check each other's identity proof, and carry messages both
+ways in order; with ICE made to fail, the channel falls back to the gateway relay (encrypted end to
+end). Chromium runs with --disable-features=WebRtcHideLocalIpsWithMdns (tests/js/browser_driver.mjs):
+aiortc cannot resolve the `.local` names Chromium would otherwise give its host candidates."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from aiconexus_gateway.client import DIDKey, GatewayClient, Message
+from aiconexus_gateway.client.peer.channel import PeerChannel
+from tests.js.test_browser import in_browser, page_server  # noqa: F401 (a fixture)
+from tests.support.process import GatewayProcess
+
+COUNT = 200
+
+
+def agent_message(n: int) -> str | bytes:
+    return f"agent {n}" if n % 2 else bytes([n & 255, n >> 8, 1, 2])
+
+
+async def python_side(python: GatewayClient, page_did: asyncio.Future[str], *, relay: bool,
+                      record: dict[str, Any]) -> None:
+    """What the Python agent does while the page runs its scenario."""
+    incoming = python.peers()
+    browser = await asyncio.wait_for(page_did, 30)
+    if not relay:  # the page's channel: COUNT messages each way, at the same time
+        theirs: PeerChannel = await asyncio.wait_for(incoming.__anext__(), 30)
+        record["accepted"] = (theirs.state, theirs.transport, theirs.peer_did, theirs.label)
+
+        async def send_all() -> None:
+            for n in range(COUNT):
+                await theirs.send(agent_message(n))
+
+        sending = asyncio.ensure_future(send_all())
+        record["from_page"] = [await theirs.receive(timeout=15) for _ in range(COUNT)]
+        await sending
+        await asyncio.wait_for(theirs.wait_closed(), 15)  # the page closes it
+        record["accepted_end"] = theirs.state
+    started = time.perf_counter()
+    ours = await python.connect_peer(browser, "agent", timeout=20, fallback=relay,
+                                     relay_only=relay or None)
+    record["open_seconds"] = time.perf_counter() - started
+    record["opened"] = (ours.state, ours.transport, ours.peer_did, ours.label)
+
+    async def send_echoed() -> None:  # while reading the echoes: the relay's window is 64 frames
+        for n in range(COUNT):
+            await ours.send(agent_message(n))
+
+    sending = asyncio.ensure_future(send_echoed())
+    record["echoes"] = [await ours.receive(timeout=15) for _ in range(COUNT)]
+    await sending
+    await ours.close()
+
+
+async def run(page_server: str, *, relay: bool) -> tuple[dict[str, Any], dict[str, Any], str]:  # noqa: F811
+    gateway = GatewayProcess(env={"ALLOWED_ORIGINS": page_server})
+    python = GatewayClient(gateway.ws_url, DIDKey.generate())
+    page_did: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @python.on_message
+    def on_message(message: Message) -> None:
+        if message.type == "INTENT" and not page_did.done():
+            page_did.set_result(message.payload["did"])
+
+    record: dict[str, Any] = {}
+    await python.connect()
+    try:
+        side = asyncio.ensure_future(python_side(python, page_did, relay=relay, record=record))
+        page = "/test/browser/e2e.html" if relay else "/test/browser/index.html"
+        result = await in_browser(page_server, "peer", page=page, gateway=gateway.ws_url,
+                                  peer=python.did, count=COUNT, relay=relay)
+        await asyncio.wait_for(side, 10)
+    finally:
+        await python.close()
+        gateway.stop(signal.SIGKILL)
+    return result, record, python.did
+
+
+def echoed(n: int) -> str | list[int]:
+    message = agent_message(n)
+    return f"echo {message}" if isinstance(message, str) else list(message)
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_page_and_a_python_aiortc_agent_open_data_channels_both_ways(
+        page_server: str) -> None:  # noqa: F811
+    result, record, python_did = await run(page_server, relay=False)
+    page_did = result["did"]
+    assert result["invalid"] == [] and result["iceServers"] == []
+    # the page called: its channel opened direct, authenticated, with the agent
+    assert result["caller"] == {"state": "open", "transport": "direct", "peerDid": python_did,
+                                "label": "browser"}
+    assert record["accepted"] == ("open", "direct", page_did, "browser")
+    expected_from_page = [f"page {n}" if n % 2 else bytes([n & 255, n >> 8, 0, 255])
+                          for n in range(COUNT)]
+    assert record["from_page"] == expected_from_page  # every message, in order, text and bytes
+    assert result["fromAgent"] == [m if isinstance(m, str) else list(m)
+                                   for m in map(agent_message, range(COUNT))]
+    assert result["callerClosed"] == "closed" and record["accepted_end"] == "closed"
+    # the agent called: the page accepted through peers() and echoed until the agent closed
+    assert record["opened"] == ("open", "direct", page_did, "agent")
+    assert result["callee"] == {"state": "open", "transport": "direct", "peerDid": python_did,
+                                "label": "agent"}
+    assert record["echoes"] == [echoed(n) if isinstance(echoed(n), str) else bytes(echoed(n))
+                                for n in range(COUNT)]
+    assert result["echoed"] == COUNT and result["calleeEnd"]["state"] == "closed"
+    print(f"\nchannel open: page -> agent {result['openMs']:.0f} ms, "
+          f"agent -> page {record['open_seconds'] * 1000:.0f} ms")
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_when_ice_fails_the_channel_falls_back_to_the_gateway_relay(
+        page_server: str) -> None:  # noqa: F811
+    """The agent gathers no candidate (relay-only, no TURN), so ICE fails at once; both allowed the
+    fallback, so the page switches to relay frames (encrypted end to end: the page loads
+    libsodium.js) and the same messages arrive in order, both ways."""
+    result, record, python_did = await run(page_server, relay=True)
+    assert result["invalid"] == []
+    assert record["opened"] == ("open", "relay", result["did"], "agent")
+    assert result["callee"] == {"state": "open", "transport": "relay", "peerDid": python_did,
+                                "label": "agent"}
+    assert record["echoes"] == [echoed(n) if isinstance(echoed(n), str) else bytes(echoed(n))
+                                for n in range(COUNT)]
+    assert result["echoed"] == COUNT and result["calleeEnd"]["state"] == "closed"
