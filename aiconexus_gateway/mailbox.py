@@ -110,11 +110,15 @@ class Receipt:
 class Box:
     """One DID's letters (to it), receipts (for it) and rules."""
 
-    __slots__ = ("blocked", "bytes", "enabled", "in_flight", "letters", "per_sender", "receipts")
+    __slots__ = ("blocked", "bytes", "enabled", "in_flight", "letters", "per_sender", "queue",
+                 "receipts", "rqueue")
 
     def __init__(self) -> None:
         self.letters: dict[tuple[str, str], Letter] = {}  # by (sender, id), in arrival order
         self.receipts: dict[str, Receipt] = {}  # by receipt id, in creation order
+        # the unsent ones, in the same orders: writing a backlog costs what is written, not the box
+        self.queue: dict[tuple[str, str], Letter] = {}
+        self.rqueue: dict[str, Receipt] = {}
         self.per_sender: dict[str, int] = {}
         self.bytes = 0
         self.in_flight = 0  # bytes written to the current connection, not yet acknowledged
@@ -199,6 +203,7 @@ class Mailbox:
 
     def _keep(self, box: Box, letter: Letter) -> None:
         box.letters[letter.key] = letter
+        box.queue[letter.key] = letter
         box.per_sender[letter.sender] = box.per_sender.get(letter.sender, 0) + 1
         box.bytes += letter.size
         self.total_bytes += letter.size
@@ -208,6 +213,7 @@ class Mailbox:
 
     def _remove(self, box: Box, letter: Letter) -> None:
         del box.letters[letter.key]
+        box.queue.pop(letter.key, None)
         if letter.sent:
             box.in_flight -= letter.size
         left = box.per_sender[letter.sender] - 1
@@ -233,16 +239,18 @@ class Mailbox:
             return []
         window = self.settings.window
         out: list[Letter | Receipt] = []
-        items: list[Letter | Receipt] = [*box.letters.values(), *box.receipts.values()]
-        for item in items:
-            if item.sent:
-                continue
-            size = item.size if isinstance(item, Letter) else RECEIPT_SIZE
-            if box.in_flight and box.in_flight + size > window:
-                break  # in order: nothing after it goes first
-            item.sent = True
-            box.in_flight += size
-            out.append(item)
+        queues: tuple[dict[Any, Any], ...] = (box.queue, box.rqueue)
+        for queue in queues:
+            while queue:
+                key = next(iter(queue))
+                item: Letter | Receipt = queue[key]
+                size = item.size if isinstance(item, Letter) else RECEIPT_SIZE
+                if box.in_flight and box.in_flight + size > window:
+                    return out  # in order: nothing after it goes first
+                del queue[key]
+                item.sent = True
+                box.in_flight += size
+                out.append(item)
         return out
 
     def disconnected(self, did: str) -> None:
@@ -254,6 +262,8 @@ class Mailbox:
             letter.sent = False
         for receipt in box.receipts.values():
             receipt.sent = False
+        box.queue = dict(box.letters)
+        box.rqueue = dict(box.receipts)
         box.in_flight = 0
 
     def ack(self, did: str, sender: str, id: str, now: float) -> Letter | Receipt | None:
@@ -277,8 +287,10 @@ class Mailbox:
     def _receipt_gone(self, receipt: Receipt) -> None:
         self.total_receipts -= 1
         box = self.boxes.get(receipt.to)
-        if receipt.sent and box is not None:
-            box.in_flight -= RECEIPT_SIZE
+        if box is not None:
+            box.rqueue.pop(receipt.id, None)
+            if receipt.sent:
+                box.in_flight -= RECEIPT_SIZE
         if self.journal is not None:
             self.journal({"op": "rdrop", "did": receipt.to, "rid": receipt.id})
 
@@ -298,6 +310,7 @@ class Mailbox:
         while len(box.receipts) >= self.settings.max_messages:
             self._receipt_gone(box.receipts.pop(next(iter(box.receipts))))
         box.receipts[receipt.id] = receipt
+        box.rqueue[receipt.id] = receipt
         self.total_receipts += 1
         heapq.heappush(self._deadlines,
                        (receipt.expires_at, next(self._order), receipt.to, receipt.id))
@@ -406,6 +419,7 @@ class Mailbox:
         elif op == "rdrop":
             holder = self.boxes.get(record["did"])
             if holder is not None and holder.receipts.pop(record["rid"], None) is not None:
+                holder.rqueue.pop(record["rid"], None)
                 self.total_receipts -= 1
                 self._forget_if_idle(record["did"], holder)
         elif op == "policy":

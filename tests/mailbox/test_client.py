@@ -81,6 +81,6 @@ def test_the_mailbox_benchmark_runs_and_measures_each_step() -> None:
     from benchmarks.mailbox import run
 
     results = run(50, 20)
-    assert set(results) == {"direct_us", "store_us", "deliver_us", "ack_us", "bytes_per_waiting",
+    assert set(results) == {"direct_us", "store_us", "deliver_ack_us", "bytes_per_waiting",
                             "frame_bytes"}
     assert all(value > 0 for value in results.values())
