@@ -208,8 +208,7 @@ class Mailbox:
         box.bytes += letter.size
         self.total_bytes += letter.size
         self.total_letters += 1
-        heapq.heappush(self._deadlines,
-                       (letter.expires_at, next(self._order), letter.recipient, letter.key))
+        self._deadline(letter.expires_at, letter.recipient, letter.key)
 
     def _remove(self, box: Box, letter: Letter) -> None:
         del box.letters[letter.key]
@@ -312,8 +311,20 @@ class Mailbox:
         box.receipts[receipt.id] = receipt
         box.rqueue[receipt.id] = receipt
         self.total_receipts += 1
-        heapq.heappush(self._deadlines,
-                       (receipt.expires_at, next(self._order), receipt.to, receipt.id))
+        self._deadline(receipt.expires_at, receipt.to, receipt.id)
+
+    def _deadline(self, at: float, did: str, key: tuple[str, str] | str) -> None:
+        """Remember when something expires. Entries of what was acknowledged stay in the heap
+        until then (removing them costs more); once they outnumber the living, it is rebuilt."""
+        deadlines = self._deadlines
+        heapq.heappush(deadlines, (at, next(self._order), did, key))
+        if len(deadlines) > 2 * (self.total_letters + self.total_receipts) + 1024:
+            self._deadlines = [
+                *((letter.expires_at, next(self._order), d, letter.key)
+                  for d, box in self.boxes.items() for letter in box.letters.values()),
+                *((receipt.expires_at, next(self._order), d, receipt.id)
+                  for d, box in self.boxes.items() for receipt in box.receipts.values())]
+            heapq.heapify(self._deadlines)
 
     def expire(self, now: float) -> list[Letter]:
         """Remove what ran out of time: letters (returned, for their EXPIRED receipts) and
@@ -337,6 +348,11 @@ class Mailbox:
                     self._receipt_gone(receipt)
             self._forget_if_idle(did, box)
         return expired
+
+    @property
+    def deadlines(self) -> int:
+        """Entries in the expiry heap, stale ones included (bounded by `_deadline`)."""
+        return len(self._deadlines)
 
     def next_deadline(self) -> float | None:
         """When `expire` may next have something to do (wall clock), or None."""

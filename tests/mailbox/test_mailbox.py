@@ -223,3 +223,15 @@ def test_a_backlog_is_written_within_the_window_in_order_as_acks_come_back() -> 
     big = _mailbox(window=50)
     _store(big, "huge", text="z" * 100)
     assert [i.id for i in big.unsent(BOB)] == ["huge"]  # one always goes, whatever its size
+
+
+def test_acknowledged_letters_do_not_pile_up_in_the_deadline_heap() -> None:
+    mailbox = _mailbox()
+    waiting = _store(mailbox, "stays", sender=CAROL, ttl=3600)
+    for n in range(5000):  # a busy pair: stored, acknowledged, its receipt acknowledged
+        letter = _store(mailbox, f"m{n}", ttl=3600)
+        mailbox.ack(BOB, ALICE, letter.id, NOW)
+        receipt = mailbox.receipt(letter, DELIVERED, NOW)
+        mailbox.ack(ALICE, "did:key:gateway", receipt.id, NOW)
+    assert mailbox.deadlines <= 2 * 1 + 1024 + 1
+    assert [letter.id for letter in mailbox.expire(NOW + 3600)] == [waiting.id]
