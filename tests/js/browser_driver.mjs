@@ -107,7 +107,9 @@ const scenarios = {
       result.callerClosed = channel.state;
     }
     // the agent opens a channel to the page: echo what it sends until it closes
-    const theirs = (await incoming.next()).value;
+    const theirs = await Promise.race([incoming.next().then((next) => next.value), new Promise((_resolve, reject) => {
+      setTimeout(() => reject(new Error('no channel from the agent within 30 s')), 30_000);
+    })]);
     result.callee = { state: theirs.state, transport: theirs.transport, peerDid: theirs.peerDid, label: theirs.label };
     let echoed = 0;
     for await (const message of theirs) {
@@ -159,6 +161,28 @@ async function examplePage(page, { gateway, peer }) {
   return { did, log: await page.textContent('#log'), stored: stored !== null };
 }
 
+/**
+ * examples/browser/index.html as a person uses it with examples/browser/python_peer.py: connect,
+ * send a signed message, open a data channel, send on it, see the agent's channel to the page.
+ * @param {import('playwright-core').Page} page
+ * @param {{gateway: string, peer: string}} argument
+ */
+async function examplePeerPage(page, { gateway, peer }) {
+  const logHas = (text) => page.waitForFunction((wanted) => document.getElementById('log')?.textContent?.includes(wanted), text, { timeout: 20_000 });
+  await page.fill('#url', gateway);
+  const prefilled = await page.inputValue('#peer');
+  await page.click('#connect');
+  await page.waitForFunction(() => document.getElementById('did')?.textContent?.startsWith('did:key:'), null, { timeout: 20_000 });
+  await page.click('#send');
+  await logHas(`INTENT from ${peer}`);
+  await page.click('#open');
+  await logHas('channel open in');
+  await page.click('#channel-send');
+  await logHas('channel: python got: hello from a browser');
+  await logHas(`channel from ${peer} open`); // the agent opened one to the page too
+  return { did: await page.textContent('#did'), prefilled, channel: await page.textContent('#channel'), log: await page.textContent('#log') };
+}
+
 const [pageUrl, name, argument] = process.argv.slice(2);
 const profile = mkdtempSync(join(tmpdir(), 'aiconexus-chromium-'));
 const context = await chromium.launchPersistentContext(profile, {
@@ -177,6 +201,8 @@ try {
   try {
     if (name === 'example') {
       result = await examplePage(page, JSON.parse(argument));
+    } else if (name === 'examplePeer') {
+      result = await examplePeerPage(page, JSON.parse(argument));
     } else {
       await page.waitForSelector('body[data-ready="yes"]', { timeout: 20_000 });
       result = await page.evaluate(scenarios[name], JSON.parse(argument));

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+import sys
 import time
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 
 from aiconexus_gateway.client import DIDKey, GatewayClient, Message
 from aiconexus_gateway.client.peer.channel import PeerChannel
+from tests.js.node_tools import REPO
 from tests.js.test_browser import in_browser, page_server  # noqa: F401 (a fixture)
 from tests.support.process import GatewayProcess
 
@@ -130,3 +133,53 @@ async def test_when_ice_fails_the_channel_falls_back_to_the_gateway_relay(
                                 "label": "agent"}
     assert record["echoes"] == [echoed(n) for n in range(COUNT)]
     assert result["echoed"] == COUNT and result["calleeEnd"]["state"] == "closed"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_the_browser_example_talks_to_its_python_peer(page_server: str) -> None:  # noqa: F811
+    """examples/browser as its README says: python_peer.py serves the page and answers it; the page
+    registers, shows its DID, exchanges signed messages, opens a data channel to the agent and gets
+    its echo, and accepts the channel the agent opens to it."""
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    gateway = GatewayProcess(env={"ALLOWED_ORIGINS": origin})
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable, str(REPO / "examples" / "browser" / "python_peer.py"), "--url",
+        gateway.ws_url, "--http-port", str(port), "--open-channel",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO)
+    printed: list[str] = []
+
+    async def line_starting(prefix: str) -> str:
+        assert peer.stdout is not None
+        while True:
+            line = (await asyncio.wait_for(peer.stdout.readline(), 20)).decode()
+            assert line, "python_peer.py ended:\n" + "".join(printed)
+            printed.append(line)
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+
+    try:
+        did = await line_starting("Python agent: ")
+        url = await line_starting("page: ")
+        assert url == f"{origin}/?peer={did}"
+        result = await in_browser(origin, "examplePeer", page=url[len(origin):],
+                                  gateway=gateway.ws_url, peer=did)
+        await line_starting("channel: hello from a browser")
+    finally:
+        if peer.returncode is None:
+            peer.send_signal(signal.SIGINT)
+            await asyncio.wait_for(peer.wait(), 15)
+        gateway.stop(signal.SIGKILL)
+    assert result["prefilled"] == did and result["did"].startswith("did:key:z6Mk")
+    echo = '{"echo":{"intent":"hello","text":"hello from a browser"}}'
+    assert f"INTENT from {did}: {echo}" in result["log"]
+    assert f"chat with {did}, direct" == result["channel"]
+    assert "dropped" not in result["log"] and "Error" not in result["log"], result["log"]
+    assert any(line.startswith(f"INTENT from {result['did']}") for line in printed)
