@@ -132,7 +132,13 @@ async def run(url: str, port: int | None, open_channel: bool) -> None:
                 opened.add(message.sender)
                 spawn(channel_to(message.sender))
 
-    client.on_peer(lambda channel: spawn(echo(channel)))  # accept the page's channels
+    try:
+        import aiortc  # noqa: F401 (only whether it is there)
+    except ImportError:
+        print("warning: no aiortc, so no data channels (pip install 'aiconexus-gateway[webrtc]'); "
+              "signed messages work", flush=True)
+    else:
+        client.on_peer(lambda channel: spawn(echo(channel)))  # accept the page's channels
     await client.connect()
     print(f"Python agent: {client.did}", flush=True)
     server = serve(port) if port is not None else None
