@@ -21,7 +21,7 @@ from tests.support.waiting import wait_until
 async def _next(client: GatewayClient, *types: str) -> Message:
     """The next message of one of `types` (QUEUED and RECEIPT come in between)."""
     while True:
-        message = await client.receive(timeout=5)
+        message = await client.receive(timeout=15)
         if message.type in types:
             return message
 
@@ -61,7 +61,7 @@ async def test_offline_recipient_gets_its_messages_in_order_then_the_sender_gets
     assert [m.id for m in got] == [*ids, later]  # what waited first, in the order sent
     assert [m.payload["n"] for m in got[:5]] == [0, 1, 2, 3, 4]
     for message_id in ids:
-        assert await alice.receipt(message_id, timeout=5) == "DELIVERED"
+        assert await alice.receipt(message_id, timeout=15) == "DELIVERED"
     await wait_until(lambda: _metric(gateway, "aiconexus_mailbox_held_messages") == 0, 5,
                      "the acknowledged messages to leave the mailbox")
     assert _metric(gateway, "aiconexus_mailbox_messages_total", event="delivered") == 5
@@ -131,7 +131,7 @@ async def test_the_sdk_hands_a_message_received_twice_to_the_application_once(
     gateway.hub.end(peer, Ending.GOING_AWAY)  # cut before the application took it: no ACK yet
     await wait_until(lambda: bob.duplicates == 1, 10, "bob to reconnect and get it again")
     assert (await bob.receive(timeout=5)).id == sent  # now the application has it: ACK
-    assert await alice.receipt(sent, timeout=5) == "DELIVERED"
+    assert await alice.receipt(sent, timeout=15) == "DELIVERED"
     marker = await alice.send(bob_key.did, "INTENT", {"marker": True})
     assert (await bob.receive(timeout=5)).id == marker  # and not the repeat before it
     await alice.close()
@@ -150,7 +150,7 @@ async def test_an_offline_sender_finds_its_receipts_when_it_returns(gateway: Gat
     await wait_until(lambda: _metric(gateway, "aiconexus_mailbox_held_receipts") == 1, 5,
                      "the receipt to wait for alice")
     alice = await connect_agent(gateway, alice_key)
-    assert await alice.receipt(sent, timeout=5) == "DELIVERED"
+    assert await alice.receipt(sent, timeout=15) == "DELIVERED"
     await wait_until(lambda: _metric(gateway, "aiconexus_mailbox_held_receipts") == 0, 5,
                      "alice to acknowledge the receipt")
     await alice.close()
@@ -163,7 +163,7 @@ async def test_a_message_nobody_collects_expires_and_its_sender_is_told(gateway:
     absent = DIDKey.generate().did
     started = time.monotonic()
     sent = await alice.send(absent, "INTENT", {}, ttl=1)
-    assert await alice.receipt(sent, timeout=5) == "EXPIRED"
+    assert await alice.receipt(sent, timeout=15) == "EXPIRED"
     assert time.monotonic() - started >= 0.9
     assert _metric(gateway, "aiconexus_mailbox_messages_total", event="expired") == 1
     assert _metric(gateway, "aiconexus_mailbox_held_messages") == 0
@@ -301,6 +301,6 @@ async def test_a_backlog_larger_than_the_outbound_buffer_is_written_as_it_is_ack
     bob = await connect_agent(gateway, bob_key)
     got = [(await _next(bob, "INTENT")).id for _ in ids]
     assert got == ids and bob.reconnects == 0
-    assert [await alice.receipt(i, timeout=10) for i in ids] == ["DELIVERED"] * 40
+    assert [await alice.receipt(i, timeout=15) for i in ids] == ["DELIVERED"] * 40
     await alice.close()
     await bob.close()
