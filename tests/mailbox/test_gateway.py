@@ -304,3 +304,18 @@ async def test_a_backlog_larger_than_the_outbound_buffer_is_written_as_it_is_ack
     assert [await alice.receipt(i, timeout=15) for i in ids] == ["DELIVERED"] * 40
     await alice.close()
     await bob.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_encrypted_message_waits_like_any_other_and_opens_on_arrival(
+        gateway: Gateway) -> None:
+    alice = await connect_agent(gateway)
+    bob_key = DIDKey.generate()
+    sent = await alice.send(bob_key.did, "INTENT", {"secret": "42"}, encrypt=True, ttl=60)
+    await _next(alice, "QUEUED")
+    bob = await connect_agent(gateway, bob_key)
+    received = await _next(bob, "INTENT")
+    assert (received.id, received.encrypted, received.payload) == (sent, True, {"secret": "42"})
+    assert await alice.receipt(sent, timeout=15) == "DELIVERED"
+    await alice.close()
+    await bob.close()
