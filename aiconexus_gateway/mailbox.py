@@ -1,6 +1,6 @@
 """The mailbox: signed frames that wait for an offline recipient, bounded and acknowledged. No I/O.
 
-Theory of operation (docs/protocol.md, "Mailbox"): a routable message may carry a signed top-level
+Theory of operation (docs/protocol.md section 22): a routable message may carry a signed top-level
 `ttl` (whole seconds, 1..MAILBOX_MAX_TTL). Such a *letter* is stored byte for byte in its
 recipient's box before anything else happens, and stays there until the recipient acknowledges it
 (ACK) or its time to live runs out. The router writes each letter to the recipient whenever it is
@@ -13,16 +13,20 @@ and kept (bounded) while it is offline.
 
     event                         decision
     store(letter)                 Letter kept, or ProtocolError MAILBOX_FULL / MAILBOX_REFUSED
-    unsent(did)                   the letters and receipts to write now, in order; marked sent
+    unsent(did)                   the letters and receipts to write now, in order, within the
+                                  window of unacknowledged bytes; marked sent
     disconnected(did)             sent -> unsent (they will be written again)
-    ack(did, sender, id)          the Letter removed (a DELIVERED Receipt for its sender), or None
+    ack(did, sender, id)          the Letter (or Receipt) removed, or None; receipt() then
+                                  leaves the letter's sender its DELIVERED receipt
     expire(now)                   letters past their time removed (EXPIRED receipts), old receipts dropped
     policy(did, enabled, blocked) the recipient's own rules: no storage at all, or not from some DIDs
 
 Bounds are checked before a letter is kept, in this order: the recipient's rules (REFUSED), the
 per sender-recipient pair count (so one agent cannot fill another's mailbox), the recipient's
 message count and bytes, and the bytes of every box together (FULL). Time is passed in (wall
-clock seconds, so a durable or shared store keeps its meaning across processes).
+clock seconds, so a durable or shared store keeps its meaning across processes). Every change can
+be journaled as a record (`journal`, `snapshot`, `replay`: mailbox_file.py keeps them in a file);
+backends/mailroom.py keeps the same rules in Redis for cluster mode.
 """
 
 from __future__ import annotations
