@@ -69,7 +69,8 @@ class MailboxFile:
         """One change, as one line written with one write(2); once the journal is much longer
         than what it describes, the file is rewritten as a snapshot instead (which holds the
         change: the mailbox journals a change once it has made it)."""
-        assert self._fd is not None and self._mailbox is not None
+        if self._fd is None or self._mailbox is None:
+            return  # closed: the gateway is stopping, and the snapshot at the next start rules
         live = self._mailbox.total_letters + self._mailbox.total_receipts
         if self.appended > max(COMPACT_AFTER, 4 * live):
             self._compact()
