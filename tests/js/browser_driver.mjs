@@ -75,8 +75,8 @@ const scenarios = {
   /**
    * Peer channels with the Python aiortc agent `peer`: the page opens one (caller) and exchanges
    * `count` messages each way, text and bytes; then the agent opens one to the page (callee) and
-   * the page echoes; `relay`: the agent forces ICE to fail (relay-only without TURN) and the
-   * channel it opens falls back to the gateway relay.
+   * the page echoes. `relay`: the agent makes ICE fail (relay-only without TURN), the page's
+   * channel (with `fallback`) goes through the gateway, and the agent opens none.
    */
   async peer({ gateway, peer, count, relay }) {
     const { GatewayClient } = window.aiconexus;
@@ -88,9 +88,9 @@ const scenarios = {
     await client.send(peer, 'INTENT', { did: client.did }); // tell the agent who we are
     const result = { did: client.did, invalid, iceServers: client.iceServers };
     const bytes = (n) => new Uint8Array([n & 255, n >> 8, 0, 255]);
-    if (!relay) {
+    {
       const started = performance.now();
-      const channel = await client.connectPeer(peer, { label: 'browser', timeout: 20 });
+      const channel = await client.connectPeer(peer, { label: 'browser', timeout: 20, fallback: relay });
       result.openMs = performance.now() - started;
       result.caller = { state: channel.state, transport: channel.transport, peerDid: channel.peerDid, label: channel.label };
       const sending = (async () => {
@@ -105,6 +105,10 @@ const scenarios = {
       result.fromAgent = got;
       await channel.close();
       result.callerClosed = channel.state;
+    }
+    if (relay) {
+      await client.close();
+      return result;
     }
     // the agent opens a channel to the page: echo what it sends until it closes
     const theirs = await Promise.race([incoming.next().then((next) => next.value), new Promise((_resolve, reject) => {
