@@ -198,11 +198,11 @@ class Mailbox:
         if self.total_bytes + letter.size > settings.max_total_bytes:
             raise _full("total_bytes", "the gateway's mailboxes are full (MAILBOX_MAX_TOTAL_BYTES)",
                         id, recipient)
+        if self.journal is not None:  # first: a journal that cannot write keeps nothing
+            self.journal(_letter_record(letter))
         if box is None:
             box = self.boxes[recipient] = Box()
         self._keep(box, letter)
-        if self.journal is not None:
-            self.journal(_letter_record(letter))
         return letter
 
     def _keep(self, box: Box, letter: Letter) -> None:

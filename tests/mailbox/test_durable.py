@@ -117,3 +117,16 @@ def test_mailbox_options_are_validated() -> None:
                 ["--mailbox-max-bytes", "100"]):
         with pytest.raises(ConfigError, match=r"(?i)mailbox"):
             load(bad, {})
+
+
+def test_a_journal_that_cannot_write_keeps_nothing() -> None:
+    mailbox = Mailbox(MailboxSettings())
+
+    def full(record: dict[str, object]) -> None:
+        raise OSError(28, "No space left on device")
+
+    mailbox.journal = full
+    with pytest.raises(OSError):
+        mailbox.store(id="m1", sender=ALICE, recipient=BOB, type="INTENT", text="{}", ttl=60,
+                      now=NOW)
+    assert mailbox.total_letters == 0 and mailbox.boxes == {}  # the sender gets INTERNAL_ERROR
