@@ -599,7 +599,10 @@ export class PeerManager {
    * @private @param {Attempt} attempt
    */
   async _noCandidates(attempt) {
-    if (attempt.gatheringDone && attempt.candidatesSent === 0 && attempt.negotiation.state === 'connecting') {
+    // only once the remote description is applied: an ANSWER already routed but not yet applied
+    // (its work comes later in the chain) must not find the connection replaced by the relay
+    const negotiation = attempt.negotiation;
+    if (attempt.gatheringDone && attempt.candidatesSent === 0 && negotiation.state === 'connecting' && negotiation.remoteApplied) {
       await this._carryOut(attempt, attempt.negotiation.iceFailed());
     }
   }
@@ -753,6 +756,7 @@ export class PeerManager {
    */
   async _apply(attempt, description) {
     const negotiation = attempt.negotiation;
+    if (attempt.relay !== null) return; // switched to the relay meanwhile: nothing to apply it to
     const pc = attempt.pc ?? this._connection(attempt);
     await pc.setRemoteDescription(/** @type {RTCSessionDescriptionInit} */ (description));
     if (negotiation.role === 'callee') {
