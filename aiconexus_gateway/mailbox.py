@@ -434,6 +434,8 @@ class Mailbox:
                 self._forget_if_idle(record["to"], held)
         elif op == "receipt":
             box = self.boxes.setdefault(record["did"], Box())
+            if record["rid"] in box.receipts:
+                return  # replayed twice (a snapshot, then the line that followed it)
             self._keep_receipt(box, Receipt(record["rid"], record["did"], record["id"],
                                             record["to"], record["status"], float(record["exp"])))
         elif op == "rdrop":

@@ -67,14 +67,14 @@ class MailboxFile:
 
     def append(self, record: dict[str, Any]) -> None:
         """One change, as one line written with one write(2); once the journal is much longer
-        than what it describes, the file is rewritten as a snapshot instead (which holds the
-        change: the mailbox journals a change once it has made it)."""
+        than what it describes, the file is first rewritten as a snapshot. The snapshot may or
+        may not hold this change already (a letter is journaled before it is kept, the rest
+        after), so the line follows it either way: replaying a record twice changes nothing."""
         if self._fd is None or self._mailbox is None:
             return  # closed: the gateway is stopping, and the snapshot at the next start rules
         live = self._mailbox.total_letters + self._mailbox.total_receipts
         if self.appended > max(COMPACT_AFTER, 4 * live):
             self._compact()
-            return
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         os.write(self._fd, line.encode("utf-8", "surrogatepass"))
         self.appended += 1

@@ -130,3 +130,50 @@ def test_a_journal_that_cannot_write_keeps_nothing() -> None:
         mailbox.store(id="m1", sender=ALICE, recipient=BOB, type="INTENT", text="{}", ttl=60,
                       now=NOW)
     assert mailbox.total_letters == 0 and mailbox.boxes == {}  # the sender gets INTERNAL_ERROR
+
+
+def test_compaction_in_the_middle_of_traffic_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    import aiconexus_gateway.mailbox_file as mailbox_file
+
+    path = tmp_path / "mailbox.jsonl"
+    first = Mailbox(MailboxSettings())
+    file = MailboxFile(path)
+    file.open(first)
+    original, mailbox_file.COMPACT_AFTER = mailbox_file.COMPACT_AFTER, 5
+    try:
+        for n in range(10):  # a journal much longer than what is left: the next change compacts
+            letter = first.store(id=f"m{n}", sender=ALICE, recipient=BOB, type="INTENT",
+                                 text="{}", ttl=60, now=NOW)
+            first.ack(BOB, ALICE, letter.id, NOW)
+            receipt = first.receipt(letter, "DELIVERED", NOW)
+            if n < 9:
+                first.ack(ALICE, "did:key:gateway", receipt.id, NOW)
+        file.appended = 100  # due: the next change compacts the file
+        first.store(id="kept", sender=ALICE, recipient=BOB, type="INTENT", text="{}", ttl=60,
+                    now=NOW)  # a put (journaled before it is kept) on which the file compacts
+        first.policy(BOB, enabled=False)  # a change journaled after it was made (no compaction)
+    finally:
+        mailbox_file.COMPACT_AFTER = original
+    file.close()
+    second = Mailbox(MailboxSettings())
+    MailboxFile(path).open(second)
+    assert second.depth(BOB) == first.depth(BOB) and second.depth(ALICE) == first.depth(ALICE)
+    assert (second.total_letters, second.total_receipts) == (1, 1)
+    assert [i.id for i in second.unsent(BOB)] == ["kept"]
+
+
+def test_a_change_journaled_after_a_compaction_that_holds_it_is_replayed_once(
+        tmp_path: Path) -> None:
+    path = tmp_path / "mailbox.jsonl"
+    first = Mailbox(MailboxSettings())
+    file = MailboxFile(path)
+    file.open(first)
+    letter = first.store(id="m1", sender=ALICE, recipient=BOB, type="INTENT", text="{}", ttl=60,
+                         now=NOW)
+    first.ack(BOB, ALICE, "m1", NOW)
+    file.appended = 10**6  # due: the receipt's line compacts the file, then follows the snapshot
+    first.receipt(letter, "DELIVERED", NOW)
+    file.close()
+    second = Mailbox(MailboxSettings())
+    MailboxFile(path).open(second)
+    assert (second.total_receipts, second.depth(ALICE)["receipts"]) == (1, 1)
