@@ -2,7 +2,29 @@
 // -p test/types, from tests/js/test_node_unit.py). Never run.
 import {
   AgentKey, ConnectionClosed, GatewayClient, GatewayError, type Message, parseStrict, canonicalize,
+  PeerChannel, PeerError, PeerRefused,
 } from '@aiconexus/gateway-client';
+
+export async function channel(client: GatewayClient, peer: string): Promise<void> {
+  try {
+    const opened: PeerChannel = await client.connectPeer(peer, { label: 'chat', timeout: 10, fallback: true });
+    const transport: 'direct' | 'turn' | 'relay' | null = opened.transport;
+    await opened.send('text');
+    await opened.send(new Uint8Array([1, 2]));
+    const data: string | Uint8Array = await opened.receive({ timeout: 5 });
+    for await (const more of opened) console.log(more, data, transport, opened.peerDid, opened.state);
+    await opened.close();
+  } catch (error) {
+    if (error instanceof PeerRefused) console.log(error.reasonCode);
+    if (error instanceof PeerError) console.log(error.code, error.peerDid);
+  }
+  const stop: () => void = client.onPeer(async (incoming: PeerChannel) => { await incoming.close(); });
+  stop();
+  for await (const incoming of client.peers()) await incoming.send('hi');
+  console.log(client.iceServers.map((server) => server.urls), client.channels.length);
+  // @ts-expect-error: a channel carries strings and bytes, not objects
+  await (await client.connectPeer(peer)).send({ not: 'data' });
+}
 
 export async function agent(peer: string): Promise<void> {
   const key: AgentKey = await AgentKey.generate({ extractable: false });
