@@ -11,6 +11,7 @@
 import { reconnectPolicy } from './backoff.js';
 import { publicKeyFromDid } from './did.js';
 import { checkTtl } from './mailbox.js';
+import { checkCard, DIRECTORY_ANSWERS, discoveryPage, presenceEvent, requestPayload, WatchSet, watchStates } from './directory.js';
 import { ROUTABLE_TYPES } from './envelope.js';
 import { ConnectionClosed, GatewayConnectionError, GatewayError, TimeoutError } from './errors.js';
 import { AgentKey } from './keys.js';
@@ -19,6 +20,7 @@ import { Connection } from './websocket.js';
 import { PeerManager } from './peer.js';
 
 /** @typedef {import('./envelope.js').Message} Message */
+/** @typedef {import('./directory.js').PresenceEvent} PresenceEvent */
 /** @typedef {import('./errors.js').InvalidMessageError} InvalidMessageError */
 /** @typedef {import('./backoff.js').ReconnectPolicy} ReconnectPolicy */
 /** @typedef {import('./websocket.js').WebSocketConstructor} WebSocketConstructor */
@@ -34,6 +36,9 @@ import { PeerManager } from './peer.js';
 /**
  * @typedef {object} ClientOptions
  * @property {Record<string, unknown>} [metadata] sent in REGISTER, shown by GET /agents (at most 4096 canonical bytes)
+ * @property {Record<string, unknown>} [card] this agent's card, signed in REGISTER, which other agents find with discover():
+ *   {name, description, version, capabilities, ...} (docs/protocol.md section 21.1); checked at once (TypeError)
+ * @property {boolean} [unlisted] routable as usual, but never returned by discover() (default false)
  * @property {string} [expectedGatewayDid] pin the gateway's DID (GET /health shows it)
  * @property {number} [connectTimeout] seconds for the WebSocket handshake and for registration, each (default 10)
  * @property {boolean} [keepalive] PING the gateway when nothing was sent for a third of agent_timeout (default true)
@@ -119,6 +124,8 @@ export class GatewayClient {
       throw new TypeError('key must be an AgentKey (AgentKey.generate(), fromSeed(), fromJwk()); a DID only names a key and cannot sign');
     }
     if (options.expectedGatewayDid) publicKeyFromDid(options.expectedGatewayDid);
+    const card = options.card === undefined || options.card === null ? null : checkCard(options.card);
+    if (options.unlisted !== undefined && typeof options.unlisted !== 'boolean') throw new TypeError('unlisted must be true or false');
     /** @private @type {AgentKey | null} */
     this._key = key ?? null;
     this.connectTimeout = options.connectTimeout ?? 10;
@@ -130,6 +137,8 @@ export class GatewayClient {
     /** @private */
     this._settings = {
       metadata: options.metadata ?? null,
+      card,
+      unlisted: options.unlisted ?? false,
       expectedGatewayDid: options.expectedGatewayDid ?? null,
       reconnect,
       sendQueueSize: options.sendQueueSize ?? 1000,
@@ -159,6 +168,16 @@ export class GatewayClient {
     this._receiptWaiters = new Map();
     /** @private @type {Map<string, {resolve: (view: Record<string, unknown>) => void, reject: (error: Error) => void}>} */
     this._mailboxRequests = new Map();
+    /** @private @type {Map<string, {resolve: (answer: Message) => void, reject: (error: Error) => void}>} DISCOVER, WATCH, UNWATCH */
+    this._directoryRequests = new Map();
+    /** @private the DIDs watched, watched again after a reconnection */
+    this._watching = new WatchSet();
+    /** @private @type {Array<(event: PresenceEvent) => unknown>} */
+    this._presenceHandlers = [];
+    /** @private @type {Array<PresenceEvent | typeof CLOSED>} events for presence(), newest kept */
+    this._presenceQueue = [];
+    /** @private @type {Array<(item: PresenceEvent | typeof CLOSED) => void>} */
+    this._presenceReceivers = [];
     /** @private @type {ReturnType<typeof setTimeout> | null} */
     this._keepaliveTimer = null;
     /** @private @type {ReturnType<typeof setTimeout> | null} */
@@ -502,6 +521,7 @@ export class GatewayClient {
         this._reconnecting = null;
         this._emit('reconnected', { attempt: decision.attempt });
         await this._flushOutbox();
+        await this._watchAgain();
         return;
       }
     };
@@ -522,6 +542,7 @@ export class GatewayClient {
     this._stopKeepalive();
     this._emit('closed', { code: decision.code, reason: decision.reason });
     this._push(CLOSED);
+    this._closeDirectory();
     this._markDone();
   }
 
@@ -950,6 +971,206 @@ export class GatewayClient {
     return true;
   }
 
+  // -- discovery and presence (directory.js; docs/protocol.md section 21) ------------------------
+
+  /**
+   * One page of the agents online now that match (all of) the filters given (a string: a
+   * capability), each card checked against its agent's signature on its REGISTER: an entry that
+   * does not verify is dropped and counted in `rejected` (with the reason in `problems`). `next`
+   * is the `cursor` of the following page (null: the last). GatewayError when the gateway refuses
+   * the query (MALFORMED_MESSAGE says what is wrong; RATE_LIMITED: over DISCOVERY_RATE per second).
+   * @param {import('./directory.js').DiscoveryQuery | string} [query]
+   * @param {{timeout?: number}} [options] seconds for the answer (default 10)
+   * @returns {Promise<import('./directory.js').DiscoveryPage>}
+   */
+  async discover(query = {}, options = {}) {
+    const payload = requestPayload(typeof query === 'string' ? { capability: query } : query);
+    const answer = await this._ask('DISCOVER', payload, options.timeout ?? 10);
+    const page = await discoveryPage(answer.payload);
+    if (page.rejected > 0) {
+      console.warn(`aiconexus: dropped ${page.rejected} discovered agents whose card did not verify: `
+        + page.problems.map((problem) => `${problem.did}: ${problem.reason}`).join('; '));
+    }
+    return page;
+  }
+
+  /**
+   * Every matching agent, page after page.
+   * @param {Omit<import('./directory.js').DiscoveryQuery, 'limit' | 'cursor'> | string} [query]
+   * @param {{timeout?: number}} [options]
+   * @returns {AsyncGenerator<import('./directory.js').DiscoveredAgent>}
+   */
+  async* discoverAll(query = {}, options = {}) {
+    const base = typeof query === 'string' ? { capability: query } : query;
+    /** @type {string | undefined} */
+    let cursor;
+    for (;;) {
+      const page = await this.discover({ ...base, limit: 100, cursor }, options);
+      yield* page.agents;
+      if (page.next === null) return;
+      cursor = page.next;
+    }
+  }
+
+  /**
+   * Watch these agents' presence: their state now ({did: 'online' | 'offline'}); from then on a
+   * PresenceEvent for each change (onPresence, presence()). Watched again by itself after a
+   * reconnection. GatewayError over the gateway's WATCH_LIMIT.
+   * @param {string[]} dids
+   * @param {{timeout?: number}} [options]
+   * @returns {Promise<Record<string, 'online' | 'offline'>>}
+   */
+  async watch(dids, options = {}) {
+    if (!Array.isArray(dids)) throw new TypeError('watch() takes a list of DIDs');
+    for (const did of dids) publicKeyFromDid(did);
+    const answer = await this._ask('WATCH', { dids: [...dids] }, options.timeout ?? 10);
+    this._watching.add(dids);
+    return watchStates(answer.payload);
+  }
+
+  /**
+   * Stop watching these agents.
+   * @param {string[]} dids
+   * @param {{timeout?: number}} [options]
+   * @returns {Promise<void>}
+   */
+  async unwatch(dids, options = {}) {
+    if (!Array.isArray(dids)) throw new TypeError('unwatch() takes a list of DIDs');
+    this._watching.remove(dids);
+    await this._ask('UNWATCH', { dids: [...dids] }, options.timeout ?? 10);
+  }
+
+  /** @returns {string[]} the DIDs this client watches */
+  get watching() {
+    return [...this._watching.dids];
+  }
+
+  /**
+   * Call `handler(event)` (plain or async) for each PresenceEvent of a watched agent (then
+   * presence() gets none); returns a function that removes it.
+   * @param {(event: PresenceEvent) => unknown} handler
+   * @returns {() => void}
+   */
+  onPresence(handler) {
+    this._presenceHandlers.push(handler);
+    return () => remove(this._presenceHandlers, handler);
+  }
+
+  /** @returns {AsyncGenerator<PresenceEvent>} the PresenceEvents of watched agents as they come; ends when the client is closed */
+  async* presence() {
+    for (;;) {
+      const queued = this._presenceQueue.shift();
+      /** @type {PresenceEvent | typeof CLOSED} */
+      const item = queued !== undefined ? queued
+        : await new Promise((resolve) => { this._presenceReceivers.push(resolve); });
+      if (item === CLOSED) {
+        this._presenceQueue.unshift(CLOSED); // every later presence() ends too
+        return;
+      }
+      yield item;
+    }
+  }
+
+  /**
+   * Send a request to the gateway; its answer, or GatewayError for an ERROR answer.
+   * @param {string} type
+   * @param {Record<string, unknown>} payload
+   * @param {number} timeout
+   * @returns {Promise<Message>}
+   * @private
+   */
+  async _ask(type, payload, timeout) {
+    const session = this._sessionOrFail();
+    if (!this.connected) throw new ConnectionClosed(this.closeCode, this.closeReason ?? 'not connected');
+    await this._paced();
+    const { id, text } = await session.gatewayRequest(type, payload);
+    const connection = this._connection;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    /** @type {Message} */
+    let answer;
+    try {
+      answer = await new Promise((resolve, reject) => {
+        this._directoryRequests.set(id, { resolve, reject });
+        timer = setTimeout(() => reject(new TimeoutError(`no answer to ${type} within ${timeout} s`)), timeout * 1000);
+        if (connection === null || !connection.write(text)) reject(new ConnectionClosed(this.closeCode, this.closeReason));
+      });
+    } finally {
+      clearTimeout(timer);
+      this._directoryRequests.delete(id);
+    }
+    if (answer.type === 'ERROR') {
+      const error = /** @type {{code?: unknown, message?: unknown, details?: unknown}} */ (answer.payload);
+      throw new GatewayError(String(error.code), String(error.message),
+        /** @type {Record<string, unknown> | null} */ (typeof error.details === 'object' ? error.details : null));
+    }
+    return answer;
+  }
+
+  /**
+   * A message from the gateway that discovery consumes: the answer to a request, or PRESENCE;
+   * true when it is not delivered further.
+   * @param {Message} message
+   * @returns {Promise<boolean>}
+   * @private
+   */
+  async _fromDirectory(message) {
+    if (message.type === 'PRESENCE') {
+      const event = presenceEvent(message.payload);
+      if (event === null) {
+        console.warn(`aiconexus: dropped a malformed PRESENCE message: ${JSON.stringify(message.payload)}`);
+      } else if (this._presenceHandlers.length > 0) {
+        for (const handler of [...this._presenceHandlers]) {
+          try {
+            await handler(event);
+          } catch (error) {
+            console.error('aiconexus: onPresence handler failed', error);
+          }
+        }
+      } else {
+        this._queuePresence(event);
+      }
+      return true;
+    }
+    const request = message.correlationId === null ? undefined : this._directoryRequests.get(message.correlationId);
+    if (request === undefined || !DIRECTORY_ANSWERS.includes(message.type)) return false;
+    request.resolve(message);
+    return true;
+  }
+
+  /**
+   * @param {PresenceEvent} event
+   * @private
+   */
+  _queuePresence(event) {
+    const receiver = this._presenceReceivers.shift();
+    if (receiver !== undefined) {
+      receiver(event);
+      return;
+    }
+    if (this._presenceQueue.length >= PRESENCE_MEMORY) this._presenceQueue.shift(); // nobody reads: keep the newest
+    this._presenceQueue.push(event);
+  }
+
+  /** @private After a reconnection the new session watches nothing: watch the same DIDs again. */
+  async _watchAgain() {
+    for (const dids of this._watching.batches()) {
+      try {
+        await this._ask('WATCH', { dids }, 10);
+      } catch (error) { // the application sees the connection events
+        console.warn(`aiconexus: could not watch ${dids.length} DIDs again after reconnecting: ${error instanceof Error ? error.message : error}`);
+      }
+    }
+  }
+
+  /** @private The client is finished: pending requests fail, presence() ends. */
+  _closeDirectory() {
+    for (const request of this._directoryRequests.values()) request.reject(new ConnectionClosed(this.closeCode, this.closeReason));
+    this._directoryRequests.clear();
+    for (const receiver of this._presenceReceivers.splice(0)) receiver(CLOSED);
+    this._presenceQueue.push(CLOSED);
+  }
+
   /**
    * The application is done with `message`: acknowledge it if the gateway keeps it (when the
    * connection is gone, the gateway sends it again and it is acknowledged then).
@@ -1009,6 +1230,7 @@ export class GatewayClient {
         if (decision === null) continue;
         if (decision.kind === 'deliver') {
           if (await this._fromMailbox(decision.message)) continue;
+          if (decision.message.sender === this.gatewayDid && await this._fromDirectory(decision.message)) continue;
           if (this._peers !== null && this._peers.takes(decision.message)) { // a peer channel's signal
             await this._handled(decision.message);
             continue;
@@ -1068,5 +1290,7 @@ function remove(list, item) {
 
 /** Receipt statuses kept for receipt() calls made after they came. */
 const RECEIPT_MEMORY = 10000;
+/** PresenceEvents kept for presence() while nobody reads it (the newest). */
+const PRESENCE_MEMORY = 1000;
 
 export { GatewayError };

@@ -19,7 +19,9 @@ export const ROUTABLE_TYPES = Object.freeze(['OFFER', 'ANSWER', 'ICE_CANDIDATE',
 export const CONTROL_TYPES = Object.freeze(['CHALLENGE', 'REGISTER', 'REGISTERED', 'UNREGISTER']);
 /** The mailbox's conversation with the gateway (docs/protocol.md section 22). */
 export const MAILBOX_TYPES = Object.freeze(['ACK', 'MAILBOX', 'QUEUED', 'RECEIPT']);
-const ALL_TYPES = new Set([...ROUTABLE_TYPES, ...CONTROL_TYPES, ...MAILBOX_TYPES]);
+/** Discovery and presence (docs/protocol.md section 21): DISCOVER, WATCH, UNWATCH and the gateway's answers. */
+export const DISCOVERY_TYPES = Object.freeze(['DISCOVER', 'DISCOVERED', 'WATCH', 'UNWATCH', 'WATCHING', 'PRESENCE']);
+const ALL_TYPES = new Set([...ROUTABLE_TYPES, ...CONTROL_TYPES, ...MAILBOX_TYPES, ...DISCOVERY_TYPES]);
 const REQUIRED = ['id', 'type', 'from', 'to', 'timestamp', 'version', 'payload', 'signature'];
 const TIMESTAMP = /^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$/;
 const VERSION = /^([0-9]{1,9})(\.[0-9]{1,9}){0,2}$/;

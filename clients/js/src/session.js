@@ -65,6 +65,8 @@ export const State = Object.freeze({
  * What the application chose for this client (fixed for its lifetime).
  * @typedef {object} SessionSettings
  * @property {Record<string, unknown> | null} [metadata]
+ * @property {Record<string, unknown> | null} [card] the agent card, signed in REGISTER (directory.js; protocol section 21)
+ * @property {boolean} [unlisted] routable, but never discovered (protocol section 21.4)
  * @property {string | null} [expectedGatewayDid]
  * @property {import('./backoff.js').FullPolicy | null} [reconnect]
  * @property {number} [sendQueueSize]
@@ -95,6 +97,8 @@ export class ClientSession {
     this.key = key;
     this.settings = {
       metadata: settings.metadata ?? null,
+      card: settings.card ?? null,
+      unlisted: settings.unlisted ?? false,
       expectedGatewayDid: settings.expectedGatewayDid ?? null,
       reconnect: settings.reconnect ?? null,
       sendQueueSize: settings.sendQueueSize ?? 1000,
@@ -328,6 +332,8 @@ export class ClientSession {
     if (this.settings.metadata && Object.keys(this.settings.metadata).length > 0) {
       payload.metadata = this.settings.metadata;
     }
+    if (this.settings.card !== null) payload.card = this.settings.card;
+    if (this.settings.unlisted) payload.unlisted = true;
     const { text: register, id } = await buildMessage(this.key, 'REGISTER', envelope.sender, payload,
       { id: this._newId(), now: this._wallClock() });
     this._registerId = id;
@@ -529,6 +535,19 @@ export class ClientSession {
       throw new ConnectionClosed(this.closeCode, this.closeReason ?? 'not connected');
     }
     return buildMessage(this.key, 'MAILBOX', this.gatewayDid, payload, { id: this._newId(), now: this._wallClock() });
+  }
+
+  /**
+   * A request for the gateway (DISCOVER, WATCH, UNWATCH: directory.js): its id and frame.
+   * @param {string} type
+   * @param {Record<string, unknown>} payload
+   * @returns {Promise<{id: string, text: string}>}
+   */
+  async gatewayRequest(type, payload) {
+    if (this.state !== State.REGISTERED || this.gatewayDid === null) {
+      throw new ConnectionClosed(this.closeCode, this.closeReason ?? 'not connected');
+    }
+    return buildMessage(this.key, type, this.gatewayDid, payload, { id: this._newId(), now: this._wallClock() });
   }
 
   /** @param {string} pingId ping() gave up waiting for this PONG */

@@ -43,6 +43,16 @@ export class GatewayClient {
     private _receiptWaiters;
     /** @private @type {Map<string, {resolve: (view: Record<string, unknown>) => void, reject: (error: Error) => void}>} */
     private _mailboxRequests;
+    /** @private @type {Map<string, {resolve: (answer: Message) => void, reject: (error: Error) => void}>} DISCOVER, WATCH, UNWATCH */
+    private _directoryRequests;
+    /** @private the DIDs watched, watched again after a reconnection */
+    private _watching;
+    /** @private @type {Array<(event: PresenceEvent) => unknown>} */
+    private _presenceHandlers;
+    /** @private @type {Array<PresenceEvent | typeof CLOSED>} events for presence(), newest kept */
+    private _presenceQueue;
+    /** @private @type {Array<(item: PresenceEvent | typeof CLOSED) => void>} */
+    private _presenceReceivers;
     /** @private @type {ReturnType<typeof setTimeout> | null} */
     private _keepaliveTimer;
     /** @private @type {ReturnType<typeof setTimeout> | null} */
@@ -332,6 +342,85 @@ export class GatewayClient {
      */
     private _fromMailbox;
     /**
+     * One page of the agents online now that match (all of) the filters given (a string: a
+     * capability), each card checked against its agent's signature on its REGISTER: an entry that
+     * does not verify is dropped and counted in `rejected` (with the reason in `problems`). `next`
+     * is the `cursor` of the following page (null: the last). GatewayError when the gateway refuses
+     * the query (MALFORMED_MESSAGE says what is wrong; RATE_LIMITED: over DISCOVERY_RATE per second).
+     * @param {import('./directory.js').DiscoveryQuery | string} [query]
+     * @param {{timeout?: number}} [options] seconds for the answer (default 10)
+     * @returns {Promise<import('./directory.js').DiscoveryPage>}
+     */
+    discover(query?: import("./directory.js").DiscoveryQuery | string, options?: {
+        timeout?: number;
+    }): Promise<import("./directory.js").DiscoveryPage>;
+    /**
+     * Every matching agent, page after page.
+     * @param {Omit<import('./directory.js').DiscoveryQuery, 'limit' | 'cursor'> | string} [query]
+     * @param {{timeout?: number}} [options]
+     * @returns {AsyncGenerator<import('./directory.js').DiscoveredAgent>}
+     */
+    discoverAll(query?: Omit<import("./directory.js").DiscoveryQuery, "limit" | "cursor"> | string, options?: {
+        timeout?: number;
+    }): AsyncGenerator<import("./directory.js").DiscoveredAgent>;
+    /**
+     * Watch these agents' presence: their state now ({did: 'online' | 'offline'}); from then on a
+     * PresenceEvent for each change (onPresence, presence()). Watched again by itself after a
+     * reconnection. GatewayError over the gateway's WATCH_LIMIT.
+     * @param {string[]} dids
+     * @param {{timeout?: number}} [options]
+     * @returns {Promise<Record<string, 'online' | 'offline'>>}
+     */
+    watch(dids: string[], options?: {
+        timeout?: number;
+    }): Promise<Record<string, "online" | "offline">>;
+    /**
+     * Stop watching these agents.
+     * @param {string[]} dids
+     * @param {{timeout?: number}} [options]
+     * @returns {Promise<void>}
+     */
+    unwatch(dids: string[], options?: {
+        timeout?: number;
+    }): Promise<void>;
+    /** @returns {string[]} the DIDs this client watches */
+    get watching(): string[];
+    /**
+     * Call `handler(event)` (plain or async) for each PresenceEvent of a watched agent (then
+     * presence() gets none); returns a function that removes it.
+     * @param {(event: PresenceEvent) => unknown} handler
+     * @returns {() => void}
+     */
+    onPresence(handler: (event: PresenceEvent) => unknown): () => void;
+    /** @returns {AsyncGenerator<PresenceEvent>} the PresenceEvents of watched agents as they come; ends when the client is closed */
+    presence(): AsyncGenerator<PresenceEvent>;
+    /**
+     * Send a request to the gateway; its answer, or GatewayError for an ERROR answer.
+     * @param {string} type
+     * @param {Record<string, unknown>} payload
+     * @param {number} timeout
+     * @returns {Promise<Message>}
+     * @private
+     */
+    private _ask;
+    /**
+     * A message from the gateway that discovery consumes: the answer to a request, or PRESENCE;
+     * true when it is not delivered further.
+     * @param {Message} message
+     * @returns {Promise<boolean>}
+     * @private
+     */
+    private _fromDirectory;
+    /**
+     * @param {PresenceEvent} event
+     * @private
+     */
+    private _queuePresence;
+    /** @private After a reconnection the new session watches nothing: watch the same DIDs again. */
+    private _watchAgain;
+    /** @private The client is finished: pending requests fail, presence() ends. */
+    private _closeDirectory;
+    /**
      * The application is done with `message`: acknowledge it if the gateway keeps it (when the
      * connection is gone, the gateway sends it again and it is acknowledged then).
      * @param {Message} message
@@ -353,6 +442,7 @@ export class GatewayClient {
 }
 export { GatewayError };
 export type Message = import("./envelope.js").Message;
+export type PresenceEvent = import("./directory.js").PresenceEvent;
 export type InvalidMessageError = import("./errors.js").InvalidMessageError;
 export type ReconnectPolicy = import("./backoff.js").ReconnectPolicy;
 export type WebSocketConstructor = import("./websocket.js").WebSocketConstructor;
@@ -373,6 +463,15 @@ export type ClientOptions = {
      * sent in REGISTER, shown by GET /agents (at most 4096 canonical bytes)
      */
     metadata?: Record<string, unknown> | undefined;
+    /**
+     * this agent's card, signed in REGISTER, which other agents find with discover():
+     * {name, description, version, capabilities, ...} (docs/protocol.md section 21.1); checked at once (TypeError)
+     */
+    card?: Record<string, unknown> | undefined;
+    /**
+     * routable as usual, but never returned by discover() (default false)
+     */
+    unlisted?: boolean | undefined;
     /**
      * pin the gateway's DID (GET /health shows it)
      */

@@ -69,6 +69,8 @@ export const ROUTABLE_TYPES: readonly string[];
 export const CONTROL_TYPES: readonly string[];
 /** The mailbox's conversation with the gateway (docs/protocol.md section 22). */
 export const MAILBOX_TYPES: readonly string[];
+/** Discovery and presence (docs/protocol.md section 21): DISCOVER, WATCH, UNWATCH and the gateway's answers. */
+export const DISCOVERY_TYPES: readonly string[];
 /** A verified message received from the gateway or another agent. */
 export class Message {
     /**

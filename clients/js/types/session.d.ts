@@ -28,6 +28,8 @@ export const State: Readonly<{
  * What the application chose for this client (fixed for its lifetime).
  * @typedef {object} SessionSettings
  * @property {Record<string, unknown> | null} [metadata]
+ * @property {Record<string, unknown> | null} [card] the agent card, signed in REGISTER (directory.js; protocol section 21)
+ * @property {boolean} [unlisted] routable, but never discovered (protocol section 21.4)
  * @property {string | null} [expectedGatewayDid]
  * @property {import('./backoff.js').FullPolicy | null} [reconnect]
  * @property {number} [sendQueueSize]
@@ -55,6 +57,8 @@ export class ClientSession {
     key: Signer;
     settings: {
         metadata: Record<string, unknown> | null;
+        card: Record<string, unknown> | null;
+        unlisted: boolean;
         expectedGatewayDid: string | null;
         reconnect: import("./backoff.js").FullPolicy | null;
         sendQueueSize: number;
@@ -232,6 +236,16 @@ export class ClientSession {
         id: string;
         text: string;
     }>;
+    /**
+     * A request for the gateway (DISCOVER, WATCH, UNWATCH: directory.js): its id and frame.
+     * @param {string} type
+     * @param {Record<string, unknown>} payload
+     * @returns {Promise<{id: string, text: string}>}
+     */
+    gatewayRequest(type: string, payload: Record<string, unknown>): Promise<{
+        id: string;
+        text: string;
+    }>;
     /** @param {string} pingId ping() gave up waiting for this PONG */
     forgetPing(pingId: string): void;
     /** @returns {string | null} the oldest queued frame, when registered */
@@ -327,6 +341,14 @@ export type Finish = {
  */
 export type SessionSettings = {
     metadata?: Record<string, unknown> | null | undefined;
+    /**
+     * the agent card, signed in REGISTER (directory.js; protocol section 21)
+     */
+    card?: Record<string, unknown> | null | undefined;
+    /**
+     * routable, but never discovered (protocol section 21.4)
+     */
+    unlisted?: boolean | undefined;
     expectedGatewayDid?: string | null | undefined;
     reconnect?: import("./backoff.js").FullPolicy | null | undefined;
     sendQueueSize?: number | undefined;
