@@ -78,7 +78,7 @@ const scenarios = {
    * the page echoes. `relay`: the agent makes ICE fail (relay-only without TURN), the page's
    * channel (with `fallback`) goes through the gateway, and the agent opens none.
    */
-  async peer({ gateway, peer, count, relay }) {
+  async peer({ gateway, peer, count, relay, absent }) {
     const { GatewayClient } = window.aiconexus;
     const client = new GatewayClient(gateway);
     const invalid = [];
@@ -110,6 +110,23 @@ const scenarios = {
       await client.close();
       return result;
     }
+    // refusals: the agent refuses the label "refused"; nobody has the DID `absent`
+    const failure = async (did, options) => {
+      try {
+        await client.connectPeer(did, options);
+        return null;
+      } catch (error) {
+        return { name: error.name, code: error.code, reasonCode: error.reasonCode ?? null };
+      }
+    };
+    result.refused = await failure(peer, { label: 'refused', timeout: 10 });
+    result.unknown = await failure(absent, { timeout: 10 });
+    // glare: the page and the agent ask for a channel "glare" at the same moment; both get the same one
+    await client.send(peer, 'INTENT', { glare: true });
+    const glare = await client.connectPeer(peer, { label: 'glare', timeout: 20 });
+    await glare.send('glare from the page');
+    result.glare = { negotiationId: glare.negotiationId, got: await glare.receive({ timeout: 10 }), transport: glare.transport };
+    await glare.close();
     // the agent opens a channel to the page: echo what it sends until it closes
     const theirs = await Promise.race([incoming.next().then((next) => next.value), new Promise((_resolve, reject) => {
       setTimeout(() => reject(new Error('no channel from the agent within 30 s')), 30_000);

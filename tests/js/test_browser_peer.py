@@ -52,6 +52,9 @@ async def python_side(python: GatewayClient, page_did: asyncio.Future[str], *, r
     record["accepted_end"] = theirs.state
     if relay:
         return
+    glare = await asyncio.wait_for(record["glare"], 30)
+    record["glare"] = (glare.negotiation_id, await glare.receive(timeout=10), glare.transport)
+    await asyncio.wait_for(glare.wait_closed(), 15)
     started = time.perf_counter()
     ours = await python.connect_peer(browser, "agent", timeout=20, fallback=relay,
                                      relay_only=relay or None)
@@ -81,18 +84,32 @@ async def run(page_server: str, *, relay: bool) -> tuple[dict[str, Any], dict[st
     python = GatewayClient(gateway.ws_url, DIDKey.generate())
     page_did: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
+    glare_channel: asyncio.Future[PeerChannel] = asyncio.get_running_loop().create_future()
+    record: dict[str, Any] = {"glare": glare_channel}
+
+    async def glare(page: str) -> None:  # at once, as the page does
+        try:
+            channel = await python.connect_peer(page, "glare", timeout=20)
+            await channel.send("glare from the agent")
+            glare_channel.set_result(channel)
+        except Exception as exc:
+            glare_channel.set_exception(exc)
+
     @python.on_message
     def on_message(message: Message) -> None:
-        if message.type == "INTENT" and not page_did.done():
+        if message.type == "INTENT" and "did" in message.payload and not page_did.done():
             page_did.set_result(message.payload["did"])
+        elif message.type == "INTENT" and message.payload.get("glare"):
+            record["glare_task"] = asyncio.ensure_future(glare(message.sender))  # kept alive
 
-    record: dict[str, Any] = {}
+    python.on_peer_request(lambda did, label: label != "refused")
     await python.connect()
     try:
         side = asyncio.ensure_future(python_side(python, page_did, relay=relay, record=record))
         page = "/test/browser/e2e.html" if relay else "/test/browser/index.html"
         result = await in_browser(page_server, "peer", page=page, gateway=gateway.ws_url,
-                                  peer=python.did, count=COUNT, relay=relay)
+                                  peer=python.did, count=COUNT, relay=relay,
+                                  absent=DIDKey.generate().did)
         await asyncio.wait_for(side, 10)
     finally:
         await python.close()
@@ -125,6 +142,16 @@ async def test_a_page_and_a_python_aiortc_agent_open_data_channels_both_ways(
     assert result["fromAgent"] == [m if isinstance(m, str) else list(m)
                                    for m in map(agent_message, range(COUNT))]
     assert result["callerClosed"] == "closed" and record["accepted_end"] == "closed"
+    # refused by the agent's policy, and a DID nobody holds: distinct errors
+    assert result["refused"] == {"name": "PeerRefused", "code": "PEER_REFUSED",
+                                 "reasonCode": "PEER_REFUSED"}
+    assert result["unknown"] == {"name": "PeerUnknownAgent", "code": "UNKNOWN_AGENT",
+                                 "reasonCode": None}
+    # glare: both asked for "glare" at once and both hold the same channel (one negotiation)
+    negotiation_id, got, transport = record["glare"]
+    assert result["glare"] == {"negotiationId": negotiation_id, "got": "glare from the agent",
+                               "transport": "direct"}
+    assert (got, transport) == ("glare from the page", "direct")
     # the agent called: the page accepted through peers() and echoed until the agent closed
     assert record["opened"] == ("open", "direct", page_did, "agent")
     assert result["callee"] == {"state": "open", "transport": "direct", "peerDid": python_did,
