@@ -133,7 +133,7 @@ async def test_a_page_and_a_python_aiortc_agent_open_data_channels_both_ways(
         page_server: str) -> None:  # noqa: F811
     result, record, python_did = await run(page_server, relay=False)
     page_did = result["did"]
-    assert result["invalid"] == [] and result["iceServers"] == []
+    assert result["invalid"] == [] and isinstance(result["iceServers"], list)  # the gateway's
     # the page called: its channel opened direct, authenticated, with the agent
     assert result["caller"] == {"state": "open", "transport": "direct", "peerDid": python_did,
                                 "label": "browser"}

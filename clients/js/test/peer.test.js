@@ -233,3 +233,21 @@ test('in Node (no RTCPeerConnection) connectPeer says that WebRTC is missing, wi
   await assert.rejects(client.connectPeer('did:key:nope'), /did:key|INVALID_DID|DID/);
   assert.deepEqual(client.iceServers, []);
 });
+
+test("the ICE servers are REGISTERED's ice_servers, RTCIceServer-shaped ones only", async () => {
+  const client = new GatewayClient('ws://127.0.0.1:9/ws', await AgentKey.fromSeed(fromHex(T.alice_seed)));
+  const session = /** @type {any} */ (client)._session;
+  session.registration = {
+    ice_servers: [
+      { urls: ['stun:stun.example:3478'] },
+      { urls: 'turn:turn.example:3478?transport=udp', username: '1800000000:did:key:z6Mk', credential: 'c2VjcmV0' },
+      { urls: 42 }, 'turn:nonsense', null, { urls: ['stun:a', 7] },
+    ],
+  };
+  assert.deepEqual(client.iceServers, [
+    { urls: ['stun:stun.example:3478'] },
+    { urls: 'turn:turn.example:3478?transport=udp', username: '1800000000:did:key:z6Mk', credential: 'c2VjcmV0' },
+  ]);
+  session.registration = { ice_servers: 'not a list' };
+  assert.deepEqual(client.iceServers, []);
+});
