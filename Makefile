@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 # `make run` passes --host/--port only when HOST/PORT are given to make (`make run PORT=9000`);
 # otherwise the gateway's own configuration applies (GATEWAY_HOST, GATEWAY_PORT, defaults).
 RUN_FLAGS := $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
-	$(if $(filter command line,$(origin PORT)),--port $(PORT))
+	$(if $(filter command line,$(origin PORT)),--port $(PORT)) \
+	$(if $(filter command line,$(origin WORKERS)),--workers $(WORKERS))
 MONITOR_URL ?= http://$(or $(filter-out 0.0.0.0 ::,$(or $(HOST),$(GATEWAY_HOST))),127.0.0.1):$(or $(PORT),$(GATEWAY_PORT),8000)
 PYTEST_ARGS ?=
 
@@ -14,6 +15,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run          start the gateway (make run PORT=9000 HOST=0.0.0.0; or GATEWAY_PORT=...)"
+	@echo "                  one process per core: make run WORKERS=4 REDIS_URL=redis://..."
 	@echo "make test         install everything the tests need and run them"
 	@echo "make lint         ruff + mypy"
 	@echo "make bench        benchmark (make bench-quick: under 30 s)"

@@ -62,6 +62,7 @@ class Config:
     redis_url: str | None = dataclasses.field(default=None, repr=False)  # may hold a password
     redis_prefix: str = "aiconexus"
     instance_id: str | None = None  # None: generated from the host name
+    workers: int = 1  # gateway processes on one port (server/workers.py); >1 needs redis_url
     cluster_heartbeat_interval: float = 2.0
     cluster_heartbeat_ttl: float = 6.0
     cluster_delivery_timeout: float = 5.0
@@ -122,6 +123,13 @@ def _rate(text: str) -> float:
     value = float(text)
     if not value >= 0 or value == float("inf"):
         raise ValueError("must be a number >= 0 (0: no limit)")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 256:
+        raise ValueError("must be a whole number from 1 to 256")
     return value
 
 
@@ -242,6 +250,8 @@ OPTIONS: tuple[Option, ...] = (
            "(redis://[:password@]host:port/db, rediss:// for TLS)"),
     Option("redis_prefix", "REDIS_PREFIX", "--redis-prefix", _name,
            "namespace of every Redis key, so several gateways can share one Redis"),
+    Option("workers", "GATEWAY_WORKERS", "--workers", _workers,
+           "gateway processes sharing the port (SO_REUSEPORT); more than 1 needs REDIS_URL"),
     Option("instance_id", "INSTANCE_ID", "--instance-id", _name,
            "this instance's name in the cluster, logs and /agents (default: host name + random)"),
     Option("cluster_heartbeat_interval", "CLUSTER_HEARTBEAT_INTERVAL",
@@ -321,6 +331,9 @@ def check(config: Config) -> Config:
         raise ConfigError("TLS_CERT (--tls-cert) and TLS_KEY (--tls-key) go together: set both")
     if config.tls_client_ca and not config.tls_cert:
         raise ConfigError("TLS_CLIENT_CA (--tls-client-ca) needs TLS_CERT and TLS_KEY")
+    if config.workers > 1 and not config.redis_url:
+        raise ConfigError(f"GATEWAY_WORKERS={config.workers} (--workers) needs REDIS_URL: the "
+                          "workers share their agents through Redis (or run one worker)")
     if config.mailbox_file and config.redis_url:
         raise ConfigError("MAILBOX_FILE (--mailbox-file) is for a single gateway; in cluster mode "
                           "(REDIS_URL) the mailbox is kept in Redis")

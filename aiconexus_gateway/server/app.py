@@ -41,6 +41,7 @@ from .handlers import (
 )
 from .tornado_internals import add_sockets_guarded, check_internals, open_http_connections
 from .websocket import AgentSocketHandler, RefusalLog, WriteBatch
+from .workers import is_worker, notify_ready, supervise
 
 log = logging.getLogger("aiconexus.gateway")
 
@@ -79,10 +80,11 @@ def load_identity(path: str | None) -> DIDKey:
         raise StartupError(f"the key file {path} does not hold a gateway key: {exc}", 2) from None
 
 
-def bind(host: str, port: int) -> list[socket.socket]:
-    """The listening sockets, or StartupError naming the address and the likely cause."""
+def bind(host: str, port: int, reuse_port: bool = False) -> list[socket.socket]:
+    """The listening sockets, or StartupError naming the address and the likely cause.
+    `reuse_port`: SO_REUSEPORT, for the workers of `--workers N` (workers.py)."""
     try:
-        return bind_sockets(port, host, backlog=1024)
+        return bind_sockets(port, host, backlog=1024, reuse_port=reuse_port)
     except socket.gaierror:
         raise StartupError(f"cannot listen on {host}:{port}: {host!r} is not an address of this "
                            "machine (--host / GATEWAY_HOST; 0.0.0.0 for every interface)") from None
@@ -292,7 +294,7 @@ class Gateway:
                 ssl_options = tls_context(config)
             except ValueError as exc:
                 raise StartupError(str(exc), 2) from None
-            sockets = bind(config.host, config.port)
+            sockets = bind(config.host, config.port, reuse_port=is_worker())
         except BaseException:
             await hub.leave(timeout=1.0)  # leave the cluster we may have joined
             raise
@@ -434,6 +436,7 @@ async def serve(config: Config) -> int:
     if not config.admin_token and config.host not in ("127.0.0.1", "::1", "localhost"):
         log.warning("%s is reachable from other machines and ADMIN_TOKEN is not set: /agents and "
                     "/metrics are open to anyone who can reach it", gateway.http_url)
+    notify_ready()  # to the supervisor of --workers N, when there is one
     await stop.wait()
     log.info("signal received; shutting down")
     await gateway.stop()
@@ -469,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aiconexus-gateway: cannot open the log file {config.log_file}: "
               f"{exc.strerror}{hint}", file=sys.stderr)
         return 2
+    if config.workers > 1 and not is_worker():
+        return supervise(config, list(sys.argv[1:] if argv is None else argv))
     before, after = raise_descriptor_limit()
     if after > before:
         log.debug("raised the descriptor limit from %d to %d (the hard limit)", before, after)
