@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,10 @@ def test_more_than_one_worker_without_redis_is_refused_with_one_line(tmp_path: P
     assert result.stderr.strip().splitlines() == [
         "aiconexus-gateway: GATEWAY_WORKERS=3 (--workers) needs REDIS_URL: the workers share "
         "their agents through Redis (or run one worker)"]
+
+
+def got_one(inbox: Inbox) -> bool:
+    return len(inbox.messages) == 1
 
 
 def worker_pids(supervisor: int) -> list[int]:
@@ -76,7 +81,7 @@ async def test_two_workers_share_one_port_route_across_and_drain_on_one_sigterm(
         for sender, inbox in ((first, inboxes[1]), (second, inboxes[0])):
             text, _ = signed(sender, inbox.client.did, "PING", {"across": True})
             await sender.send_raw(text)
-            await inbox.wait(lambda inbox=inbox: len(inbox.messages) == 1, 10, "the crossing frame")
+            await inbox.wait(partial(got_one, inbox), 10, "the crossing frame")
             assert inbox.messages[0].raw == text
         # a worker that dies is reported and restarted under a fresh INSTANCE_ID
         os.kill(workers[1], signal.SIGKILL)
