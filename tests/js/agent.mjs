@@ -5,9 +5,12 @@
 //                              {"op": "sendMany" | "sendAll", "to": ..., "count": n}
 //                              {"op": "receive", "timeout": seconds}
 //                              {"op": "receipt", "id": ...} | {"op": "mailbox", "rules": {...}}   (send takes "ttl")
+//                              {"op": "discover", "query": {...}} | {"op": "watch" | "unwatch", "dids": [...]}
 //                              {"op": "ping"} | {"op": "raw", "text": ...} | {"op": "close"} | {"op": "state"}
 // stdout, one JSON line per answer ({"ok": true, ...} or {"ok": false, "error": name, "message", ...})
-// and per event ({"event": "invalid" | "connection", ...}), in the order they happen.
+// and per event ({"event": "invalid" | "connection" | "presence", ...}), in the order they happen
+// (a presence event: {"event": "presence", "did", "change": online/offline/replaced, "state", "changes"},
+// read from client.presence()).
 import { createInterface } from 'node:readline';
 
 import { AgentKey, GatewayClient } from '../../clients/js/src/index.js';
@@ -45,6 +48,7 @@ function state() {
     did: client.did, state: client.state, gatewayDid: client.gatewayDid, sessionId: client.sessionId,
     reconnects: client.reconnects, invalidMessages: client.invalidMessages, closeCode: client.closeCode,
     closeReason: client.closeReason, rateLimit: client.rateLimit, agentTimeout: client.agentTimeout,
+    watching: client.watching, duplicates: client.duplicates,
   };
 }
 
@@ -57,6 +61,9 @@ async function run(command) {
       client.onInvalid((error) => emit({ event: 'invalid', reason: error.reason, text: error.text }));
       client.onConnectionChange((event) => emit({ event: 'connection', ...event }));
       await client.connect();
+      (async (c) => {
+        for await (const e of c.presence()) emit({ event: 'presence', did: e.did, change: e.event, state: e.state, changes: e.changes });
+      })(client);
       return state();
     }
     case 'send': {
@@ -68,6 +75,16 @@ async function run(command) {
     case 'receipt': // the mailbox: what became of a message sent with a ttl
       if (client === null) throw new Error('connect first');
       return { status: await client.receipt(command.id, { timeout: command.timeout ?? 10 }), duplicates: client.duplicates };
+    case 'discover': // discovery (issue 15): one page, every card checked
+      if (client === null) throw new Error('connect first');
+      return { page: await client.discover(command.query ?? {}) };
+    case 'watch':
+      if (client === null) throw new Error('connect first');
+      return { states: await client.watch(command.dids) };
+    case 'unwatch':
+      if (client === null) throw new Error('connect first');
+      await client.unwatch(command.dids);
+      return {};
     case 'mailbox':
       if (client === null) throw new Error('connect first');
       return { mailbox: await client.mailbox(command.rules ?? {}) };
