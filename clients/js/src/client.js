@@ -687,14 +687,14 @@ export class GatewayClient {
 
   /**
    * PING the gateway; the round-trip time in seconds. TimeoutError after `timeout` seconds.
-   * @param {{timeout?: number}} [options]
+   * @param {{timeout?: number, payload?: Record<string, unknown>}} [options]
    * @returns {Promise<number>}
    */
   async ping(options = {}) {
     const timeout = options.timeout ?? 5;
     const session = this._sessionOrFail();
     await this._paced();
-    const { id, text } = await session.ping(monotonic());
+    const { id, text } = await session.ping(monotonic(), options.payload);
     const connection = this._connection;
     const started = performance.now();
     /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -774,6 +774,17 @@ export class GatewayClient {
     const manager = this._peerManager();
     if (settings.iceServers !== undefined) manager.iceServers = settings.iceServers;
     if (settings.relayOnly !== undefined) manager.relayOnly = settings.relayOnly;
+  }
+
+  /**
+   * Ask the gateway for fresh ICE servers (new TURN credentials: PING `{ice_servers: true}`);
+   * resolves to `iceServers`. connectPeer does it by itself a minute before credentials expire.
+   * @param {{timeout?: number}} [options]
+   * @returns {Promise<import('./peer.js').IceServer[]>}
+   */
+  async refreshIceServers(options = {}) {
+    await this.ping({ timeout: options.timeout ?? 5, payload: { ice_servers: true } });
+    return this.iceServers;
   }
 
   /** @returns {import('./peer.js').PeerChannel[]} the peer channels open now */

@@ -23,7 +23,7 @@ export {
   base58Encode, base58Decode, base64Encode, base64DecodeStrict, base64UrlEncode, base64UrlDecode, hexEncode, hexDecode,
 } from './encoding.js';
 export { SUBPROTOCOL } from './websocket.js';
-export { PeerChannel, PeerManager, CALLEE_TIMEOUT } from './peer.js';
+export { PeerChannel, PeerManager, CALLEE_TIMEOUT, REFRESH_MARGIN, credentialsExpire } from './peer.js';
 export {
   PeerSignaling, Negotiation, RelayStream, PeerError, PeerRefused, PeerTimeout, PeerUnknownAgent, PeerUnreachable, PeerICEFailed,
   PeerIdentityError, PeerClosed, isPeerSignal, fingerprints, supportedFingerprints, certificateMatches, withoutCandidates,

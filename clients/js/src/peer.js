@@ -54,10 +54,27 @@ import {
  * @property {{did: string, sign: (data: Uint8Array) => Promise<Uint8Array>} | null} key
  * @property {IceServer[]} iceServers
  * @property {(to: string, type: string, payload: Record<string, unknown>, options?: {encrypt?: boolean}) => Promise<string>} send
+ * @property {boolean} [connected]
+ * @property {() => Promise<unknown>} [refreshIceServers]
  */
 
 /** seconds an incoming OFFER has to become an open channel */
 export const CALLEE_TIMEOUT = 30;
+/** seconds before TURN credentials expire that fresh ones are asked for */
+export const REFRESH_MARGIN = 60;
+
+/**
+ * True when a TURN REST username (`<expiry>:<user>`) among `servers` expires before `by` (Unix seconds).
+ * @param {IceServer[]} servers
+ * @param {number} by
+ * @returns {boolean}
+ */
+export function credentialsExpire(servers, by) {
+  return servers.some((server) => {
+    const expiry = String(server.username ?? '').split(':')[0];
+    return /^\d+$/.test(expiry) && Number(expiry) < by;
+  });
+}
 const HIGH_WATER = 1024 * 1024; // bytes buffered in the data channel before send() waits
 const LOW_WATER = 256 * 1024;
 const END = Symbol('end');
@@ -357,6 +374,7 @@ export class PeerManager {
       throw new PeerError('peer channels need WebRTC (RTCPeerConnection): a browser has it; Node has none (pass an implementation '
         + 'as the RTCPeerConnection option, e.g. from a WebRTC package)', { peerDid });
     }
+    await this._freshIceServers();
     const { negotiation, replies } = this.signaling.connect(peerDid, label, { fallback: options.fallback ?? false, timeout });
     for (const reply of replies) this._reply(reply);
     return new Promise((resolve, reject) => {
@@ -370,6 +388,17 @@ export class PeerManager {
       attempt.waiter = { resolve, reject };
       this._push(attempt, () => this._offer(attempt));
     });
+  }
+
+  /** @private The gateway's TURN credentials expire: ask for new ones a minute before. */
+  async _freshIceServers() {
+    if (this.iceServers !== null || !this.client.connected || !this.client.refreshIceServers) return;
+    if (!credentialsExpire(this.client.iceServers, Date.now() / 1000 + REFRESH_MARGIN)) return;
+    try {
+      await this.client.refreshIceServers();
+    } catch (error) {
+      console.warn(`aiconexus: could not refresh the ICE servers: ${error instanceof Error ? error.message : error}`);
+    }
   }
 
   /**
@@ -634,6 +663,10 @@ export class PeerManager {
    */
   async _decide(attempt) {
     const negotiation = attempt.negotiation;
+    if (this.iceServers === null && attempt.pc === null) { // fresh TURN credentials for the answer too
+      await this._freshIceServers();
+      attempt.iceServers = this.client.iceServers;
+    }
     let accepted = true;
     let why = '';
     if (!negotiation.adopted) {

@@ -407,6 +407,9 @@ export class ClientSession {
       const seen = this.acks.arrived(message.sender, message.id);
       if (seen !== 'new') return seen === 'done' ? { kind: 'send', text: await this._ack(message) } : null;
     }
+    if (message.type === 'PONG' && message.sender === this.gatewayDid && Array.isArray(message.payload.ice_servers)) {
+      this.registration = { ...this.registration, ice_servers: message.payload.ice_servers }; // fresh TURN credentials
+    }
     if (message.type === 'PONG' && message.sender === this.gatewayDid && message.correlationId !== null) {
       if (this._keepaliveIds.delete(message.correlationId)) return null;
       if (this._pingIds.delete(message.correlationId)) return { kind: 'pingAnswered', pingId: message.correlationId };
@@ -488,15 +491,17 @@ export class ClientSession {
   }
 
   /**
-   * A PING for the gateway whose PONG becomes pingAnswered.
+   * A PING for the gateway whose PONG becomes pingAnswered; `{ice_servers: true}` asks for fresh
+   * ICE servers (docs/protocol.md section 19), which the PONG's `ice_servers` puts in `registration`.
    * @param {number} now seconds
+   * @param {Record<string, unknown>} [payload]
    * @returns {Promise<{id: string, text: string}>}
    */
-  async ping(now) {
+  async ping(now, payload = {}) {
     if (this.state !== State.REGISTERED || this.gatewayDid === null) {
       throw new ConnectionClosed(this.closeCode, this.closeReason ?? 'not connected');
     }
-    const { text, id } = await buildMessage(this.key, 'PING', this.gatewayDid, {},
+    const { text, id } = await buildMessage(this.key, 'PING', this.gatewayDid, payload,
       { id: this._newId(), now: this._wallClock() });
     this._pingIds.add(id);
     this._lastSend = now;

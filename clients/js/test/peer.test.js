@@ -251,3 +251,11 @@ test("the ICE servers are REGISTERED's ice_servers, RTCIceServer-shaped ones onl
   session.registration = { ice_servers: 'not a list' };
   assert.deepEqual(client.iceServers, []);
 });
+
+test('TURN REST credentials (<expiry>:<did>) are refreshed before they expire', async () => {
+  const { credentialsExpire } = await import('../src/index.js');
+  const servers = [{ urls: 'stun:s' }, { urls: 'turn:t', username: '1000:did:key:z6Mk', credential: 'x' }];
+  assert.equal(credentialsExpire(servers, 999), false);
+  assert.equal(credentialsExpire(servers, 1001), true);
+  assert.equal(credentialsExpire([{ urls: 'turn:t', username: 'static-user', credential: 'x' }], 1e12), false);
+});

@@ -244,3 +244,17 @@ test('liveness: a PING when nothing came for pingInterval; no answer within ping
   assert.equal(off.livenessIn(100), null);
   assert.equal(await off.liveness(1000), null);
 });
+
+test('fresh ICE servers: PING {ice_servers: true}, and the PONG\'s ice_servers replace REGISTERED\'s', async () => {
+  const { session } = await recordedSession();
+  await registeredSession(session);
+  const ping = await session.ping(101, { ice_servers: true });
+  const frame = JSON.parse(ping.text);
+  assert.deepEqual([frame.type, frame.payload], ['PING', { ice_servers: true }]);
+  const gateway = await AgentKey.fromSeed(new Uint8Array(32).fill(1));
+  const servers = [{ urls: ['turn:turn.example:3478'], username: '1800000000:did:key:z6Mk', credential: 'bmV3' }];
+  const { text: pong } = await buildMessage(gateway, 'PONG', session.key.did, { ice_servers: servers }, { correlationId: frame.id });
+  assert.deepEqual(await session.receive(pong, 102), { kind: 'pingAnswered', pingId: frame.id });
+  assert.deepEqual(session.registration?.ice_servers, servers);
+  assert.equal(session.registration?.session_id, session.sessionId); // the rest of REGISTERED stays
+});

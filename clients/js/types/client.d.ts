@@ -228,11 +228,12 @@ export class GatewayClient {
     sendRaw(text: string): void;
     /**
      * PING the gateway; the round-trip time in seconds. TimeoutError after `timeout` seconds.
-     * @param {{timeout?: number}} [options]
+     * @param {{timeout?: number, payload?: Record<string, unknown>}} [options]
      * @returns {Promise<number>}
      */
     ping(options?: {
         timeout?: number;
+        payload?: Record<string, unknown>;
     }): Promise<number>;
     /** @private @returns {PeerManager} */
     private _peerManager;
@@ -269,6 +270,15 @@ export class GatewayClient {
         iceServers?: import("./peer.js").IceServer[] | null;
         relayOnly?: boolean;
     }): void;
+    /**
+     * Ask the gateway for fresh ICE servers (new TURN credentials: PING `{ice_servers: true}`);
+     * resolves to `iceServers`. connectPeer does it by itself a minute before credentials expire.
+     * @param {{timeout?: number}} [options]
+     * @returns {Promise<import('./peer.js').IceServer[]>}
+     */
+    refreshIceServers(options?: {
+        timeout?: number;
+    }): Promise<import("./peer.js").IceServer[]>;
     /** @returns {import('./peer.js').PeerChannel[]} the peer channels open now */
     get channels(): import("./peer.js").PeerChannel[];
     /**

@@ -12,6 +12,6 @@ export { E2E, E2EError, E2E_ALG, E2E_MEMBER, associatedData, isEncrypted, loadSo
 export { backoff, backoffDelay, reconnectPolicy, TokenBucket, FINAL_CLOSE_CODES, FINAL_REGISTRATION_ERRORS } from "./backoff.js";
 export { ProtocolError, GatewayConnectionError, GatewayError, ConnectionClosed, SendQueueFull, InvalidMessageError, TimeoutError } from "./errors.js";
 export { base58Encode, base58Decode, base64Encode, base64DecodeStrict, base64UrlEncode, base64UrlDecode, hexEncode, hexDecode } from "./encoding.js";
-export { PeerChannel, PeerManager, CALLEE_TIMEOUT } from "./peer.js";
+export { PeerChannel, PeerManager, CALLEE_TIMEOUT, REFRESH_MARGIN, credentialsExpire } from "./peer.js";
 export { PeerSignaling, Negotiation, RelayStream, PeerError, PeerRefused, PeerTimeout, PeerUnknownAgent, PeerUnreachable, PeerICEFailed, PeerIdentityError, PeerClosed, isPeerSignal, fingerprints, supportedFingerprints, certificateMatches, withoutCandidates, checkDescription, checkCandidate, candidateType, PEER_REFUSED, GLARE, NO_FINGERPRINT, BAD_OFFER } from "./peer-signaling.js";
 export { buildProof, checkProof, PROOF_TYPE } from "./peer-proof.js";

@@ -1,3 +1,10 @@
+/**
+ * True when a TURN REST username (`<expiry>:<user>`) among `servers` expires before `by` (Unix seconds).
+ * @param {IceServer[]} servers
+ * @param {number} by
+ * @returns {boolean}
+ */
+export function credentialsExpire(servers: IceServer[], by: number): boolean;
 /** @typedef {import('./peer-signaling.js').Negotiation} Negotiation */
 /** @typedef {import('./peer-signaling.js').Decision} Decision */
 /** @typedef {import('./peer-signaling.js').Outcome} Outcome */
@@ -20,9 +27,13 @@
  * @property {{did: string, sign: (data: Uint8Array) => Promise<Uint8Array>} | null} key
  * @property {IceServer[]} iceServers
  * @property {(to: string, type: string, payload: Record<string, unknown>, options?: {encrypt?: boolean}) => Promise<string>} send
+ * @property {boolean} [connected]
+ * @property {() => Promise<unknown>} [refreshIceServers]
  */
 /** seconds an incoming OFFER has to become an open channel */
 export const CALLEE_TIMEOUT: 30;
+/** seconds before TURN credentials expire that fresh ones are asked for */
+export const REFRESH_MARGIN: 60;
 /**
  * A change of a channel's state: `state` (open, closed, failed) and why.
  * @typedef {{state: string, reason: string | null}} PeerEvent
@@ -156,6 +167,8 @@ export class PeerManager {
      * @returns {Promise<PeerChannel>}
      */
     connect(peerDid: string, options?: ConnectPeerOptions): Promise<PeerChannel>;
+    /** @private The gateway's TURN credentials expire: ask for new ones a minute before. */
+    private _freshIceServers;
     /**
      * Call `handler(channel)` for every channel another agent opens to this one (accepting them).
      * @param {(channel: PeerChannel) => unknown} handler
@@ -363,6 +376,8 @@ export type PeerClient = {
     send: (to: string, type: string, payload: Record<string, unknown>, options?: {
         encrypt?: boolean;
     }) => Promise<string>;
+    connected?: boolean | undefined;
+    refreshIceServers?: (() => Promise<unknown>) | undefined;
 };
 /**
  * A change of a channel's state: `state` (open, closed, failed) and why.

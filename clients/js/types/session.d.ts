@@ -207,11 +207,13 @@ export class ClientSession {
      */
     private _encryption;
     /**
-     * A PING for the gateway whose PONG becomes pingAnswered.
+     * A PING for the gateway whose PONG becomes pingAnswered; `{ice_servers: true}` asks for fresh
+     * ICE servers (docs/protocol.md section 19), which the PONG's `ice_servers` puts in `registration`.
      * @param {number} now seconds
+     * @param {Record<string, unknown>} [payload]
      * @returns {Promise<{id: string, text: string}>}
      */
-    ping(now: number): Promise<{
+    ping(now: number, payload?: Record<string, unknown>): Promise<{
         id: string;
         text: string;
     }>;
