@@ -142,6 +142,21 @@ const scenarios = {
     await client.close();
     return result;
   },
+  /** A channel to an agent whose signed SDP names another DTLS certificate than its own. */
+  async tampered({ gateway, peer }) {
+    const { GatewayClient } = window.aiconexus;
+    const client = new GatewayClient(gateway);
+    await client.connect();
+    const started = performance.now();
+    try {
+      const channel = await client.connectPeer(peer, { timeout: 15 });
+      return { opened: channel.transport };
+    } catch (error) {
+      return { name: error.name, code: error.code, message: error.message, seconds: (performance.now() - started) / 1000 };
+    } finally {
+      await client.close();
+    }
+  },
   /** A gateway that does not allow this page's origin: what the page can see. */
   async refused({ gateway }) {
     const raw = await new Promise((resolve) => {

@@ -9,6 +9,7 @@ aiortc cannot resolve the `.local` names Chromium would otherwise give its host 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import socket
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 from aiconexus_gateway.client import DIDKey, GatewayClient, Message
 from aiconexus_gateway.client.peer.channel import PeerChannel
+from aiconexus_gateway.client.peer.webrtc import WebRTCLink
 from tests.js.node_tools import REPO
 from tests.js.test_browser import in_browser, page_server  # noqa: F401 (a fixture)
 from tests.support.process import GatewayProcess
@@ -227,3 +229,32 @@ async def test_the_browser_example_talks_to_its_python_peer(page_server: str) ->
     assert f"chat with {did}, direct" == result["channel"]
     assert "dropped" not in result["log"] and "Error" not in result["log"], result["log"]
     assert any(line.startswith(f"INTENT from {result['did']}") for line in printed)
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_page_refuses_an_agent_whose_signed_sdp_names_another_certificate(
+        page_server: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The agent signs an ANSWER whose fingerprint is not its DTLS certificate's (one hex pair
+    changed): the browser's RTCPeerConnection refuses the certificate DTLS presents, and
+    connectPeer fails with IDENTITY_MISMATCH instead of opening a channel."""
+    local = WebRTCLink._local
+
+    def tampered(self: WebRTCLink) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        description, candidates = local(self)
+        description["sdp"] = re.sub(r"(a=fingerprint:sha-256 )([0-9A-F]{2})",
+                                    lambda m: m.group(1) + ("00" if m.group(2) != "00" else "11"),
+                                    description["sdp"])
+        return description, candidates
+
+    monkeypatch.setattr(WebRTCLink, "_local", tampered)
+    gateway = GatewayProcess(env={"ALLOWED_ORIGINS": page_server})
+    python = GatewayClient(gateway.ws_url, DIDKey.generate())
+    python.on_peer(lambda channel: None)
+    await python.connect()
+    try:
+        result = await in_browser(page_server, "tampered", gateway=gateway.ws_url, peer=python.did)
+    finally:
+        await python.close()
+        gateway.stop(signal.SIGKILL)
+    assert (result.get("name"), result.get("code")) == ("PeerIdentityError", "IDENTITY_MISMATCH"), result
+    assert result["seconds"] < 15
