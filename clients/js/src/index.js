@@ -11,10 +11,15 @@ export { canonicalize, canonicalBytes, CanonicalizationError } from './jcs.js';
 export { parseStrict, StrictJSONError, MAX_DEPTH } from './strictjson.js';
 export {
   buildMessage, parseEnvelope, verifyEnvelope, signingInput, signFields, utcTimestamp, newId, Message,
-  PROTOCOL_VERSION, ROUTABLE_TYPES, CONTROL_TYPES,
+  PROTOCOL_VERSION, ROUTABLE_TYPES, CONTROL_TYPES, MAILBOX_TYPES, DISCOVERY_TYPES,
 } from './envelope.js';
 export { ClientSession, State, PACING_MARGIN } from './session.js';
 export { E2E, E2EError, E2E_ALG, E2E_MEMBER, associatedData, isEncrypted, loadSodium } from './e2e.js';
+export { Acknowledgements, acknowledged, checkTtl, ACK_MEMORY } from './mailbox.js';
+export {
+  checkCard, checkCardProof, discoveryPage, presenceEvent, requestPayload, watchStates, WatchSet, MAX_CARD_BYTES,
+  DIRECTORY_ANSWERS,
+} from './directory.js';
 export { backoff, backoffDelay, reconnectPolicy, TokenBucket, FINAL_CLOSE_CODES, FINAL_REGISTRATION_ERRORS } from './backoff.js';
 export {
   ProtocolError, GatewayConnectionError, GatewayError, ConnectionClosed, SendQueueFull, InvalidMessageError, TimeoutError,
