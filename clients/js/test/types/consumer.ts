@@ -61,3 +61,20 @@ export async function agent(peer: string): Promise<void> {
   // @ts-expect-error: the key is an AgentKey, not a DID
   new GatewayClient('ws://localhost:8000/ws', peer);
 }
+
+export async function directory(client: GatewayClient, peer: string): Promise<void> {
+  const card = { name: 'Translator', capabilities: ['translate'] };
+  const listed = new GatewayClient('ws://localhost:8000/ws', undefined, { card, unlisted: false });
+  const page = await client.discover({ capability: 'translate', namePrefix: 'tr', dids: [peer], limit: 10 });
+  const next: string | null = page.next;
+  const rejected: number = page.rejected;
+  for (const found of page.agents) console.log(found.did, found.name, found.capabilities.join(), found.card?.name, next, rejected);
+  for await (const found of client.discoverAll('translate')) console.log(found.did);
+  const states: Record<string, 'online' | 'offline'> = await client.watch([peer]);
+  client.onPresence((event) => console.log(event.did, event.event, event.state, event.changes, states));
+  for await (const event of client.presence()) if (event.state === 'offline') await client.unwatch([event.did]);
+  const status: string = await client.receipt(await client.send(peer, 'INTENT', {}, { ttl: 60 }), { timeout: 5 });
+  console.log(status, client.watching, client.duplicates, listed.did, await client.mailbox({ enabled: true, blocked: [] }));
+  // @ts-expect-error: the query's names are the client's (namePrefix), not the wire's
+  await client.discover({ name_prefix: 'tr' });
+}
