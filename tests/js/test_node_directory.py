@@ -19,12 +19,13 @@ import pytest
 import tornado.web
 import tornado.websocket
 from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from aiconexus_gateway.client import DIDKey, GatewayClient
 from aiconexus_gateway.messages import sign_fields
 from tests.js.node_tools import NodeAgent, node, node_modules
-from tests.support.process import GatewayProcess, free_port
+from tests.support.process import GatewayProcess
 from tests.support.waiting import wait_until
 
 TRANSLATOR = {"name": "Translator", "description": "fr <-> en", "version": "2.1",
@@ -44,10 +45,10 @@ class Relay:
         self.swallow: str | None = None  # a type the agent sends that is not passed on
         self.tamper = False  # alter DISCOVERED answers (and sign them as the gateway)
         self.connections: set[_Connection] = set()
-        self.port = free_port()
-        self.url = f"ws://127.0.0.1:{self.port}/ws"
+        sockets = bind_sockets(0, "127.0.0.1")
+        self.url = f"ws://127.0.0.1:{sockets[0].getsockname()[1]}/ws"
         self.server = HTTPServer(tornado.web.Application([("/ws", _Connection, {"relay": self})]))
-        self.server.listen(self.port, "127.0.0.1")
+        self.server.add_sockets(sockets)
 
     def count(self, direction: str, type: str) -> int:
         return self.seen.count((direction, type))
