@@ -18,10 +18,11 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from . import cluster, load, report, scenarios, servers
+from . import cluster, load, report, scale, scenarios, servers
 from .scenarios import Options, Result
 
-ALL_SCENARIOS = ("verify", "capacity", "churn", "throughput", "latency", "idle", "relay", "cluster")
+ALL_SCENARIOS = ("verify", "capacity", "churn", "throughput", "latency", "idle", "relay", "cluster",
+                 "idlecost", "gil", "hundredk")  # the last three only with --only (scale.py)
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -55,14 +56,23 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, str | None]:
                              "LOG_LEVEL=WARNING")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the server and the load generator to separate cores")
+    parser.add_argument("--idle-agents", type=int,
+                        help="idle agents of scenario (9) idlecost (19000)")
+    parser.add_argument("--idle-window", type=float,
+                        help="seconds scenario (9) measures them (45); (11) holds its agents")
+    parser.add_argument("--hundredk", type=int, help="agents of scenario (11) (100000)")
+    parser.add_argument("--workers", type=int, help="gateway workers of scenario (11) (6)")
+    parser.add_argument("--instances", type=int,
+                        help="gateway instances of the cluster scenario (7), 3 by default")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL"),
                         help="Redis for the cross-instance scenario [env BENCH_REDIS_URL]")
     args = parser.parse_args(argv)
     opts = Options.quick_sizes() if args.quick else Options()
     changes = {name: getattr(args, name) for name in (
         "agents", "pairs", "window", "duration", "warmup", "rate", "latency_duration", "idle",
-        "churn", "churn_rounds",
-        "payload_bytes", "concurrency", "verify_seconds", "redis_url", "modes") if getattr(args, name)}
+        "churn", "churn_rounds", "payload_bytes", "concurrency", "verify_seconds", "redis_url",
+        "modes", "instances", "idle_agents", "idle_window", "hundredk", "workers")
+        if getattr(args, name)}
     if args.only:
         chosen = frozenset(part.strip() for part in args.only.split(",") if part.strip())
         unknown = chosen - set(ALL_SCENARIOS)
@@ -189,6 +199,19 @@ async def run(opts: Options) -> tuple[list[Result], list[str]]:
                         relay, links, latencies, opts, "6", f"fixed {opts.rate:,} msgs/s"))
             finally:
                 load.close_all(clients)
+
+    if "gil" in want:
+        say("(10) PyNaCl verify and the GIL: threads against processes")
+        results.append(scale.run_gil(opts))
+
+    if "idlecost" in want:
+        say(f"(9) {opts.idle_agents:,} idle agents for {opts.idle_window:g} s, then the HTTP views")
+        async with _server(servers.gateway("all", server_core, {
+                "MAX_CONNECTIONS": str(opts.idle_agents + 100), **opts.gateway_env})) as gw:
+            results += await scale.idle_cost(gw, load.keys("idle", opts.idle_agents), opts)
+
+    if "hundredk" in want:
+        results.append(await scale.hundredk(opts, say))
 
     if "cluster" in want:
         rows, line = await cluster.run(opts, senders, recipients, frames, say)

@@ -1,14 +1,18 @@
-"""Scenario (7): two gateway instances in cluster mode (REDIS_URL), agents spread over them.
+"""Scenario (7): gateway instances in cluster mode (REDIS_URL) and one Redis, measured as a whole.
 
-Two placements of the same pairs and pre-signed frames as scenario (2):
-- local: half of the pairs on each instance, so each instance routes its own traffic; this is how
-  throughput grows with processes when a load balancer keeps conversations together;
-- cross: every sender on instance A and every recipient on instance B, so every message goes
-  through Redis (presence lookup, the recipient instance's inbox stream, the delivery answer).
+The same pairs and pre-signed frames as scenario (2), placed three ways:
+- one: every pair on a single instance (in cluster mode, Redis connected): the baseline;
+- local: the pairs split over `--instances` instances (3 by default), each pair on one instance,
+  so each routes its own traffic; how throughput grows with processes when a load balancer keeps
+  conversations together;
+- cross: pair j's sender on instance j, its recipient on instance j+1 (mod N), so every message
+  goes through Redis (presence lookup, the recipient instance's inbox stream, the answer).
 
-Both instances share one gateway key (one DID for the cluster), as operators run them. Redis is a
-private redis-server on an ephemeral port unless --redis-url names one. In this scenario nothing
-is pinned: two gateways, Redis and the load generator share the machine's cores.
+Every row reports the gateways' and Redis's CPU: messages per server CPU second (gateways +
+Redis: the machine has fewer cores than processes, so absolute rates say little) and Redis CPU
+per message. All instances share one gateway key (one DID for the cluster), as operators run
+them. Redis is a private redis-server on an ephemeral port unless --redis-url names one. Nothing
+is pinned: the gateways, Redis and the load generator share the machine's cores.
 """
 
 from __future__ import annotations
@@ -110,61 +114,79 @@ async def run(opts: Options, senders: Sequence[DIDKey], recipients: Sequence[DID
             redis = await RedisProcess(directory).start(redis_server)
             redis_url = redis.url
         try:
-            for placement in ("local", "cross"):
-                say(f"(7) two instances, VERIFY_SIGNATURES={mode}, pairs {placement}")
-                results.append(await _placement(placement, mode, redis_url, key_file, redis,
-                                                senders, recipients, frames, opts))
+            for placement, count in (("one", 1), ("local", opts.instances),
+                                     ("cross", opts.instances)):
+                say(f"(7) {count} instance(s), VERIFY_SIGNATURES={mode}, pairs {placement}")
+                results.append(await _placement(placement, count, mode, redis_url, key_file,
+                                                redis, senders, recipients, frames, opts))
         finally:
             if redis is not None:
                 await redis.stop()
     where = "a private redis-server" if opts.redis_url is None else "the given Redis"
-    return results, f"(7) cross-instance: two gateway processes and {where}, all cores shared"
+    base = next((r for r in results if r.extra.get("placement") == "one"), None)
+    for row in results:
+        if base is not None and base.extra.get("msgs_per_cpu_s") and row is not base:
+            row.extra["per_cpu_s_vs_one"] = round(
+                row.extra["msgs_per_cpu_s"] / base.extra["msgs_per_cpu_s"], 3)
+            row.notes.append(f"per server CPU second: {row.extra['per_cpu_s_vs_one']:.2f}x "
+                             "the single instance of this run")
+    return results, (f"(7) cluster: 1 and {opts.instances} gateway processes and {where}, "
+                     "all cores shared")
 
 
-async def _placement(placement: str, mode: str, redis_url: str, key_file: Path,
+async def _placement(placement: str, count: int, mode: str, redis_url: str, key_file: Path,
                      redis: RedisProcess | None, senders: Sequence[DIDKey],
                      recipients: Sequence[DIDKey], frames: Sequence[load.Frames], opts: Options
                      ) -> Result:
-    a = _instance("bench-a", mode, redis_url, key_file, opts)
-    b = _instance("bench-b", mode, redis_url, key_file, opts)
-    await asyncio.gather(a.start(), b.start())
+    instances = [_instance(f"bench-{i}", mode, redis_url, key_file, opts) for i in range(count)]
+    await asyncio.gather(*(instance.start() for instance in instances))
     clients: list[WSClient] = []
     try:
-        half = len(senders) // 2
-        if placement == "local":
-            groups = [(a, senders[:half], recipients[:half]), (b, senders[half:], recipients[half:])]
-        else:
-            groups = [(a, senders, []), (b, [], recipients)]
+        groups: list[list[DIDKey]] = [[] for _ in instances]
+        for j, (sender, recipient) in enumerate(zip(senders, recipients, strict=True)):
+            groups[j % count].append(sender)
+            groups[(j + (1 if placement == "cross" else 0)) % count].append(recipient)
         by_key: dict[str, WSClient] = {}
-        for server, group_senders, group_recipients in groups:
-            keys = [*group_senders, *group_recipients]
+        for server, keys in zip(instances, groups, strict=True):
             joined = await load.join_all(server, keys, concurrency=opts.concurrency)
             clients += joined.clients
             if joined.failures:
                 raise RuntimeError(f"{server.name}: {joined.failures[0]}")
             by_key.update({key.did: client for key, client in zip(keys, joined.clients, strict=True)})
-        await asyncio.sleep(0.5)  # presence reaches the other instance
+        await asyncio.sleep(0.5)  # presence reaches the other instances
         links, latencies = load.link_pairs([by_key[k.did] for k in senders],
                                            [by_key[k.did] for k in recipients], frames, opts.window)
-        measured: list[servers.Measured] = [a, b] + ([redis] if redis is not None else [])
-        where = ("half of the pairs on each instance" if placement == "local"
-                 else "senders on A, recipients on B")
-        before = [(process.cpu_sample().cpu, time.perf_counter()) for process in measured]
+        measured: list[servers.Measured] = [*instances] + ([redis] if redis is not None else [])
+        where = {"one": "every pair on it",
+                 "local": "each pair on one instance",
+                 "cross": "every message crossing"}[placement]
+        before = [process.cpu_sample().cpu for process in measured]
         row = await scenarios.closed_loop(measured, links, latencies, opts, "7",
-                                          f"2 instances, {where}", f"cluster-{mode}-{placement}")
-        shares = [100.0 * (process.cpu_sample().cpu - cpu) / (time.perf_counter() - wall)
-                  for process, (cpu, wall) in zip(measured, before, strict=True)]
-        names = ["A", "B", "Redis"][:len(shares)]
-        row.extra["cpu_pct_by_process"] = dict(zip(names, (round(x, 1) for x in shares),
-                                                   strict=True))
-        row.notes.append("server CPU and RSS: both gateways" + (" + Redis" if redis else "")
-                         + " (warm-up to drain: " + ", ".join(
-                             f"{name} {share:.0f}%" for name, share in zip(names, shares,
-                                                                         strict=True)) + ")")
+                                          f"{count} instance(s), {where}",
+                                          f"cluster-{mode}-{placement}")
+        spent = [process.cpu_sample().cpu - cpu for process, cpu in zip(measured, before,
+                                                                         strict=True)]
+        names = [f"gw{i}" for i in range(count)] + (["Redis"] if redis is not None else [])
+        row.extra["placement"] = placement
+        row.extra["instances"] = count
+        delivered = row.delivered or 0
+        # the meter's window (server_us_per_msg): gateways + Redis CPU per delivered message
+        if row.server_us_per_msg:
+            row.extra["msgs_per_cpu_s"] = round(1e6 / row.server_us_per_msg)
+        total = sum(link.delivered for link in links)  # warm-up to drain, as `spent`
+        if redis is not None and delivered and total:
+            row.extra["redis_us_per_msg"] = round(1e6 * spent[-1] / total, 2)
+            row.notes.append(f"Redis: {row.extra['redis_us_per_msg']:.1f} us CPU per message")
+        row.extra["cpu_s_by_process"] = dict(zip(names, (round(x, 2) for x in spent),
+                                                 strict=True))
+        row.notes.append("server CPU and RSS: every gateway" + (" + Redis" if redis else "")
+                         + " (warm-up to drain, CPU s: " + ", ".join(
+                             f"{name} {x:.1f}" for name, x in zip(names, spent, strict=True))
+                         + ")")
         return row
     finally:
         load.close_all(clients)
-        for server in (a, b):
+        for server in instances:
             code = await server.stop()
             if code not in (0, None):
                 print(f"warning: {server.name} exited with {code}:\n{server.log_tail()}",

@@ -108,6 +108,11 @@ class Options:
     scenarios: frozenset[str] = frozenset(
         {"verify", "capacity", "churn", "throughput", "latency", "idle", "relay", "cluster"})
     redis_url: str | None = None
+    instances: int = 3  # gateway instances of the cluster scenario (7)
+    idle_agents: int = 19000  # (9) idle agents in one gateway process
+    idle_window: float = 45.0  # (9) seconds measured: two ping intervals and more; (11) hold
+    hundredk: int = 100000  # (11) agents on the host
+    workers: int = 6  # (11) gateway workers (--workers) sharing them
 
     @classmethod
     def quick_sizes(cls) -> Options:

@@ -132,7 +132,9 @@ class Capacity:
     def plan(cls, descriptors: int, max_connections: int) -> Capacity:
         reserve = max(16, min(DESCRIPTOR_RESERVE, descriptors // 4))
         usable = max(2, descriptors - reserve)
-        http = max(1, min(1024, usable // 10))
+        # HTTP (requests, handshakes in progress): a tenth of a small limit, 1/64 of a large one
+        # (at least 256 there, at most 1024), so 20,000 descriptors hold 19,600 agents
+        http = max(1, min(1024, usable // 10, max(256, usable // 64)))
         fits = max(1, usable - http)
         return cls(descriptors, min(max_connections, fits) if max_connections else fits, http)
 

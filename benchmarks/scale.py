@@ -1,0 +1,259 @@
+"""Scale scenarios of issue 17 (docs/performance.md "Sizing"), run by `--only` name:
+
+- `idlecost` (9): N idle registered agents (19,000 by default: one process here holds at most
+  ~19,600, its descriptor hard limit being 20,000) on a gateway with its default timers (pings
+  every PING_INTERVAL, idle timeout, no traffic): the gateway's CPU over a window of at least two
+  ping intervals, scaled to 20,000 agents; then the latency of /health, /agents?limit=100 (a new
+  offset each time, so the page cache never answers) and /metrics with all of them connected.
+- `gil` (10): does PyNaCl's Ed25519 verification release the GIL? Verifies per second in 1 and
+  2 threads of this process against 1 and 2 processes: when threads scale like processes, the
+  GIL is released and a verification thread pool could use more cores.
+- `hundredk` (11): 100,000 registered agents on this host: a `--workers N` gateway and several
+  load-generator processes (each under the per-process descriptor cap) through one Redis; RSS of
+  every process, registrations per gateway CPU second, /health's count. Heavy: run it alone,
+  `python -m benchmarks --only hundredk [--hundredk 100000] [--workers 6]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import psutil
+from nacl.signing import VerifyKey
+from tornado.httpclient import AsyncHTTPClient
+
+from aiconexus_gateway.keys import DIDKey
+
+from . import load, servers
+from .scenarios import Meter, Options, Result, percentile
+from .servers import ServerProcess
+
+PER_PROCESS = 19_000  # agents per gateway worker or load generator: under the 20,000 descriptors
+
+
+# -- (9) what idle agents cost, and the HTTP views at full load ---------------------------------------
+
+
+async def _timed_get(url: str, count: int, vary: Callable[[int], str] = lambda i: "") -> list[float]:
+    client = AsyncHTTPClient()
+    times = []
+    for i in range(count):
+        started = perf_counter()
+        response = await client.fetch(url + vary(i), raise_error=False, request_timeout=30)
+        times.append((perf_counter() - started) * 1000)
+        if response.code != 200:
+            raise RuntimeError(f"{url}: {response.code} {response.body[:200]!r}")
+    return sorted(times)
+
+
+async def idle_cost(server: ServerProcess, agent_keys: Sequence[DIDKey], opts: Options
+                    ) -> list[Result]:
+    joined = await load.join_all(server, agent_keys, concurrency=opts.concurrency)
+    n = len(joined.clients)
+    await asyncio.sleep(1.0)  # the last registrations' work is done
+    meter = Meter(server)
+    await asyncio.sleep(opts.idle_window)
+    row = Result("9", f"{n:,} idle agents, default PING_INTERVAL and AGENT_TIMEOUT", server.name,
+                 agents=n, seconds=opts.idle_window, failures=len(joined.failures))
+    meter.stop(row)
+    assert row.server_cpu_pct is not None
+    row.extra = {"cpu_pct_per_20000": round(row.server_cpu_pct * 20000 / max(1, n), 2),
+                 "window_s": opts.idle_window}
+    row.notes.append(f"{row.extra['cpu_pct_per_20000']:.2f}% of a core per 20,000 idle agents "
+                     f"(window {opts.idle_window:g} s)")
+    base = f"http://127.0.0.1:{server.port}"
+    views = Result("9", f"/health, /agents?limit=100, /metrics with {n:,} agents", server.name,
+                   agents=n)
+    health = await _timed_get(f"{base}/health", 50)
+    agents = await _timed_get(f"{base}/agents?limit=100", 50,
+                              lambda i: f"&offset={(i * 100) % max(1, n - 100)}")
+    metrics = await _timed_get(f"{base}/metrics", 20)
+    views.extra = {name: {"p50_ms": round(percentile(t, 0.5), 2),
+                          "p99_ms": round(percentile(t, 0.99), 2), "max_ms": round(t[-1], 2)}
+                   for name, t in (("health", health), ("agents", agents), ("metrics", metrics))}
+    views.notes.append("median / max ms: " + ", ".join(
+        f"{name} {v['p50_ms']:.1f} / {v['max_ms']:.1f}" for name, v in views.extra.items()))
+    stray = sum(getattr(c.on_frame, "frames", 0) for c in joined.clients)
+    if stray:
+        row.errors += stray
+        row.notes.append(f"idle agents received {stray} unexpected frames")
+    load.close_all(joined.clients)
+    return [row, views]
+
+
+# -- (10) PyNaCl and the GIL ----------------------------------------------------------------------------
+
+
+def _verify_loop(seconds: float, out: Any = None) -> int:
+    key = DIDKey.generate()
+    data = os.urandom(600)
+    signature = key.sign(data)
+    verify = VerifyKey(key.public_key).verify
+    count = 0
+    deadline = perf_counter() + seconds
+    while perf_counter() < deadline:
+        for _ in range(50):
+            verify(data, signature)
+        count += 50
+    if out is not None:
+        out.put(count)
+    return count
+
+
+def gil(seconds: float) -> Result:
+    """Verifies per second: 1 thread, 2 threads, 2 processes (each for `seconds`), on every core
+    (the benchmark pins itself to one core for the other scenarios; restored after)."""
+    pinned = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if pinned is not None:
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    try:
+        return _gil(seconds)
+    finally:
+        if pinned is not None:
+            os.sched_setaffinity(0, pinned)
+
+
+def _gil(seconds: float) -> Result:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    one = _verify_loop(seconds) / seconds
+    counts: list[int] = []
+    threads = [threading.Thread(target=lambda: counts.append(_verify_loop(seconds)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    two_threads = sum(counts) / seconds
+    queue: Any = multiprocessing.get_context("fork").Queue()
+    procs = [multiprocessing.get_context("fork").Process(target=_verify_loop, args=(seconds, queue))
+             for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    two_procs = sum(queue.get() for _ in procs) / seconds
+    for proc in procs:
+        proc.join()
+    row = Result("10", "Ed25519 verify: 1 thread, 2 threads, 2 processes", "pynacl",
+                 msgs_per_s=one)
+    row.extra = {"one_thread": round(one), "two_threads": round(two_threads),
+                 "two_processes": round(two_procs), "cores": cores,
+                 "threads_speedup": round(two_threads / one, 2),
+                 "processes_speedup": round(two_procs / one, 2)}
+    row.notes.append(f"2 threads {two_threads / one:.2f}x, 2 processes {two_procs / one:.2f}x one "
+                     f"thread ({cores} cores; other load on the machine lowers both alike)")
+    return row
+
+
+# -- (11) 100,000 agents on one host ------------------------------------------------------------------
+
+
+def _generator(url_port: int, role: str, start: int, count: int, concurrency: int,
+               hold: float, out: Any) -> None:
+    """One load-generator process: register `count` agents, report, hold them `hold` s."""
+    async def main() -> None:
+        server = ServerProcess("host", [], {}, None)
+        server.port = url_port
+        keys = load.keys(role, count, start)
+        joined = await load.join_all(server, keys, concurrency=concurrency)
+        out.put({"joined": len(joined.clients), "failures": len(joined.failures),
+                 "seconds": joined.seconds, "rss": psutil.Process().memory_info().rss,
+                 "first_failure": joined.failures[:1]})
+        await asyncio.sleep(hold)
+        load.close_all(joined.clients)
+    asyncio.run(main())
+
+
+async def hundredk(opts: Options, say: Callable[[str], None]) -> Result:
+    total, workers = opts.hundredk, opts.workers
+    generators = -(-total // PER_PROCESS)
+    redis_server = shutil.which("redis-server")
+    if redis_server is None and not opts.redis_url:
+        raise RuntimeError("scenario (11) needs redis-server or --redis-url")
+    from .cluster import RedisProcess
+
+    with tempfile.TemporaryDirectory(prefix="bench-100k-") as tmp:
+        redis = None
+        redis_url = opts.redis_url
+        if not redis_url:
+            assert redis_server is not None
+            redis = await RedisProcess(Path(tmp)).start(redis_server)
+            redis_url = redis.url
+        host = servers.gateway("all", None, {**opts.gateway_env, "REDIS_URL": redis_url,
+                                             "GATEWAY_WORKERS": str(workers)}, name="workers")
+        await host.start()
+        try:
+            supervisor = psutil.Process(host.proc.pid if host.proc else 0)
+            await _wait_workers(supervisor, workers)
+            gateways = supervisor.children()
+            cpu_before = sum(sum(p.cpu_times()[:2]) for p in gateways)
+            say(f"(11) {total:,} agents: {workers} gateway workers, {generators} load generators")
+            context = multiprocessing.get_context("spawn")
+            queue = context.Queue()
+            share = -(-total // generators)
+            procs = [context.Process(target=_generator, args=(
+                host.port, "hk", i * share, min(share, total - i * share),
+                max(16, opts.concurrency // generators), opts.idle_window, queue))
+                for i in range(generators)]
+            started = perf_counter()
+            for proc in procs:
+                proc.start()
+            reports = [await asyncio.to_thread(queue.get) for _ in procs]
+            seconds = perf_counter() - started
+            cpu = sum(sum(p.cpu_times()[:2]) for p in gateways) - cpu_before
+            rss = [p.memory_info().rss for p in gateways]
+            code, health = await _health(host.port)
+            joined = sum(r["joined"] for r in reports)
+            row = Result("11", f"{total:,} agents, {workers} workers, {generators} load generators, "
+                         "one Redis", "workers-all", agents=joined, seconds=seconds,
+                         failures=sum(r["failures"] for r in reports),
+                         msgs_per_s=joined / seconds)
+            row.server_rss_mb = sum(rss) / 1e6
+            row.rss_per_agent_kb = sum(rss) / max(1, joined) / 1024
+            row.server_us_per_msg = 1e6 * cpu / max(1, joined)
+            row.extra = {"health_connected_agents": health.get("connected_agents"),
+                         "health_instances": health.get("instances"),
+                         "registrations_per_gateway_cpu_s": round(joined / max(cpu, 1e-9)),
+                         "worker_rss_mb": [round(r / 1e6) for r in rss],
+                         "redis_rss_mb": round(redis.rss() / 1e6) if redis else None,
+                         "generator_rss_mb": [round(r["rss"] / 1e6) for r in reports]}
+            row.notes.append(f"/health ({code}) counts {health.get('connected_agents')} agents "
+                             f"on {health.get('instances')} instances")
+            if row.failures:
+                first = next(r["first_failure"] for r in reports if r["first_failure"])
+                row.notes.append(f"{row.failures} failed, e.g. {first}")
+            for proc in procs:
+                proc.join(opts.idle_window + 30)
+            return row
+        finally:
+            await host.stop(60)
+            if redis is not None:
+                await redis.stop()
+
+
+async def _wait_workers(supervisor: psutil.Process, workers: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(supervisor.children()) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the gateway workers did not start")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(2.0)  # each joins the cluster (the supervisor prints once all are ready)
+
+
+async def _health(port: int) -> tuple[int, dict[str, Any]]:
+    response = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/health", raise_error=False,
+                                             request_timeout=30)
+    return response.code, json.loads(response.body)
+
+
+def run_gil(opts: Options) -> Result:
+    return gil(max(0.5, opts.verify_seconds))
