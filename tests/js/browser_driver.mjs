@@ -127,6 +127,10 @@ const scenarios = {
     await glare.send('glare from the page');
     result.glare = { negotiationId: glare.negotiationId, got: await glare.receive({ timeout: 10 }), transport: glare.transport };
     await glare.close();
+    // closing right after a burst: everything sent before close() arrives
+    const burst = await client.connectPeer(peer, { label: 'burst', timeout: 20 });
+    for (let n = 0; n < 500; n++) await burst.send(new Uint8Array(1000).fill(n & 255));
+    await burst.close();
     // the agent opens a channel to the page: echo what it sends until it closes
     const theirs = await Promise.race([incoming.next().then((next) => next.value), new Promise((_resolve, reject) => {
       setTimeout(() => reject(new Error('no channel from the agent within 30 s')), 30_000);

@@ -57,6 +57,8 @@ async def python_side(python: GatewayClient, page_did: asyncio.Future[str], *, r
     glare = await asyncio.wait_for(record["glare"], 30)
     record["glare"] = (glare.negotiation_id, await glare.receive(timeout=10), glare.transport)
     await asyncio.wait_for(glare.wait_closed(), 15)
+    burst: PeerChannel = await asyncio.wait_for(incoming.__anext__(), 30)
+    record["burst"] = [len(data) async for data in burst]  # until the page's close
     started = time.perf_counter()
     ours = await python.connect_peer(browser, "agent", timeout=20, fallback=relay,
                                      relay_only=relay or None)
@@ -154,6 +156,8 @@ async def test_a_page_and_a_python_aiortc_agent_open_data_channels_both_ways(
     assert result["glare"] == {"negotiationId": negotiation_id, "got": "glare from the agent",
                                "transport": "direct"}
     assert (got, transport) == ("glare from the page", "direct")
+    # the page sent 500 messages and closed at once: the agent read all 500 before the end
+    assert record["burst"] == [1000] * 500
     # the agent called: the page accepted through peers() and echoed until the agent closed
     assert record["opened"] == ("open", "direct", page_did, "agent")
     assert result["callee"] == {"state": "open", "transport": "direct", "peerDid": python_did,
