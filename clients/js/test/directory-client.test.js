@@ -4,72 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { AgentKey, buildMessage, ConnectionClosed, GatewayClient, GatewayError, TimeoutError } from '../src/index.js';
-
-const GATEWAY = await AgentKey.generate();
-
-/** A WebSocket whose peer is a gateway scripted by the test. */
-class ScriptedGateway extends EventTarget {
-  /** @type {ScriptedGateway | null} */
-  static last = null;
-  /** @type {(message: any) => [string, Record<string, unknown>] | null} answers DISCOVER, WATCH, UNWATCH */
-  static answer = () => null;
-
-  /** @param {string} url @param {string} protocol */
-  constructor(url, protocol) {
-    super();
-    this.url = url;
-    this.protocol = protocol;
-    this.readyState = 0;
-    this.binaryType = 'blob';
-    /** @type {any[]} what the client sent */
-    this.received = [];
-    ScriptedGateway.last = this;
-    setTimeout(async () => {
-      this.readyState = 1;
-      this.dispatchEvent(new Event('open'));
-      await this.push('CHALLENGE', { nonce: 'n0' }, null);
-    }, 0);
-  }
-
-  /**
-   * Send a message from the gateway.
-   * @param {string} type
-   * @param {Record<string, unknown>} payload
-   * @param {string | null} [correlationId]
-   */
-  async push(type, payload, correlationId = null) {
-    const { text } = await buildMessage(GATEWAY, type, this.agent ?? null, payload, { correlationId });
-    this.dispatchEvent(new MessageEvent('message', { data: text }));
-  }
-
-  /** @param {string} text */
-  send(text) {
-    const message = JSON.parse(text);
-    this.received.push(message);
-    if (message.type === 'REGISTER') {
-      this.agent = message.from;
-      this.push('REGISTERED', { session_id: 's1', agent_timeout: 300 }, message.id);
-      return;
-    }
-    const answer = ScriptedGateway.answer(message);
-    if (answer !== null) this.push(answer[0], answer[1], message.id);
-  }
-
-  close(code = 1000, reason = '') {
-    if (this.readyState === 3) return;
-    this.readyState = 3;
-    setTimeout(() => this.dispatchEvent(Object.assign(new Event('close'), { code, reason })), 0);
-  }
-}
-
-async function connected(options = {}) {
-  const client = new GatewayClient('ws://gateway.test/ws', await AgentKey.generate(), {
-    WebSocket: /** @type {any} */ (ScriptedGateway), keepalive: false, pingInterval: null, ...options,
-  });
-  await client.connect();
-  return { client, gateway: /** @type {ScriptedGateway} */ (ScriptedGateway.last) };
-}
+import { AgentKey, ConnectionClosed, GatewayClient, GatewayError, TimeoutError } from '../src/index.js';
+import { connected, ScriptedGateway } from './scripted-gateway.js';
 
 test('discover() before connect() is ConnectionClosed; the card goes in REGISTER', async () => {
   const idle = new GatewayClient('ws://gateway.test/ws');
