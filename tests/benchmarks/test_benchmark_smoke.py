@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--quick", "--no-pin", "--agents", "20,40", "--pairs", "4", "--window", "2",
         "--idle", "20", "--warmup", "0.1", "--duration", "0.4", "--rate", "200",
         "--latency-duration", "0.4", "--verify-seconds", "0.05", "--concurrency", "16",
-        "--churn", "20", "--churn-rounds", "2"]
+        "--churn", "20", "--churn-rounds", "2", "--instances", "2"]
 REDIS = shutil.which("redis-server") is not None
 
 
