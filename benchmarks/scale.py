@@ -80,11 +80,12 @@ async def idle_cost(server: ServerProcess, agent_keys: Sequence[DIDKey], opts: O
     agents = await _timed_get(f"{base}/agents?limit=100", 50,
                               lambda i: f"&offset={(i * 100) % max(1, n - 100)}")
     metrics = await _timed_get(f"{base}/metrics", 20)
-    views.extra = {name: {"p50_ms": round(percentile(t, 0.5), 2),
-                          "p99_ms": round(percentile(t, 0.99), 2), "max_ms": round(t[-1], 2)}
+    views.extra = {name: {"p50_ms": round(percentile(t, 50), 2),
+                          "p99_ms": round(percentile(t, 99), 2), "max_ms": round(t[-1], 2)}
                    for name, t in (("health", health), ("agents", agents), ("metrics", metrics))}
-    views.notes.append("median / max ms: " + ", ".join(
-        f"{name} {v['p50_ms']:.1f} / {v['max_ms']:.1f}" for name, v in views.extra.items()))
+    views.notes.append("p50 / p99 / max ms: " + ", ".join(
+        f"{name} {v['p50_ms']:.1f} / {v['p99_ms']:.1f} / {v['max_ms']:.1f}"
+        for name, v in views.extra.items()))
     stray = sum(getattr(c.on_frame, "frames", 0) for c in joined.clients)
     if stray:
         row.errors += stray
