@@ -30,9 +30,7 @@ class TurnServer:
     """A coturn process on 127.0.0.1:`port` (UDP), relaying from 127.0.0.1 ports only."""
 
     def __init__(self, directory: Path) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = _free_udp_and_tcp_port()
         low = random.randrange(40_000, 60_000, 100)
         self.lines: list[str] = []
         self._ready = threading.Event()
@@ -40,7 +38,7 @@ class TurnServer:
             ["turnserver", "-n", "--listening-ip=127.0.0.1", f"--listening-port={self.port}",
              "--relay-ip=127.0.0.1", f"--min-port={low}", f"--max-port={low + 99}",
              "--use-auth-secret", f"--static-auth-secret={SECRET}", "--realm=aiconexus.test",
-             "--no-tls", "--no-dtls", "--no-tcp-relay", "--allow-loopback-peers", "--no-cli",
+             "--no-tls", "--no-dtls", "--no-tcp", "--no-tcp-relay", "--allow-loopback-peers", "--no-cli",
              "--log-file=stdout", "--simple-log", f"--pidfile={directory / 'turn.pid'}",
              f"--userdb={directory / 'turndb'}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
@@ -75,6 +73,22 @@ class TurnServer:
         self._reader.join(5)
         assert self.proc.stdout is not None
         self.proc.stdout.close()
+
+
+def _free_udp_and_tcp_port() -> int:
+    """A loopback port free for UDP (the TURN listener) and for TCP too: coturn binds its
+    listeners on both unless told otherwise, and a taken TCP port made it retry instead of
+    serving (an ICE failure in the test)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port: int = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
 
 
 @pytest.fixture
