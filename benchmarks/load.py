@@ -85,7 +85,7 @@ class IdleSink:
 async def register(server: ServerProcess, key: DIDKey) -> WSClient:
     """Connect to the gateway and complete the challenge handshake as `key`'s agent."""
     client = await wsclient.connect(server.host, server.port, "/ws", subprotocol=PROTOCOL,
-                                    timeout=REGISTER_TIMEOUT)
+                                    timeout=REGISTER_TIMEOUT, local_host=server.local_host)
     try:
         challenge = json.loads(await client.next_text(REGISTER_TIMEOUT))
         if challenge.get("type") != "CHALLENGE":

@@ -203,6 +203,7 @@ def _generator(url_port: int, role: str, start: int, count: int, concurrency: in
     async def main() -> None:
         server = ServerProcess("host", [], {}, None)
         server.port = url_port
+        server.local_host = f"127.0.0.{2 + start // max(1, count)}"
         keys = load.keys(role, count, start)
         joined = await load.join_all(server, keys, concurrency=concurrency)
         out.put({"joined": len(joined.clients), "failures": len(joined.failures),

@@ -62,6 +62,9 @@ class ServerProcess(Measured):
         self.cpu = cpu
         self.url = ""
         self.host = "127.0.0.1"
+        # the clients' source address: one address has ~28,000 ephemeral ports toward one
+        # host:port, so (11) gives each load generator its own (127.0.0.2, ...: all loopback)
+        self.local_host: str | None = None
         self.port = 0
         self.did: str | None = None
         self.proc: asyncio.subprocess.Process | None = None
