@@ -20,6 +20,7 @@ import pytest
 
 from aiconexus_gateway.client import GatewayClient
 from tests.support.process import GatewayProcess
+from tests.support.waiting import wait_until
 
 from .harness import Inbox, agent, get_json, signed
 from .processes import HEARTBEAT, TTL, RedisServer
@@ -94,11 +95,8 @@ async def test_two_workers_share_one_port_route_across_and_drain_on_one_sigterm(
             _, view = await get_json(f"{host.http_url}/health")
             return bool(view.get("instance_id") == "host-w1.1")
 
-        for _ in range(200):  # bounded: until a /health request lands on the restarted worker
-            if await restarted_joined():
-                break
-        else:
-            raise AssertionError("the restarted worker never answered /health")
+        # until a /health request lands on the restarted worker (it starts in a second or so)
+        await wait_until(restarted_joined, 20, "a /health answer from the restarted worker")
         # one SIGTERM to the supervisor: every worker drains (agents get 1001), all exit, code 0
         assert host.stop(timeout=20) == 0
         assert all(not Path(f"/proc/{pid}").exists() or
