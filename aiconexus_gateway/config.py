@@ -15,13 +15,14 @@ from typing import Any
 
 from . import __version__
 from .access import parse_origins
+from .turn import parse_ice_urls
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
 VERIFY_MODES = ("all", "handshake")
 
 
-SECRET_FIELDS = frozenset({"admin_token", "redis_url"})  # never echoed in errors or logs
+SECRET_FIELDS = frozenset({"turn_secret", "admin_token", "redis_url"})  # never echoed in errors or logs
 
 
 class ConfigError(ValueError):
@@ -78,6 +79,12 @@ class Config:
     presence_coalesce: float = 1.0  # seconds: at most one PRESENCE per watched DID per window
     discovery_rate: float = 5.0  # DISCOVER requests per second per agent; 0: no limit
     discovery_burst: int = 20
+
+    # peer channels (turn.py; docs/protocol.md section 19): the ICE servers REGISTERED announces
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = dataclasses.field(default=None, repr=False)  # never sent to agents
+    turn_ttl: float = 3600.0  # seconds a TURN credential issued to an agent stays valid
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -185,6 +192,27 @@ def _name(text: str) -> str:
     return text
 
 
+def _stun_urls(text: str) -> tuple[str, ...]:
+    try:
+        return parse_ice_urls(text, ("stun", "stuns"))
+    except ValueError as exc:
+        raise ValueError(f"must be comma-separated stun:HOST[:PORT] URLs ({exc})") from None
+
+
+def _turn_urls(text: str) -> tuple[str, ...]:
+    try:
+        return parse_ice_urls(text, ("turn", "turns"))
+    except ValueError as exc:
+        raise ValueError("must be comma-separated turn:HOST[:PORT][?transport=udp|tcp] or "
+                         f"turns: URLs ({exc})") from None
+
+
+def _secret(text: str) -> str:
+    if not text.strip() or text != text.strip():
+        raise ValueError("must not be empty, nor have surrounding spaces")
+    return text
+
+
 @dataclass(frozen=True)
 class Option:
     field: str
@@ -263,6 +291,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("cluster_delivery_timeout", "CLUSTER_DELIVERY_TIMEOUT", "--cluster-delivery-timeout",
            _positive_float, "seconds a frame for another instance may wait for its delivery "
            "answer before its sender gets ERROR DELIVERY_FAILED"),
+    Option("stun_urls", "STUN_URLS", "--stun-urls", _stun_urls,
+           "STUN servers announced to agents for peer channels, comma-separated stun: URLs"),
+    Option("turn_urls", "TURN_URLS", "--turn-urls", _turn_urls,
+           "TURN servers announced to agents with per-agent credentials (needs TURN_SECRET)"),
+    Option("turn_secret", "TURN_SECRET", "--turn-secret", _secret,
+           "the TURN server's static-auth-secret (coturn use-auth-secret); never sent to agents"),
+    Option("turn_ttl", "TURN_TTL", "--turn-ttl", _positive_float,
+           "seconds a TURN credential issued to an agent stays valid"),
     Option("mailbox_max_ttl", "MAILBOX_MAX_TTL", "--mailbox-max-ttl", _max_ttl,
            "longest 'ttl' in seconds a message may wait in an offline agent's mailbox "
            "(0: no mailbox; messages with a ttl are refused)"),
@@ -340,4 +376,7 @@ def check(config: Config) -> Config:
     if config.cluster_heartbeat_ttl <= config.cluster_heartbeat_interval:
         raise ConfigError("CLUSTER_HEARTBEAT_TTL must be longer than CLUSTER_HEARTBEAT_INTERVAL "
                           "(three intervals is a good value)")
+    if config.turn_urls and not config.turn_secret:
+        raise ConfigError("TURN_URLS (--turn-urls) needs TURN_SECRET (--turn-secret): the gateway "
+                          "issues each agent TURN credentials made from it")
     return config

@@ -32,6 +32,7 @@ from .peer import AgentRecord, Connection, Peer, PeerActions
 from .registry import Registry, agent_view
 from .routing import Router
 from .session import Forward, SessionSettings, VerifyMode
+from .turn import IceServerIssuer
 from .views import Views
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class HubSettings:
                 verify=VerifyMode(config.verify_signatures),
                 rate_limit=config.rate_limit,
                 rate_burst=config.rate_burst,
+                ice_servers=IceServerIssuer.from_settings(config.stun_urls, config.turn_urls,
+                                                          config.turn_secret, config.turn_ttl),
             ),
             AdmissionSettings(
                 max_connections=config.max_connections,

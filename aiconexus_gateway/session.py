@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import enum
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +156,8 @@ class SessionSettings:
     verify: VerifyMode = VerifyMode.ALL
     rate_limit: float = 0.0  # frames per second per connection (enforced by the hub); 0: none
     rate_burst: int = 0
+    # the RTCIceServer list for an agent's DID (turn.IceServerIssuer); None: none announced
+    ice_servers: Callable[[str], list[dict[str, Any]]] | None = None
 
 
 class Session:
@@ -288,6 +291,8 @@ class Session:
         if self.settings.rate_limit > 0:
             registered["rate_limit"] = {"messages_per_second": self.settings.rate_limit,
                                         "burst": self.settings.rate_burst}
+        if self.settings.ice_servers is not None:  # peer channels: protocol.md section 19
+            registered["ice_servers"] = self.settings.ice_servers(self.did)
         reply = self.factory.make("REGISTERED", self.did, registered, envelope.id)
         return Register(self.did, metadata, reply)
 
@@ -330,7 +335,10 @@ class Session:
 
     def _for_gateway(self, envelope: Envelope) -> Action:
         if envelope.type == "PING":
-            return Reply(self.factory.make("PONG", self.did, envelope.payload, envelope.id))
+            payload = envelope.payload
+            if payload.get("ice_servers") is True and self.settings.ice_servers is not None:
+                payload = {**payload, "ice_servers": self.settings.ice_servers(envelope.sender)}
+            return Reply(self.factory.make("PONG", self.did, payload, envelope.id))
         if envelope.type == "UNREGISTER":
             self.end(Ending.UNREGISTERED)
             return Close(Ending.UNREGISTERED)

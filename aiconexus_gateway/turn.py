@@ -85,7 +85,7 @@ def parse_ice_urls(text: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
         match = _URL.match(url)
         if match is None or match.group("scheme") not in schemes:
             raise ValueError(f"{url!r} is not a {' / '.join(s + ':' for s in schemes)} URL "
-                             f"(expected e.g. {schemes[0]}:turn.example.org:3478)")
+                             f"(expected e.g. {schemes[0]}:example.org:3478)")
         port = match.group("port")
         if port is not None and not 0 < int(port) < 65536:
             raise ValueError(f"{url!r}: the port must be 1-65535")
