@@ -229,7 +229,10 @@ async def hundredk(opts: Options, say: Callable[[str], None]) -> Result:
             assert redis_server is not None
             redis = await RedisProcess(Path(tmp)).start(redis_server)
             redis_url = redis.url
-        host = servers.gateway("all", None, {**opts.gateway_env, "REDIS_URL": redis_url,
+        # AGENT_TIMEOUT: the load generators' agents send nothing once registered, and
+        # registering 100,000 here takes longer than the default 300 s
+        host = servers.gateway("all", None, {"AGENT_TIMEOUT": "3600", "LOG_LEVEL": "WARNING",
+                                             **opts.gateway_env, "REDIS_URL": redis_url,
                                              "GATEWAY_WORKERS": str(workers)}, name="workers")
         await host.start()
         try:
