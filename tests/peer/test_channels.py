@@ -83,6 +83,23 @@ async def test_closing_either_side_is_seen_by_the_other(gateway: Gateway) -> Non
     await bob.close()
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_close_right_after_sending_delivers_everything_sent_before(gateway: Gateway) -> None:
+    """close() lets the data channel drain and close before the peer connection goes (it lost
+    ~1 in 4 of 2,000 1-KB messages when it closed the connection at once)."""
+    alice, bob, ours, theirs = await pair(gateway, "drain")
+    count = 2000
+    for n in range(count):
+        await ours.send(f"{n:08d}".ljust(1024, "."))
+    await ours.close()
+    received = [item async for item in theirs]
+    assert len(received) == count
+    assert received == [f"{n:08d}".ljust(1024, ".") for n in range(count)]
+    assert theirs.state == "closed"
+    await alice.close()
+    await bob.close()
+
+
 @pytest.mark.gen_test(timeout=30)
 async def test_a_peer_that_disconnects_mid_transfer_ends_the_channel(gateway: Gateway) -> None:
     alice, bob, ours, theirs = await pair(gateway)

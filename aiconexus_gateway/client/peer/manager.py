@@ -60,6 +60,7 @@ AcceptPolicy = Callable[[str, str], Awaitable[bool] | bool]
 Work = Callable[[], Awaitable[None]]
 CALLEE_TIMEOUT = 30.0  # seconds an incoming OFFER has to become an open channel
 REFRESH_MARGIN = 60.0  # seconds before TURN credentials expire that fresh ones are asked for
+CLOSE_DRAIN = 10.0  # seconds close() waits for the data channel to deliver what was sent
 _END = object()
 
 
@@ -83,6 +84,7 @@ class Attempt:
         self.no_candidates = False  # our gathering found none: ICE fails once connecting
         self.proof_seen = False  # the first data-channel message is the peer's identity proof
         self.peer_certificate = ""  # SHA-256 of the certificate DTLS presented
+        self.closing = False  # close() is draining the data channel: its close event is ours
 
 
 class RelayLink:
@@ -321,6 +323,8 @@ class PeerManager:
             await self._carry_out(attempt, decisions)
 
         async def closed(current: WebRTCLink) -> None:
+            if attempt.closing:  # our own graceful close (_close_channel) carries on from here
+                return
             await self._carry_out(attempt, attempt.negotiation.link_closed())
 
         link = WebRTCLink(attempt.negotiation.label, attempt.ice_servers,
@@ -340,8 +344,11 @@ class PeerManager:
         for candidate in [*candidates, None]:
             await self._carry_out(attempt, attempt.negotiation.local_candidate(candidate))
         if not candidates:  # nothing to pair with (relay-only without TURN): ICE cannot succeed,
-            attempt.no_candidates = True  # and aiortc would wait; fail once connecting
-            if attempt.negotiation.state is NegotiationState.CONNECTING:
+            attempt.no_candidates = True  # and aiortc would wait; fail once connecting, and
+            # only once the answer is applied (an ANSWER that came while we trickled waits in
+            # the queue: _apply fails ICE after applying it, on the link that made the offer)
+            negotiation = attempt.negotiation
+            if negotiation.state is NegotiationState.CONNECTING and negotiation.remote_applied:
                 await self._carry_out(attempt, attempt.negotiation.ice_failed())
 
     async def _decide(self, attempt: Attempt) -> None:
@@ -416,6 +423,8 @@ class PeerManager:
 
     async def _apply(self, attempt: Attempt, decision: ApplyRemote) -> None:
         negotiation = attempt.negotiation
+        if attempt.relay is not None:  # switched to the relay meanwhile: no link to apply to
+            return
         link = attempt.link if attempt.link is not None else self._link(attempt)
         await link.set_remote(decision.description)
         if negotiation.role is Role.CALLEE:
@@ -489,6 +498,14 @@ class PeerManager:
         if attempt is None:
             channel.ended("closed", reason)
             return
+        link = attempt.link
+        if link is not None and channel.state == "open" and not attempt.closing:
+            # what was sent reaches the peer before the connection goes: drain, then close the
+            # data channel (its stream reset follows the data), then signal and close the rest
+            attempt.closing = True
+            await link.close_channel(CLOSE_DRAIN)
+            if attempt.ended:  # the peer closed meanwhile, or the client did
+                return
         decisions = attempt.negotiation.close(reason)
         with contextlib.suppress(PeerError):
             await self._carry_out(attempt, decisions)

@@ -59,9 +59,13 @@ class WebRTCLink:
                                                                  ordered=True)
         self.channel.bufferedAmountLowThreshold = LOW_WATER
         self._low = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._channel_closed = asyncio.Event()
         self._closed = False
         self.channel.on("open", on_open)
         self.channel.on("message", on_message)
+        self.channel.on("close", self._channel_closed.set)
+        self.channel.on("close", self._drained.set)  # a drain wait ends with the channel
         self.channel.on("close", on_close)
         self.channel.on("bufferedamountlow", self._low.set)
 
@@ -155,6 +159,30 @@ class WebRTCLink:
         if self.channel.readyState != "open":
             raise PeerClosed(f"the data channel is {self.channel.readyState}")
         self.channel.send(data)
+
+    async def close_channel(self, timeout: float) -> None:
+        """Close the data channel gracefully: wait until every message sent was handed to SCTP,
+        close the channel (its stream reset follows the data, so the peer reads everything before
+        it) and wait for its close event, all within `timeout` seconds; then the connection may
+        close without losing what was sent."""
+        try:
+            await asyncio.wait_for(self._drain_and_close(), timeout)
+        except asyncio.TimeoutError:
+            log.info("the data channel did not close within %g s; closing the connection", timeout)
+
+    async def _drain_and_close(self) -> None:
+        channel = self.channel
+        if channel.readyState == "open" and channel.bufferedAmount > 0:
+            channel.bufferedAmountLowThreshold = 0  # "bufferedamountlow" once the buffer is empty
+            self._drained.clear()
+            channel.on("bufferedamountlow", self._drained.set)
+            while channel.bufferedAmount > 0 and channel.readyState == "open":
+                await self._drained.wait()
+                self._drained.clear()
+        if channel.readyState == "open":
+            channel.close()
+        if channel.readyState != "closed":
+            await self._channel_closed.wait()
 
     async def close(self) -> None:
         if self._closed:
