@@ -125,3 +125,15 @@ def test_make_run_takes_the_port_the_guide_table_shows() -> None:
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     assert "make run PORT=8001" in " ".join(row[1] for row in GUIDE_ROWS)
     assert "--port $(PORT)" in makefile
+
+
+def test_the_browser_section_shows_the_close_code_and_reason_the_gateway_sends() -> None:
+    from aiconexus_gateway.server import websocket
+
+    browser = _section("### From a browser")
+    assert "new WebSocket('ws://localhost:8000/ws', 'ioap.v1')" in browser
+    assert "ALLOWED_ORIGINS=" in browser
+    assert f"**{websocket.ORIGIN_NOT_ALLOWED}**" in browser
+    reason = re.search(r"close\(ORIGIN_NOT_ALLOWED, \"([^\"]+)\"\)",
+                       (REPO / "aiconexus_gateway" / "server" / "websocket.py").read_text())
+    assert reason is not None and f"`{reason.group(1)}`" in browser
