@@ -250,7 +250,7 @@ class ClientSession:
         if self.state is ClientState.REGISTERING:
             return self._registered(text, now)
         if self.state in (ClientState.REGISTERED, ClientState.CLOSING):
-            return self._routed(text)
+            return self._routed(text, now)
         return None  # after the end: nothing more is handed on
 
     def receive_binary(self) -> Decision:
@@ -389,7 +389,7 @@ class ClientSession:
 
     # -- registered ----------------------------------------------------------------------------
 
-    def _routed(self, text: str) -> Decision:
+    def _routed(self, text: str, now: float) -> Decision:
         try:
             message = self._verified(text)
         except InvalidMessageError as exc:
@@ -417,7 +417,20 @@ class ClientSession:
                 if "ice_servers" in message.payload:  # refresh_ice_servers(): fresh credentials
                     self.ice_servers = _ice_servers(message.payload["ice_servers"])
                 return PingAnswered(message.correlation_id)
+        if message.type == "ERROR" and message.sender == self.gateway_did \
+                and message.payload.get("code") == "RATE_LIMITED":
+            self._rate_limited(message.payload.get("details"), now)
         return Deliver(message)
+
+    def _rate_limited(self, details: Any, now: float) -> None:
+        """The gateway refused a frame: it charged more than the pacer knew (a slow frame costs
+        extra tokens, ratelimit.COST_UNIT). The pacer owes it `retry_after`: the next frame waits."""
+        retry = details.get("retry_after") if isinstance(details, dict) else None
+        if self._pacer is None or isinstance(retry, bool) or not isinstance(retry, (int, float)) \
+                or not 0 <= retry <= 60:
+            return
+        self._pacer.take(now)  # brings the bucket up to now (a token taken or not: it owes)
+        self._pacer.tokens = min(self._pacer.tokens, -retry * self._pacer.rate)
 
     def _verified(self, text: str) -> Message:
         try:

@@ -256,6 +256,18 @@ def test_pacing_follows_the_announced_rate_at_ninety_percent() -> None:
     assert session.pace(0.0 + 1 / 9) == 0.0
 
 
+def test_a_rate_limited_answer_makes_the_pacer_wait_the_retry_after() -> None:
+    """The gateway charged more than the pacer knew (a slow frame costs extra tokens): after its
+    RATE_LIMITED the next frame waits the retry_after, whatever the pacer had saved up."""
+    session = new_session()
+    register(session, now=0.0, rate_limit={"messages_per_second": 100, "burst": 200})
+    refusal = frame(GATEWAY, "ERROR", AGENT.did, {
+        "code": "RATE_LIMITED", "message": "over the limit", "details": {"retry_after": 0.5}})
+    assert session.receive(refusal, 1.0) is not None  # the application still sees the ERROR
+    assert session.pace(1.0) == pytest.approx(0.5 + 1 / 90)
+    assert session.pace(1.5 + 1 / 90) == 0.0
+
+
 def test_pacing_is_off_when_asked_or_not_announced() -> None:
     quiet = new_session(pace=False)
     register(quiet, rate_limit={"messages_per_second": 1, "burst": 1})

@@ -21,6 +21,7 @@ from aiconexus_gateway.client.peer import (
 from aiconexus_gateway.client.peer.channel import PeerChannel, PeerEvent
 from aiconexus_gateway.client.peer.webrtc import WebRTCLink
 from aiconexus_gateway.keys import DIDKey
+from aiconexus_gateway.ratelimit import COST_UNIT
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent
 from tests.support.waiting import wait_until
@@ -306,6 +307,44 @@ async def test_the_relay_keeps_under_the_rate_limit_and_waits_for_a_slow_reader(
     await asyncio.wait_for(sender, 10)
     assert received == [str(n) for n in range(window + 6)]
     assert refused == [] and alice.connected  # never RATE_LIMITED, never cut off
+    await alice.close()
+    await bob.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.gateway_config(rate_limit=100.0, rate_burst=20)
+async def test_the_relay_survives_rate_limited_and_loses_nothing(gateway: Gateway) -> None:
+    """The gateway charges a slow frame extra tokens (ratelimit.COST_UNIT), which the sender's
+    pacer cannot foresee: frames are refused RATE_LIMITED (not routed). The SDK waits the
+    retry_after and sends the unacknowledged frames again; the reader drops what it already had
+    or what came ahead of the gap, so every message arrives once, in order (the relay broke with
+    "relay frame N arrived where M was expected" before)."""
+    alice, bob, ours, theirs = await pair(gateway, fallback=True, relay_only=True, ice_servers=[])
+    limiter = next(peer.limiter for peer in gateway.hub.connections.peers if peer.did == alice.did)
+    assert limiter is not None
+    registry = gateway.hub.metrics.registry
+
+    def refusals() -> float:
+        return registry.get_sample_value("aiconexus_rate_limited_frames_total") or 0.0
+
+    before = refusals()
+    count = 200
+
+    async def send_all() -> None:
+        for n in range(count):
+            if n in (50, 120):  # as if a frame had cost the gateway 40 ms: a 0.2 s debt
+                limiter.charge(20 * COST_UNIT)
+            await ours.send(f"m{n}")
+
+    sending = asyncio.ensure_future(send_all())
+    received = [await theirs.receive(timeout=10) for _ in range(count)]
+    await asyncio.wait_for(sending, 10)
+    assert received == [f"m{n}" for n in range(count)]
+    assert refusals() > before  # the gateway did refuse frames
+    assert ours.state == theirs.state == "open" and alice.connected
+    await ours.close()
+    with pytest.raises(PeerClosed):
+        await theirs.receive(timeout=5)
     await alice.close()
     await bob.close()
 

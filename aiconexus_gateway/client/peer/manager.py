@@ -85,6 +85,7 @@ class Attempt:
         self.proof_seen = False  # the first data-channel message is the peer's identity proof
         self.peer_certificate = ""  # SHA-256 of the certificate DTLS presented
         self.closing = False  # close() is draining the data channel: its close event is ours
+        self.rewinding = False  # a RATE_LIMITED relay frame: the unacked frames go again soon
 
 
 class RelayLink:
@@ -217,6 +218,9 @@ class PeerManager:
             return True
         if message.type == "ERROR" and message.sender == self.client.gateway_did:
             payload = message.payload
+            if payload.get("code") == "RATE_LIMITED":  # not routed: the relays send again
+                self._rewind_relays()
+                return self.signaling.owns(message.correlation_id)
             route = self.signaling.gateway_error(message.correlation_id, str(payload.get("code")),
                                                  str(payload.get("message")))
             if route is not None:
@@ -482,6 +486,32 @@ class PeerManager:
             attempt.credit.set()
         else:
             attempt.channel.delivered(message)
+
+    def _rewind_relays(self) -> None:
+        """The gateway refused one of our frames (RATE_LIMITED; its ERROR may not say which):
+        every open relay sends its unacknowledged frames and its last ack again (relay.py)."""
+        for attempt in list(self.attempts.values()):
+            if attempt.relay is not None and attempt.channel.state == "open" \
+                    and not attempt.rewinding:
+                attempt.rewinding = True
+                self._spawn(self._rewind(attempt))
+
+    async def _rewind(self, attempt: Attempt) -> None:
+        relay = attempt.relay
+        assert relay is not None
+        async with attempt.send_lock:  # after the frame the writer is sending (paced: it waits
+            attempt.rewinding = False  # the retry_after), before its next one
+            if attempt.ended:
+                return
+            frames = relay.resend()
+            ack = relay.last_ack()
+            log.debug("relay to %s: RATE_LIMITED, sending %d frames again",
+                      attempt.negotiation.peer_did, len(frames))
+            with contextlib.suppress(PeerError):
+                for frame in [*frames, *([ack] if ack is not None else [])]:
+                    await self._signal(attempt, Signal("ICE_CANDIDATE", {
+                        "negotiation_id": attempt.negotiation.id, "relay": frame}),
+                        encrypt=frame["op"] == "data")
 
     def _consumed(self, channel: PeerChannel) -> None:
         attempt = self.attempts.get(channel.negotiation_id)

@@ -11,12 +11,20 @@ Flow control: a sender keeps at most `window` frames unacknowledged, and the rec
 piling frames in the gateway's buffer (MAX_OUTBOUND_BUFFER; a slow consumer is cut off). The
 rate limit is the client's pacer's business: every frame is sent with the client's `send`,
 paced under the rate the gateway announced.
+
+RATE_LIMITED: the gateway may still refuse a frame (it charges a slow frame extra tokens, which
+the pacer cannot foresee); a refused frame is not routed, and its ERROR does not say which frame
+it was. The sender then sends every unacknowledged frame again, in order (`resend`, go-back-N),
+and the receiver drops a frame it already has (a repeat within the window) or one that came
+ahead of the refused one (it will come again): each message is delivered once, in order. A frame
+outside the window cannot come from an honest sender and fails the channel.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections import deque
 from typing import Any
 
 MAX_RELAY_MESSAGE = 32 * 1024  # bytes (or UTF-8 bytes of text) per message: base64 fits 64 KiB
@@ -35,6 +43,8 @@ class RelayStream:
         self.next_in = 0  # seq we expect next
         self._unacked_in = 0  # messages consumed since our last ack
         self._consumed = 0  # messages the application took
+        self._sent: deque[dict[str, Any]] = deque()  # data frames the peer has not acked yet
+        self.dropped = 0  # frames received again or ahead of a refused one (RATE_LIMITED)
 
     @property
     def credit(self) -> int:
@@ -59,14 +69,24 @@ class RelayStream:
         if self.credit <= 0:
             raise RuntimeError("no credit: wait for the peer's ack")
         self.next_out += 1
+        self._sent.append(frame)
         return frame
 
-    def receive(self, frame: dict[str, Any]) -> str | bytes | None:
-        """The message a data frame carries, or None for an ack (which adds credit). Call
-        `consumed` when the application takes the message: acks follow the reader, not the wire.
+    def resend(self) -> list[dict[str, Any]]:
+        """The frames to send again after a RATE_LIMITED: every one not acknowledged, in order."""
+        return list(self._sent)
 
-        ValueError when the frame is malformed or out of order: the relay lost a frame, and the
-        channel must fail rather than deliver a gap."""
+    def last_ack(self) -> dict[str, Any] | None:
+        """Our latest ack again (acks are cumulative: a refused one is repaired by sending it)."""
+        return {"op": "ack", "seq": self._consumed - 1} if self._consumed else None
+
+    def receive(self, frame: dict[str, Any]) -> str | bytes | None:
+        """The message a data frame carries, or None for an ack (which adds credit) or a frame
+        dropped (a repeat, or ahead of a refused frame: see RATE_LIMITED above). Call `consumed`
+        when the application takes the message: acks follow the reader, not the wire.
+
+        ValueError when the frame is malformed or outside the window: the channel must fail
+        rather than deliver a gap."""
         op, seq = frame.get("op"), frame.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise ValueError("a relay frame needs a non-negative integer 'seq'")
@@ -74,9 +94,17 @@ class RelayStream:
             if seq >= self.next_out:
                 raise ValueError(f"ack {seq} for a frame never sent")
             self.acked = max(self.acked, seq)
+            while self._sent and self._sent[0]["seq"] <= self.acked:
+                self._sent.popleft()
             return None
-        if seq != self.next_in:
-            raise ValueError(f"relay frame {seq} arrived where {self.next_in} was expected")
+        if op != "data":
+            raise ValueError("a relay frame's 'op' is 'data' or 'ack'")
+        if not self.next_in - self.window <= seq < self.next_in + self.window:
+            raise ValueError(f"relay frame {seq} arrived where {self.next_in} was expected "
+                             f"(outside the window of {self.window})")
+        if seq != self.next_in:  # sent again, or ahead of a refused frame: it comes (again) later
+            self.dropped += 1
+            return None
         if "text" in frame and isinstance(frame["text"], str):
             message: str | bytes = frame["text"]
         elif "bytes" in frame and isinstance(frame["bytes"], str):

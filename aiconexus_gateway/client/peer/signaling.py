@@ -623,6 +623,10 @@ class PeerSignaling:
             "code": GLARE, "message": f"both agents offered a channel {negotiation.label!r} at "
             f"once; the OFFER of {self.did} (the DID that sorts first) stands"}})]
 
+    def owns(self, correlation_id: str | None) -> bool:
+        """`correlation_id` is the id of a signal we sent (and still remember)."""
+        return correlation_id is not None and correlation_id in self._signals
+
     def gateway_error(self, correlation_id: str | None, code: str, message: str) -> Route | None:
         """A gateway ERROR about a message we sent for some negotiation, else None."""
         if correlation_id is None:
