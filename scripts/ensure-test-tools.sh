@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System tools the tests use for real: redis-server (cluster tests start their own on an ephemeral
-# port) and openssl (TLS tests make throw-away certificates). Installed from Debian packages when missing.
+# port), openssl (TLS tests make throw-away certificates) and nginx (`nginx -t` on the shipped config). Installed from Debian packages when missing.
 # The JavaScript client's tests (clients/js, tests/js) need Node.js >= 20 with npm and Chromium (a real
 # headless browser, Debian's, never a downloaded one), then clients/js's npm packages from its lock file.
 set -euo pipefail
@@ -9,6 +9,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v turnserver >/dev/null 2>&1 || missing+=(coturn)  # peer channels: TURN for real (tests/peer)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)  # `nginx -t` on deploy/nginx
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
