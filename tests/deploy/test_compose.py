@@ -270,3 +270,66 @@ def test_compose_file_says_how_to_make_the_cluster_key() -> None:
     text = COMPOSE_FILE.read_text()
     assert "./gateway-docker.sh key" in text
     assert "python -m aiconexus_gateway.keygen deploy/keys/gateway.key" in text
+
+
+# --- the turn profile: coturn for peer channels -------------------------------------------------
+# (tests/peer/test_turn_server.py runs coturn with this profile's options against the gateway's
+# credentials)
+
+def coturn_options(services: dict[str, Any], environ: dict[str, str]) -> dict[str, str]:
+    """The coturn service's `--name=value` options as Compose hands them over."""
+    options = {}
+    for option in services["coturn"]["command"]:
+        name, _, value = interpolate(str(option), environ).partition("=")
+        options[name] = value
+    return options
+
+
+def test_turn_profile_is_coturn_alone(services: dict[str, Any]) -> None:
+    in_turn = {name for name, s in services.items() if "turn" in s.get("profiles", [])}
+    assert in_turn == {"coturn"}
+    assert services["coturn"]["image"].startswith("coturn/coturn:")
+
+
+def test_coturn_checks_the_gateways_turn_secret(services: dict[str, Any]) -> None:
+    """coturn's static-auth-secret is the TURN_SECRET the gateway takes from the same shell."""
+    assert "TURN_SECRET" in services["gateway"]["environment"]  # passed through (x-gateway-env)
+    assert services["gateway"]["environment"]["TURN_SECRET"] is None
+    options = coturn_options(services, {"TURN_SECRET": "shared-secret"})
+    assert "--use-auth-secret" in options
+    assert options["--static-auth-secret"] == "shared-secret"
+    assert load([], {"TURN_SECRET": "shared-secret", "TURN_URLS": "turn:127.0.0.1:3478"}
+                ).turn_secret == "shared-secret"
+
+
+@pytest.mark.parametrize("environ, bind, low, high", [
+    ({}, "127.0.0.1", 49160, 49200),
+    ({"TURN_BIND": "0.0.0.0", "TURN_MIN_PORT": "50000", "TURN_MAX_PORT": "50999"},
+     "0.0.0.0", 50000, 50999),
+])
+def test_coturn_publishes_3478_and_its_relay_range(
+        services: dict[str, Any], environ: dict[str, str], bind: str, low: int, high: int) -> None:
+    ports = [interpolate(port, environ) for port in services["coturn"]["ports"]]
+    assert ports == [f"{bind}:3478:3478/udp", f"{bind}:3478:3478/tcp",
+                     f"{bind}:{low}-{high}:{low}-{high}/udp"]
+    options = coturn_options(services, environ)
+    assert options["--listening-port"] == "3478"
+    assert (int(options["--min-port"]), int(options["--max-port"])) == (low, high)
+
+
+def test_coturn_external_ip_comes_from_the_shell(services: dict[str, Any]) -> None:
+    assert coturn_options(services, {})["--external-ip"] == "127.0.0.1"
+    public = {"TURN_EXTERNAL_IP": "203.0.113.10/172.18.0.5"}
+    assert coturn_options(services, public)["--external-ip"] == "203.0.113.10/172.18.0.5"
+
+
+def test_coturn_is_hardened(services: dict[str, Any]) -> None:
+    coturn = services["coturn"]
+    assert coturn["read_only"] is True and "/tmp" in coturn["tmpfs"]
+    assert coturn["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in coturn["security_opt"]
+    options = coturn_options(services, {})
+    assert {"--no-cli", "--no-multicast-peers"} <= set(options)
+    assert options["--denied-peer-ip"] == "169.254.0.0-169.254.255.255"  # metadata services
+    assert options["--pidfile"].startswith("/tmp/")
+    assert any(options["--userdb"].startswith(path + "/") for path in coturn["tmpfs"])

@@ -181,7 +181,17 @@ def check_kubectl(argv: list[str]) -> None:
     if selector:
         key, _, value = selector.partition("=")
         assert any(o["metadata"].get("labels", {}).get(key) == value for o in objects), selector
-    if argv[1:3] == ["create", "secret"]:
+    if argv[1:3] == ["create", "secret"] and "--from-literal" in " ".join(argv):
+        # the TURN Secret (coturn.yaml): each key it gets is one a Deployment's env reads
+        assert argv[3] == "generic", argv
+        name = argv[4]
+        keys = [arg.split("=", 2)[1] for arg in argv if arg.startswith("--from-literal=")]
+        refs = {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+                for o in objects if o["kind"] == "Deployment"
+                for c in o["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})}
+        assert keys and all((name, key) in refs for key in keys), (argv, refs)
+    elif argv[1:3] == ["create", "secret"]:
         assert argv[3] == "generic", argv
         name, source = argv[4], option_value(argv, "--from-file")
         assert source, argv

@@ -66,7 +66,7 @@ def test_every_manifest_is_a_kubernetes_object(manifests: list[dict[str, Any]]) 
     kinds = sorted((m["kind"], m["metadata"]["name"]) for m in manifests)
     assert kinds == [
         ("Deployment", "aiconexus-gateway"), ("Deployment", "aiconexus-redis"),
-        ("PodDisruptionBudget", "aiconexus-gateway"),
+        ("Deployment", "aiconexus-turn"), ("PodDisruptionBudget", "aiconexus-gateway"),
         ("Service", "aiconexus-gateway"), ("Service", "aiconexus-redis"),
     ]
 
@@ -98,7 +98,8 @@ def test_three_replicas_in_cluster_mode_on_the_redis_service(
 
 def test_gateway_accepts_the_deployments_environment(manifests: list[dict[str, Any]]) -> None:
     env = {k: v if isinstance(v, str) else "pod-name"
-           for k, v in env_of(gateway_container(manifests)).items()}
+           for k, v in env_of(gateway_container(manifests)).items()
+           if not (isinstance(v, dict) and "secretKeyRef" in v)}  # optional: the TURN Secret
     config = load([], env)
     assert config.redis_url == env["REDIS_URL"]
     assert config.instance_id == "pod-name"
@@ -159,7 +160,7 @@ def test_grace_period_covers_pre_stop_and_drain(manifests: list[dict[str, Any]])
 
 
 def test_containers_are_locked_down_with_resources(manifests: list[dict[str, Any]]) -> None:
-    for name in ("aiconexus-gateway", "aiconexus-redis"):
+    for name in ("aiconexus-gateway", "aiconexus-redis", "aiconexus-turn"):
         pod = find(manifests, "Deployment", name)["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         for container in pod["containers"]:
@@ -325,3 +326,62 @@ def test_swarm_stack_with_its_secret_is_accepted_by_the_docker_cli() -> None:
     (entry,) = rendered["services"]["gateway"]["secrets"]
     assert entry["mode"] == 0o400  # the octal 0400 read as octal by the CLI too
     assert rendered["secrets"]["gateway-key"] == {"name": KEY_SECRET, "external": True}
+
+
+# --- coturn (coturn.yaml): the TURN server of peer channels, sharing a Secret with the gateway ---
+
+TURN_SECRET = "aiconexus-turn"
+
+
+def coturn_container(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    spec = find(manifests, "Deployment", "aiconexus-turn")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    result: dict[str, Any] = container
+    return result
+
+
+def coturn_args(manifests: list[dict[str, Any]]) -> dict[str, str]:
+    return dict(str(arg).partition("=")[::2] for arg in coturn_container(manifests)["args"])
+
+
+def test_coturn_checks_the_secret_the_gateway_issues_credentials_from(
+        manifests: list[dict[str, Any]]) -> None:
+    gateway, coturn = env_of(gateway_container(manifests)), env_of(coturn_container(manifests))
+    shared = {"name": TURN_SECRET, "key": "static-auth-secret"}
+    assert gateway["TURN_SECRET"]["secretKeyRef"] == {**shared, "optional": True}
+    assert coturn["TURN_SECRET"]["secretKeyRef"] == shared  # coturn does not start without it
+    assert gateway["TURN_URLS"]["secretKeyRef"] == {"name": TURN_SECRET, "key": "urls",
+                                                    "optional": True}
+    args = coturn_args(manifests)
+    assert "--use-auth-secret" in args
+    assert args["--static-auth-secret"] == "$(TURN_SECRET)"  # Kubernetes' substitution from env
+    assert args["--external-ip"] == "$(TURN_EXTERNAL_IP)" and "TURN_EXTERNAL_IP" in coturn
+    # with the Secret in place, the gateway takes what it holds
+    config = load([], {"TURN_SECRET": "s" * 32, "TURN_URLS": "turn:203.0.113.10:3478"})
+    assert config.turn_urls == ("turn:203.0.113.10:3478",)
+
+
+def test_coturn_serves_on_its_nodes_network_at_3478_and_its_relay_ports(
+        manifests: list[dict[str, Any]]) -> None:
+    pod = find(manifests, "Deployment", "aiconexus-turn")["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert find(manifests, "Deployment", "aiconexus-turn")["spec"]["strategy"]["type"] == \
+        "Recreate"  # two pods on one node's network would fight over 3478
+    ports = {(p["containerPort"], p["protocol"]) for p in coturn_container(manifests)["ports"]}
+    assert ports == {(3478, "UDP"), (3478, "TCP")}
+    args = coturn_args(manifests)
+    assert args["--listening-port"] == "3478"
+    assert 1024 < int(args["--min-port"]) < int(args["--max-port"]) <= 65535
+    assert not [m for m in manifests if m["kind"] == "Service" and "turn" in m["metadata"]["name"]]
+
+
+def test_coturn_runs_with_the_compose_profiles_options(manifests: list[dict[str, Any]]) -> None:
+    """One coturn configuration: the manifest's options are the compose `turn` profile's."""
+    from .helpers import COMPOSE_FILE
+
+    compose = load_yaml(COMPOSE_FILE)["services"]["coturn"]
+    assert coturn_container(manifests)["image"] == compose["image"]
+    names = {str(option).partition("=")[0] for option in compose["command"]}
+    assert set(coturn_args(manifests)) == names
+    mounts = {m["mountPath"] for m in coturn_container(manifests)["volumeMounts"]}
+    assert mounts == set(compose["tmpfs"])

@@ -4,6 +4,7 @@ and expired or forged credentials do not."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import shutil
 import socket
@@ -20,6 +21,7 @@ from aiconexus_gateway.client.peer import PeerICEFailed
 from aiconexus_gateway.server.app import Gateway
 from aiconexus_gateway.turn import turn_credential
 from tests.conftest import connect_agent, require_tool
+from tests.deploy.helpers import COMPOSE_FILE, interpolate, load_yaml
 from tests.support.waiting import wait_until
 
 SECRET = "turn-test-secret"
@@ -29,18 +31,25 @@ READY = "DB connection success"  # the last startup line: the auth threads are u
 class TurnServer:
     """A coturn process on 127.0.0.1:`port` (UDP), relaying from 127.0.0.1 ports only."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, settings: list[str] | None = None) -> None:
+        """`settings`: coturn's options (the compose file's), else the test's own; the ports,
+        files and loopback-only options below always apply."""
         self.port = _free_udp_and_tcp_port()
         low = random.randrange(40_000, 60_000, 100)
         self.lines: list[str] = []
         self._ready = threading.Event()
+        local = {"--listening-port": str(self.port), "--min-port": str(low),
+                 "--max-port": str(low + 99), "--pidfile": str(directory / "turn.pid"),
+                 "--userdb": str(directory / "turndb")}
+        if settings is None:
+            settings = ["-n", "--use-auth-secret", f"--static-auth-secret={SECRET}",
+                        "--realm=aiconexus.test", "--no-tls", "--no-dtls", "--no-cli",
+                        "--log-file=stdout"]
+        kept = [option for option in settings if option.partition("=")[0] not in local]
         self.proc = subprocess.Popen(
-            ["turnserver", "-n", "--listening-ip=127.0.0.1", f"--listening-port={self.port}",
-             "--relay-ip=127.0.0.1", f"--min-port={low}", f"--max-port={low + 99}",
-             "--use-auth-secret", f"--static-auth-secret={SECRET}", "--realm=aiconexus.test",
-             "--no-tls", "--no-dtls", "--no-tcp", "--no-tcp-relay", "--allow-loopback-peers", "--no-cli",
-             "--log-file=stdout", "--simple-log", f"--pidfile={directory / 'turn.pid'}",
-             f"--userdb={directory / 'turndb'}"],
+            ["turnserver", *kept, *(f"{name}={value}" for name, value in local.items()),
+             "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--no-tcp", "--no-tcp-relay",
+             "--allow-loopback-peers", "--simple-log"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
@@ -98,6 +107,47 @@ def turn_server(tmp_path: Path) -> Iterator[TurnServer]:
     server = TurnServer(tmp_path)
     yield server
     server.stop()
+
+
+def compose_coturn_settings(secret: str) -> list[str]:
+    """The coturn options of docker-compose.gateway.yml's `turn` profile, as Compose hands them
+    over when the shell has TURN_SECRET (the gateway's secret too)."""
+    service = load_yaml(COMPOSE_FILE)["services"]["coturn"]
+    return [interpolate(str(option), {"TURN_SECRET": secret}) for option in service["command"]]
+
+
+@pytest.fixture
+def compose_turn_server(tmp_path: Path) -> Iterator[TurnServer]:
+    require_tool(shutil.which("turnserver") is not None,
+                 "turnserver (Debian package coturn) is not installed")
+    server = TurnServer(tmp_path, compose_coturn_settings(SECRET))
+    yield server
+    server.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_compose_turn_profile_serves_the_gateways_credentials(
+        io_loop: object, compose_turn_server: TurnServer) -> None:
+    """coturn run with the options of the compose file's `turn` profile (its ports and files
+    aside) accepts the credentials the gateway issues from the same TURN_SECRET."""
+    from tests.conftest import gateway_config
+
+    gateway = await Gateway.start(gateway_config(
+        turn_urls=(f"turn:127.0.0.1:{compose_turn_server.port}?transport=udp",),
+        turn_secret=SECRET))
+    try:
+        alice, bob = await connect_agent(gateway), await connect_agent(gateway)
+        bob.configure_peers(relay_only=True)  # TURN only: the gateway's credentials or nothing
+        incoming = bob.peers()
+        ours = await alice.connect_peer(bob.did, timeout=20, relay_only=True)
+        theirs = await asyncio.wait_for(incoming.__anext__(), 10)
+        assert ours.transport == theirs.transport == "turn"
+        await ours.send("through the compose profile's coturn")
+        assert await theirs.receive(timeout=10) == "through the compose profile's coturn"
+        await alice.close()
+        await bob.close()
+    finally:
+        await gateway.stop(timeout=2.0)
 
 
 @pytest.mark.gen_test(timeout=60)
