@@ -18,10 +18,11 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from . import cluster, load, report, scale, scenarios, servers
+from . import cluster, load, peer, report, scale, scenarios, servers
 from .scenarios import Options, Result
 
 ALL_SCENARIOS = ("verify", "capacity", "churn", "throughput", "latency", "idle", "relay", "cluster",
+                 "peer",  # (12) peer channels: not in --quick (about a minute)
                  "idlecost", "gil", "hundredk")  # the last three only with --only (scale.py)
 
 
@@ -64,6 +65,10 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, str | None]:
     parser.add_argument("--workers", type=int, help="gateway workers of scenario (11) (6)")
     parser.add_argument("--instances", type=int,
                         help="gateway instances of the cluster scenario (7), 3 by default")
+    parser.add_argument("--peer-channels", type=int,
+                        help="channels opened one after the other in scenario (12) peer (100)")
+    parser.add_argument("--peer-messages", type=int,
+                        help="1 KiB messages per channel in scenario (12) peer (5000)")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL"),
                         help="Redis for the cross-instance scenario [env BENCH_REDIS_URL]")
     args = parser.parse_args(argv)
@@ -71,7 +76,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, str | None]:
     changes = {name: getattr(args, name) for name in (
         "agents", "pairs", "window", "duration", "warmup", "rate", "latency_duration", "idle",
         "churn", "churn_rounds", "payload_bytes", "concurrency", "verify_seconds", "redis_url",
-        "modes", "instances", "idle_agents", "idle_window", "hundredk", "workers")
+        "modes", "instances", "idle_agents", "idle_window", "hundredk", "workers",
+        "peer_channels", "peer_messages")
         if getattr(args, name)}
     if args.only:
         chosen = frozenset(part.strip() for part in args.only.split(",") if part.strip())
@@ -212,6 +218,9 @@ async def run(opts: Options) -> tuple[list[Result], list[str]]:
 
     if "hundredk" in want:
         results.append(await scale.hundredk(opts, say))
+
+    if "peer" in want:
+        results += await peer.run(opts, server_core, say)
 
     if "cluster" in want:
         rows, line = await cluster.run(opts, senders, recipients, frames, say)

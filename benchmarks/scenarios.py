@@ -106,19 +106,23 @@ class Options:
     churn: int = 1000  # agents per churn round (scenario 8)
     churn_rounds: int = 5
     scenarios: frozenset[str] = frozenset(
-        {"verify", "capacity", "churn", "throughput", "latency", "idle", "relay", "cluster"})
+        {"verify", "capacity", "churn", "throughput", "latency", "idle", "relay", "cluster",
+         "peer"})
     redis_url: str | None = None
     instances: int = 3  # gateway instances of the cluster scenario (7)
     idle_agents: int = 19000  # (9) idle agents in one gateway process
     idle_window: float = 45.0  # (9) seconds measured: two ping intervals and more; (11) hold
     hundredk: int = 100000  # (11) agents on the host
     workers: int = 6  # (11) gateway workers (--workers) sharing them
+    peer_channels: int = 100  # (12) channels opened one after the other
+    peer_messages: int = 5000  # (12) 1 KiB messages over one channel, direct and relay
 
     @classmethod
     def quick_sizes(cls) -> Options:
         return cls(quick=True, agents=(300, 1000), pairs=50, warmup=0.3, duration=1.0,
                    latency_duration=1.0, idle=500, verify_seconds=0.3, relay_capacity=False,
-                   churn=300, churn_rounds=3)
+                   churn=300, churn_rounds=3,
+                   scenarios=cls.scenarios - {"peer"})  # (12) takes about a minute: --only peer
 
 
 class Meter:

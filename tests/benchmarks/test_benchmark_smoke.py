@@ -78,3 +78,22 @@ def test_unknown_scenario_names_are_refused() -> None:
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "warp"], cwd=ROOT,
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "unknown scenarios: warp" in done.stderr
+
+
+@pytest.mark.timeout(120)
+def test_the_peer_channel_scenario_opens_channels_and_carries_direct_and_relay(
+        tmp_path: Path) -> None:
+    """(12), not in --quick: time to open a channel, and throughput direct beside relay."""
+    _, report = run_benchmark(tmp_path, "--only", "peer", "--peer-channels", "3",
+                              "--peer-messages", "60")
+    rows = report["results"]
+    assert [(row["scenario"], row["system"]) for row in rows] == [
+        ("12", "peer-direct"), ("12", "peer-direct"), ("12", "peer-relay"), ("12", "peer-relay")]
+    opening = rows[0]
+    assert opening["delivered"] == 3 and opening["failures"] == 0
+    assert 0 < opening["p50_ms"] <= opening["p99_ms"]
+    for row in rows[1:]:
+        assert row["valid"], row
+        assert row["delivered"] == row["sent"] and row["msgs_per_s"] > 0, row
+    assert rows[1]["sent"] == rows[2]["sent"] == 60 and rows[3]["sent"] == 50
+    assert "RATE_LIMIT 100" in rows[3]["name"]
