@@ -14,7 +14,7 @@ import logging.handlers
 import re
 import sys
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TextIO
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and becomes a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -94,3 +94,11 @@ def setup_logging(level: str, fmt: str = "text", log_file: str | None = None) ->
     root.setLevel(level)
     # Tornado logs every request at INFO; keep access logs for DEBUG.
     logging.getLogger("tornado.access").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+
+
+def write_line(stream: TextIO, line: str) -> None:
+    """`line` and its newline in one write: workers share one stdout, and under PYTHONUNBUFFERED
+    print() writes the text and the newline separately, so another worker's line could land
+    between them (two banners merged into one line)."""
+    stream.write(f"{line}\n")
+    stream.flush()

@@ -29,7 +29,7 @@ from ..config import Config, ConfigError, load
 from ..errors import Ending
 from ..hub import Hub, HubSettings, Peer
 from ..keys import DIDKey
-from ..logs import setup_logging
+from ..logs import setup_logging, write_line
 from ..session import Forward
 from .handlers import (
     AgentHandler,
@@ -409,8 +409,9 @@ def say(config: Config, line: str, fields: dict[str, object] | None = None, *,
     if config.log_format == "json":
         log.log(logging.ERROR if error else logging.INFO, "%s", line, extra=fields or {})
     else:
-        print(line if not error else f"aiconexus-gateway: {line}",
-              file=sys.stderr if error else sys.stdout, flush=True)
+        write_line(sys.stderr if error else sys.stdout,
+                   line if not error else f"aiconexus-gateway: {line}")
+
 
 
 async def serve(config: Config) -> int:

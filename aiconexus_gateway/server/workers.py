@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 from ..backends.settings import generate_instance_id
 from ..config import Config
+from ..logs import write_line
 
 log = logging.getLogger("aiconexus.gateway")
 
@@ -229,14 +230,14 @@ def say(config: Config, line: str) -> None:
     if config.log_format == "json":
         log.info("%s", line)
     else:
-        print(line, flush=True)
+        write_line(sys.stdout, line)
 
 
 def say_error(config: Config, line: str) -> None:
     if config.log_format == "json":
         log.error("%s", line)
     else:
-        print(f"aiconexus-gateway: {line}", file=sys.stderr, flush=True)
+        write_line(sys.stderr, f"aiconexus-gateway: {line}")
 
 
 def supervise(config: Config, argv: Sequence[str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.handlers
@@ -11,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from aiconexus_gateway.logs import LOG_FILE_BACKUPS, LOG_FILE_MAX_BYTES, JSONFormatter, setup_logging
+from aiconexus_gateway.logs import (
+    LOG_FILE_BACKUPS,
+    LOG_FILE_MAX_BYTES,
+    JSONFormatter,
+    setup_logging,
+    write_line,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +90,17 @@ def test_log_file_gets_a_rotating_handler_with_the_same_format(tmp_path: Path) -
     rotating[0].flush()
     entry = json.loads(path.read_text().splitlines()[-1])
     assert (entry["message"], entry["did"]) == ("hello", "x")
+
+
+def test_an_operator_line_and_its_newline_leave_in_one_write() -> None:
+    """Workers share one stdout; under PYTHONUNBUFFERED print() writes text and newline apart, and
+    another worker's banner landed between them (two banners merged into one line)."""
+    writes: list[str] = []
+
+    class Recorder(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    write_line(Recorder(), "AIConexus Gateway listening on ws://127.0.0.1:1/ws")
+    assert writes == ["AIConexus Gateway listening on ws://127.0.0.1:1/ws\n"]
