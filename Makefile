@@ -49,6 +49,8 @@ lint: $(VENV)/.test-deps
 
 bench: $(VENV)/.test-deps
 	$(PY) -m benchmarks $(BENCH_ARGS)
+	$(PY) -m benchmarks.mailbox
+	$(PY) -m benchmarks.discovery
 
 bench-quick: $(VENV)/.test-deps
 	$(PY) -m benchmarks --quick $(BENCH_ARGS)
