@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import ssl
 import time
@@ -47,6 +46,7 @@ from .directory import (
     watch_states,
 )
 from .errors import ConnectionClosed, GatewayConnectionError, GatewayError, InvalidMessageError
+from .handlers import Background, call_handler
 from .reconnect import ConnectionEvent, ReconnectPolicy
 from .session import (
     PACING_MARGIN,
@@ -157,7 +157,7 @@ class GatewayClient:
         self._reconnect_task: asyncio.Task[None] | None = None
         self._flushing = False
         self._done = asyncio.Event()  # set once the end was carried out (_finish)
-        self._background: set[asyncio.Future[Any]] = set()
+        self._background = Background()
         self._peers: PeerManager | None = None  # peer channels, from their first use
         # the mailbox's receipts (docs/sdk.md "Mailbox"): statuses by message id, and waiters
         self._receipts: OrderedDict[str, str] = OrderedDict()
@@ -389,16 +389,7 @@ class GatewayClient:
         return handler
 
     def _emit(self, event: ConnectionEvent) -> None:
-        for handler in self._connection_handlers:
-            try:
-                result = handler(event)
-            except Exception:
-                log.exception("on_connection_change handler failed")
-                continue
-            if inspect.isawaitable(result):
-                future = asyncio.ensure_future(result)
-                self._background.add(future)
-                future.add_done_callback(self._background.discard)
+        self._background.notify(self._connection_handlers, event, "on_connection_change")
 
     def _connection_lost(self, ws: WebSocketClientConnection) -> None:
         """The registered connection ended: finish, or reconnect when the session says so."""
@@ -643,7 +634,7 @@ class GatewayClient:
                 await self._queue.put(message)  # acknowledged when receive() returns it
                 return
             for handler in self._handlers:
-                await _call(handler, message, "on_message")
+                await call_handler(handler, message, "on_message")
             await self._handled(message)
         elif isinstance(decision, Send):  # a mailbox message again: acknowledged again
             await self._write_quietly(decision.text)
@@ -654,7 +645,7 @@ class GatewayClient:
         elif isinstance(decision, Report):
             log.warning("dropped an invalid message: %s", decision.error.reason)
             for invalid_handler in self._invalid_handlers:
-                await _call(invalid_handler, decision.error, "on_invalid")
+                await call_handler(invalid_handler, decision.error, "on_invalid")
 
 
     # -- the mailbox (client/mailbox.py; docs/sdk.md "Mailbox") --------------------------------
@@ -848,7 +839,7 @@ class GatewayClient:
             return
         if self._presence_handlers:
             for handler in self._presence_handlers:
-                await _call(handler, event, "on_presence")
+                await call_handler(handler, event, "on_presence")
             return
         if self._presence_queue.full():  # nobody reads presence(): keep the newest
             self._presence_queue.get_nowait()
@@ -952,13 +943,3 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
-
-
-async def _call(handler: Callable[[Any], Any], argument: Any, kind: str) -> None:
-    """Run an application handler; its exception is logged, and the client reads on."""
-    try:
-        result = handler(argument)
-        if inspect.isawaitable(result):
-            await result
-    except Exception:
-        log.exception("%s handler %r failed", kind, handler)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..handlers import Background
 from .errors import PeerClosed
 
 log = logging.getLogger("aiconexus.client.peer")
@@ -55,7 +55,7 @@ class PeerChannel:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._handlers: list[PeerEventHandler] = []
         self._done = asyncio.Event()
-        self._background: set[asyncio.Future[Any]] = set()
+        self._background = Background()
 
     def __repr__(self) -> str:
         return (f"PeerChannel({self.label!r} with {self.peer_did}, {self.state}, "
@@ -136,13 +136,4 @@ class PeerChannel:
         self._emit(PeerEvent(state, reason))
 
     def _emit(self, event: PeerEvent) -> None:
-        for handler in self._handlers:
-            try:
-                result = handler(event)
-            except Exception:
-                log.exception("peer channel event handler failed")
-                continue
-            if inspect.isawaitable(result):
-                future = asyncio.ensure_future(result)
-                self._background.add(future)
-                future.add_done_callback(self._background.discard)
+        self._background.notify(self._handlers, event, "peer channel event")

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConnectionClosed
+from ..handlers import Background, call_handler
 from .channel import PeerChannel
 from .errors import PeerClosed, PeerError
 from .proof import build_proof, check_proof
@@ -133,7 +134,7 @@ class PeerManager:
         self._accept: AcceptPolicy | None = None
         self._listening = False
         self._incoming: asyncio.Queue[Any] = asyncio.Queue()
-        self._background: set[asyncio.Future[Any]] = set()
+        self._background = Background()
         self._closed = False
 
     # -- the application's side ------------------------------------------------------------------
@@ -468,7 +469,7 @@ class PeerManager:
             return
         if self._handlers:
             for handler in self._handlers:
-                self._spawn(_call(handler, attempt.channel))
+                self._spawn(call_handler(handler, attempt.channel, "on_peer"))
         else:
             self._incoming.put_nowait(attempt.channel)
 
@@ -570,9 +571,7 @@ class PeerManager:
         self._spawn(send())
 
     def _spawn(self, coroutine: Awaitable[Any]) -> None:
-        future = asyncio.ensure_future(coroutine)
-        self._background.add(future)
-        future.add_done_callback(self._background.discard)
+        self._background.spawn(coroutine)
 
 
 def credentials_expire(servers: list[dict[str, Any]], by: float) -> bool:
@@ -587,12 +586,3 @@ def credentials_expire(servers: list[dict[str, Any]], by: float) -> bool:
 def _bind(function: Callable[[Attempt, list[Decision]], Awaitable[None]], attempt: Attempt,
           decisions: list[Decision]) -> Work:
     return lambda: function(attempt, decisions)
-
-
-async def _call(handler: PeerHandler, channel: PeerChannel) -> None:
-    try:
-        result = handler(channel)
-        if inspect.isawaitable(result):
-            await result
-    except Exception:
-        log.exception("on_peer handler %r failed", handler)
