@@ -14,6 +14,7 @@ import { checkTtl } from './mailbox.js';
 import { checkCard, DIRECTORY_ANSWERS, discoveryPage, presenceEvent, requestPayload, WatchSet, watchStates } from './directory.js';
 import { ROUTABLE_TYPES } from './envelope.js';
 import { ConnectionClosed, GatewayConnectionError, GatewayError, TimeoutError } from './errors.js';
+import { Inbox } from './inbox.js';
 import { AgentKey } from './keys.js';
 import { ClientSession, State } from './session.js';
 import { Connection } from './websocket.js';
@@ -150,10 +151,8 @@ export class GatewayClient {
     this._session = key ? new ClientSession(key, this._settings, options.clocks) : null;
     /** @private @type {Connection | null} */
     this._connection = null;
-    /** @private @type {Array<Message | typeof CLOSED>} */
-    this._queue = [];
-    /** @private @type {Array<(item: Message | typeof CLOSED) => void>} */
-    this._receivers = [];
+    /** @private @type {Inbox<Message | typeof CLOSED>} */
+    this._inbox = new Inbox();
     /** @private @type {Array<{handler: (message: Message) => unknown, types: Set<string> | null}>} */
     this._handlers = [];
     /** @private @type {Array<(error: InvalidMessageError) => unknown>} */
@@ -809,8 +808,9 @@ export class GatewayClient {
     const entry = { handler, types: options.types ? new Set(options.types) : null };
     this._handlers.push(entry);
     // messages that were waiting for receive() go to the handler that now takes them, in order
-    const waiting = this._queue.filter((item) => item !== CLOSED && this._takers(item).length > 0);
-    this._queue = this._queue.filter((item) => !waiting.includes(item));
+    const inbox = this._inbox;
+    const waiting = inbox.items.filter((item) => item !== CLOSED && this._takers(item).length > 0);
+    inbox.items = inbox.items.filter((item) => !waiting.includes(item));
     for (const item of waiting) {
       const message = /** @type {Message} */ (item);
       this._callHandlers(message).then(() => this._handled(message));
@@ -852,26 +852,10 @@ export class GatewayClient {
       throw new Error('this client hands every message to its onMessage handlers; use receive() (or async '
         + 'iteration) or handlers, not both (waitClosed() waits for the end)');
     }
-    let item = this._queue.shift();
-    if (item === undefined) {
-      const timeout = options.timeout ?? null;
-      /** @type {ReturnType<typeof setTimeout> | undefined} */
-      let timer;
-      try {
-        item = await new Promise((resolve, reject) => {
-          this._receivers.push(resolve);
-          if (timeout !== null) {
-            timer = setTimeout(() => {
-              if (remove(this._receivers, resolve)) reject(new TimeoutError(`no message within ${timeout} s`));
-            }, timeout * 1000);
-          }
-        });
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    const timeout = options.timeout ?? null;
+    const item = await this._inbox.take(timeout, () => new TimeoutError(`no message within ${timeout} s`));
     if (item === CLOSED) {
-      this._queue.unshift(CLOSED); // every later receive() sees the end too
+      this._inbox.putBack(CLOSED); // every later receive() sees the end too
       throw new ConnectionClosed(this.closeCode, this.closeReason);
     }
     await this._handled(/** @type {Message} */ (item)); // the application has it: acknowledged
@@ -1210,9 +1194,7 @@ export class GatewayClient {
 
   /** @private @param {Message | typeof CLOSED} item */
   _push(item) {
-    const receiver = this._receivers.shift();
-    if (receiver !== undefined) receiver(item);
-    else this._queue.push(item);
+    this._inbox.put(item);
   }
 
   /**

@@ -25,6 +25,7 @@
 
 import { loadSodium } from './e2e.js';
 import { hexEncode } from './encoding.js';
+import { Inbox } from './inbox.js';
 import { buildProof, checkProof } from './peer-proof.js';
 import {
   PeerClosed, PeerError, PeerSignaling, RelayStream, checkLabel, isPeerSignal, supportedFingerprints, withoutCandidates,
@@ -112,10 +113,8 @@ export class PeerChannel {
     this._closer = closer;
     /** @private */
     this._consumed = consumed;
-    /** @private @type {Array<ChannelData | typeof END>} */
-    this._queue = [];
-    /** @private @type {Array<(item: ChannelData | typeof END) => void>} */
-    this._receivers = [];
+    /** @private @type {Inbox<ChannelData | typeof END>} */
+    this._inbox = new Inbox();
     /** @private @type {Array<(event: PeerEvent) => unknown>} */
     this._handlers = [];
     /** @type {() => void} */
@@ -148,32 +147,14 @@ export class PeerChannel {
    * @returns {Promise<ChannelData>}
    */
   async receive(options = {}) {
-    let item = this._queue.shift();
-    if (item === undefined) {
-      const timeout = options.timeout ?? null;
-      /** @type {ReturnType<typeof setTimeout> | undefined} */
-      let timer;
-      try {
-        item = await new Promise((resolve, reject) => {
-          this._receivers.push(resolve);
-          if (timeout !== null) {
-            timer = setTimeout(() => {
-              const index = this._receivers.indexOf(resolve);
-              if (index >= 0) {
-                this._receivers.splice(index, 1);
-                const error = new PeerError(`no message on the channel from ${this.peerDid} within ${timeout} s`, { peerDid: this.peerDid });
-                error.code = 'TIMEOUT';
-                reject(error);
-              }
-            }, timeout * 1000);
-          }
-        });
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    const timeout = options.timeout ?? null;
+    const item = await this._inbox.take(timeout, () => {
+      const error = new PeerError(`no message on the channel from ${this.peerDid} within ${timeout} s`, { peerDid: this.peerDid });
+      error.code = 'TIMEOUT';
+      return error;
+    });
     if (item === END) {
-      this._queue.unshift(END); // every later receive() sees the end too
+      this._inbox.putBack(END); // every later receive() sees the end too
       throw new PeerClosed(`the channel to ${this.peerDid} is ${this.state}${this.closeReason ? `: ${this.closeReason}` : ''}`, { peerDid: this.peerDid });
     }
     this._consumed(this);
@@ -255,9 +236,7 @@ export class PeerChannel {
 
   /** @private @param {ChannelData | typeof END} item */
   _push(item) {
-    const receiver = this._receivers.shift();
-    if (receiver !== undefined) receiver(item);
-    else this._queue.push(item);
+    this._inbox.put(item);
   }
 
   /** @private @param {PeerEvent} event */

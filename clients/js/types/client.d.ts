@@ -25,10 +25,8 @@ export class GatewayClient {
     private _session;
     /** @private @type {Connection | null} */
     private _connection;
-    /** @private @type {Array<Message | typeof CLOSED>} */
-    private _queue;
-    /** @private @type {Array<(item: Message | typeof CLOSED) => void>} */
-    private _receivers;
+    /** @private @type {Inbox<Message | typeof CLOSED>} */
+    private _inbox;
     /** @private @type {Array<{handler: (message: Message) => unknown, types: Set<string> | null}>} */
     private _handlers;
     /** @private @type {Array<(error: InvalidMessageError) => unknown>} */

@@ -68,10 +68,8 @@ export class PeerChannel {
     private _closer;
     /** @private */
     private _consumed;
-    /** @private @type {Array<ChannelData | typeof END>} */
-    private _queue;
-    /** @private @type {Array<(item: ChannelData | typeof END) => void>} */
-    private _receivers;
+    /** @private @type {Inbox<ChannelData | typeof END>} */
+    private _inbox;
     /** @private @type {Array<(event: PeerEvent) => unknown>} */
     private _handlers;
     /** @private @type {Promise<void>} */
