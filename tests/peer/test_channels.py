@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -40,6 +40,24 @@ async def anext(iterator: AsyncIterator[PeerChannel]) -> PeerChannel:
     return await iterator.__anext__()
 
 
+Data = str | bytes
+
+
+async def exchange(ours: PeerChannel, theirs: PeerChannel, count: int,
+                   message: Callable[[int], Data]) -> tuple[list[Data], list[Data], list[Data]]:
+    """Both sides send `count` messages at once: what each received, and what was sent."""
+    async def send_all(channel: PeerChannel) -> None:
+        for n in range(count):
+            await channel.send(message(n))
+
+    async def receive_all(channel: PeerChannel) -> list[Data]:
+        return [await channel.receive(timeout=10) for _ in range(count)]
+
+    _, _, to_theirs, to_ours = await asyncio.gather(send_all(ours), send_all(theirs),
+                                                    receive_all(theirs), receive_all(ours))
+    return to_theirs, to_ours, [message(n) for n in range(count)]
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_two_agents_exchange_a_thousand_messages_each_way_in_order(gateway: Gateway) -> None:
     alice, bob, ours, theirs = await pair(gateway, "bulk")
@@ -48,19 +66,8 @@ async def test_two_agents_exchange_a_thousand_messages_each_way_in_order(gateway
     assert (theirs.state, theirs.peer_did, theirs.label) == ("open", alice.did, "bulk")
     count = 1000
 
-    def message(n: int) -> str | bytes:
-        return f"text {n}" if n % 2 else n.to_bytes(4, "big") + b"\x00\xff"
-
-    async def send_all(channel: PeerChannel) -> None:
-        for n in range(count):
-            await channel.send(message(n))
-
-    async def receive_all(channel: PeerChannel) -> list[str | bytes]:
-        return [await channel.receive(timeout=10) for _ in range(count)]
-
-    _, _, to_bob, to_alice = await asyncio.gather(send_all(ours), send_all(theirs),
-                                                  receive_all(theirs), receive_all(ours))
-    expected = [message(n) for n in range(count)]
+    to_bob, to_alice, expected = await exchange(
+        ours, theirs, count, lambda n: f"text {n}" if n % 2 else n.to_bytes(4, "big") + b"\x00\xff")
     assert to_bob == expected and to_alice == expected
     await alice.close()
     await bob.close()
@@ -268,19 +275,8 @@ async def test_the_relay_fallback_carries_the_channel_through_the_gateway(gatewa
     assert ours.state == theirs.state == "open"
     count = 1000
 
-    def message(n: int) -> str | bytes:
-        return f"text {n}" if n % 2 else bytes([n % 256]) * 3
-
-    async def send_all(channel: PeerChannel) -> None:
-        for n in range(count):
-            await channel.send(message(n))
-
-    async def receive_all(channel: PeerChannel) -> list[str | bytes]:
-        return [await channel.receive(timeout=10) for _ in range(count)]
-
-    _, _, to_bob, to_alice = await asyncio.gather(send_all(ours), send_all(theirs),
-                                                  receive_all(theirs), receive_all(ours))
-    expected = [message(n) for n in range(count)]
+    to_bob, to_alice, expected = await exchange(
+        ours, theirs, count, lambda n: f"text {n}" if n % 2 else bytes([n % 256]) * 3)
     assert to_bob == expected and to_alice == expected
     await ours.close()
     with pytest.raises(PeerClosed):

@@ -3,7 +3,6 @@ per-agent, time-limited TURN credentials in RTCIceServer shape, and the SDK uses
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -12,7 +11,12 @@ from aiconexus_gateway.config import ConfigError, load
 from aiconexus_gateway.server.app import Gateway
 from aiconexus_gateway.turn import check_turn_credential
 from tests.conftest import connect_agent
-from tests.peer.test_turn_server import SECRET, TurnServer, turn_server  # noqa: F401 (fixture)
+from tests.peer.test_turn_server import (  # noqa: F401 (fixture)
+    SECRET,
+    TurnServer,
+    turn_round_trip,
+    turn_server,
+)
 
 STUN = ("stun:stun.example.org:3478",)
 TURN = ("turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349")
@@ -72,20 +76,4 @@ def test_the_settings_come_from_flags_and_environment_and_are_checked() -> None:
 @pytest.mark.gen_test(timeout=60)
 async def test_the_sdk_uses_the_gateway_turn_server_without_being_told(
         io_loop: object, turn_server: TurnServer) -> None:  # noqa: F811
-    from tests.conftest import gateway_config
-
-    gateway = await Gateway.start(gateway_config(
-        turn_urls=(f"turn:127.0.0.1:{turn_server.port}?transport=udp",), turn_secret=SECRET))
-    try:
-        alice, bob = await connect_agent(gateway), await connect_agent(gateway)
-        bob.configure_peers(relay_only=True)  # TURN only: the gateway's credentials or nothing
-        incoming = bob.peers()
-        ours = await alice.connect_peer(bob.did, timeout=20, relay_only=True)
-        theirs = await asyncio.wait_for(incoming.__anext__(), 10)
-        assert ours.transport == theirs.transport == "turn"
-        await ours.send("through coturn")
-        assert await theirs.receive(timeout=10) == "through coturn"
-        await alice.close()
-        await bob.close()
-    finally:
-        await gateway.stop(timeout=2.0)
+    await turn_round_trip(turn_server.port, "through coturn")  # TURN only: the gateway's credentials

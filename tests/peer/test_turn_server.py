@@ -130,24 +130,7 @@ async def test_the_compose_turn_profile_serves_the_gateways_credentials(
         io_loop: object, compose_turn_server: TurnServer) -> None:
     """coturn run with the options of the compose file's `turn` profile (its ports and files
     aside) accepts the credentials the gateway issues from the same TURN_SECRET."""
-    from tests.conftest import gateway_config
-
-    gateway = await Gateway.start(gateway_config(
-        turn_urls=(f"turn:127.0.0.1:{compose_turn_server.port}?transport=udp",),
-        turn_secret=SECRET))
-    try:
-        alice, bob = await connect_agent(gateway), await connect_agent(gateway)
-        bob.configure_peers(relay_only=True)  # TURN only: the gateway's credentials or nothing
-        incoming = bob.peers()
-        ours = await alice.connect_peer(bob.did, timeout=20, relay_only=True)
-        theirs = await asyncio.wait_for(incoming.__anext__(), 10)
-        assert ours.transport == theirs.transport == "turn"
-        await ours.send("through the compose profile's coturn")
-        assert await theirs.receive(timeout=10) == "through the compose profile's coturn"
-        await alice.close()
-        await bob.close()
-    finally:
-        await gateway.stop(timeout=2.0)
+    await turn_round_trip(compose_turn_server.port, "through the compose profile's coturn")
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -187,3 +170,25 @@ async def test_expired_or_forged_turn_credentials_do_not_open_a_channel(
                      lambda: "coturn's refusal in its log:\n" + "".join(turn_server.lines[-12:]))
     await alice.close()
     await bob.close()
+
+
+async def turn_round_trip(turn_port: int, text: str) -> None:
+    """A gateway that issues credentials for the coturn on `turn_port`; two agents open a channel
+    relay-only (the gateway's credentials or nothing), and `text` crosses it."""
+    from tests.conftest import gateway_config
+
+    gateway = await Gateway.start(gateway_config(
+        turn_urls=(f"turn:127.0.0.1:{turn_port}?transport=udp",), turn_secret=SECRET))
+    try:
+        alice, bob = await connect_agent(gateway), await connect_agent(gateway)
+        bob.configure_peers(relay_only=True)
+        incoming = bob.peers()
+        ours = await alice.connect_peer(bob.did, timeout=20, relay_only=True)
+        theirs = await asyncio.wait_for(incoming.__anext__(), 10)
+        assert ours.transport == theirs.transport == "turn"
+        await ours.send(text)
+        assert await theirs.receive(timeout=10) == text
+        await alice.close()
+        await bob.close()
+    finally:
+        await gateway.stop(timeout=2.0)
