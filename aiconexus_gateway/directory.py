@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +135,7 @@ class Directory:
         self._buckets: dict[Peer, TokenBucket] = {}
         self._watch_owner: dict[str, Peer] = {}  # watcher DID -> the session its watches are of
         self.remote: dict[str, RemoteAgent] = {}  # cluster mode: the other instances' agents
+        self._per_instance: Counter[str] = Counter()  # instance -> its agents in `remote`
         self.scope: Callable[[], str] = lambda: "instance"  # "cluster" when the replica is live
         # cluster mode: tell the other instances about a local unlisted agent's new audience
         self.announce: Callable[[Peer], None] = lambda peer: None
@@ -147,7 +149,7 @@ class Directory:
         assert did is not None
         if self._watch_owner.get(did) is not peer:  # watches belong to the session that made them
             self._forget_watcher(did)
-        self.remote.pop(did, None)  # the newest session of the DID, cluster-wide
+        self._set_remote(did, None)  # the newest session of the DID, cluster-wide
         self._relist(did)
         self._changed(did, self._seen(did))
 
@@ -179,7 +181,7 @@ class Directory:
     def remote_online(self, did: str, agent: RemoteAgent) -> None:
         """An agent of another instance registered (or its unlisted audience changed)."""
         before = self.remote.get(did)
-        self.remote[did] = agent
+        self._set_remote(did, agent)
         self._relist(did)
         if (before is not None and before.session_id == agent.session_id
                 and before.listing is None and agent.listing is None):
@@ -196,13 +198,14 @@ class Directory:
         agent = self.remote.get(did)
         if agent is None or agent.session_id != session_id:
             return
-        del self.remote[did]
+        self._set_remote(did, None)
         self._relist(did)
         self._changed(did, self._seen(did))
 
     def remote_sync(self, agents: dict[str, RemoteAgent]) -> None:
         """The whole cluster as the bus holds it (after connecting): replace the replica."""
         before, self.remote = self.remote, agents
+        self._per_instance = Counter(agent.instance for agent in agents.values())
         for did in before.keys() | agents.keys():
             old, new = before.get(did), agents.get(did)
             if old != new:
@@ -210,11 +213,25 @@ class Directory:
                 self._changed(did, self._seen(did))
 
     def remote_alive(self, instances: frozenset[str]) -> None:
-        """Only these instances are alive: the agents of the others are gone."""
+        """Only these instances are alive: the agents of the others are gone. Called at every
+        heartbeat: it walks the replica only when an instance that holds agents died."""
+        if all(instance in instances for instance in self._per_instance):
+            return
         for did in [did for did, agent in self.remote.items() if agent.instance not in instances]:
-            del self.remote[did]
+            self._set_remote(did, None)
             self._relist(did)
             self._changed(did, self._seen(did))
+
+    def _set_remote(self, did: str, agent: RemoteAgent | None) -> None:
+        """The one way `remote` changes for one DID: keeps the count per instance."""
+        before = self.remote.pop(did, None)
+        if before is not None:
+            self._per_instance[before.instance] -= 1
+            if not self._per_instance[before.instance]:
+                del self._per_instance[before.instance]
+        if agent is not None:
+            self.remote[did] = agent
+            self._per_instance[agent.instance] += 1
 
     # -- requests -----------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from tornado.httpclient import AsyncHTTPClient
 from aiconexus_gateway.keys import DIDKey
 
 from . import load, servers
-from .scenarios import Meter, Options, Result, percentile
+from .scenarios import Meter, Options, Result, _machine_busy, percentile
 from .servers import ServerProcess
 
 PER_PROCESS = 19_000  # agents per gateway worker or load generator: under the 20,000 descriptors
@@ -197,21 +197,56 @@ async def _pooled(seconds: float) -> tuple[float, float]:
 # -- (11) 100,000 agents on one host ------------------------------------------------------------------
 
 
-def _generator(url_port: int, role: str, start: int, count: int, concurrency: int,
-               hold: float, out: Any) -> None:
-    """One load-generator process: register `count` agents, report, hold them `hold` s."""
+def _generator(url_port: int, role: str, index: int, start: int, count: int, concurrency: int,
+               out: Any, check: Any) -> None:
+    """One load-generator process: register `count` agents and report; when `check` is set,
+    report how many of its connections are still open (none closed by the gateway: no agent was
+    replaced or reaped), then hold them until terminated."""
     async def main() -> None:
         server = ServerProcess("host", [], {}, None)
         server.port = url_port
-        server.local_host = f"127.0.0.{2 + start // max(1, count)}"
+        server.local_host = f"127.0.0.{2 + index}"  # a source address each: ephemeral ports
         keys = load.keys(role, count, start)
         joined = await load.join_all(server, keys, concurrency=concurrency)
-        out.put({"joined": len(joined.clients), "failures": len(joined.failures),
-                 "seconds": joined.seconds, "rss": psutil.Process().memory_info().rss,
-                 "first_failure": joined.failures[:1]})
-        await asyncio.sleep(hold)
-        load.close_all(joined.clients)
+        me = psutil.Process()
+        out.put({"index": index, "joined": len(joined.clients), "failures": len(joined.failures),
+                 "seconds": joined.seconds, "rss": me.memory_info().rss,
+                 "cpu": sum(me.cpu_times()[:2]), "first_failure": joined.failures[:1]})
+        await asyncio.to_thread(check.wait)
+        out.put({"index": index, "open": sum(not c.closed.done() for c in joined.clients)})
+        await asyncio.sleep(3600)
     asyncio.run(main())
+
+
+async def _redis_info(url: str) -> tuple[float, dict[str, tuple[int, int]]]:
+    """Redis's own CPU seconds (user + sys) and its command stats: name -> (calls, usec)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        cpu = await client.info("cpu")
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    commands = {name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+                for name, v in stats.items()}
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]), commands
+
+
+async def _redis_counts(url: str, prefix: str) -> dict[str, int]:
+    """What the cluster's presence keys hold (every agent once in each)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for kind in ("route", "session", "agents"):
+            pipe.hlen(f"{prefix}:{kind}")
+        pipe.zcard(f"{prefix}:order")
+        route, session, agents, order = await pipe.execute()
+    finally:
+        await client.aclose()
+    return {"route": route, "session": session, "agents": agents, "order": order}
 
 
 async def hundredk(opts: Options, say: Callable[[str], None]) -> Result:
@@ -229,57 +264,110 @@ async def hundredk(opts: Options, say: Callable[[str], None]) -> Result:
             assert redis_server is not None
             redis = await RedisProcess(Path(tmp)).start(redis_server)
             redis_url = redis.url
+        prefix = f"bench{os.getpid()}"  # a Redis given by --redis-url may hold other clusters
         # AGENT_TIMEOUT: the load generators' agents send nothing once registered, and
         # registering 100,000 here takes longer than the default 300 s
         host = servers.gateway("all", None, {"AGENT_TIMEOUT": "3600", "LOG_LEVEL": "WARNING",
                                              **opts.gateway_env, "REDIS_URL": redis_url,
+                                             "REDIS_PREFIX": prefix,
                                              "GATEWAY_WORKERS": str(workers)}, name="workers")
         await host.start()
+        procs: list[Any] = []
         try:
             supervisor = psutil.Process(host.proc.pid if host.proc else 0)
             await _wait_workers(supervisor, workers)
             gateways = supervisor.children()
+            pids = {p.pid for p in gateways}
             cpu_before = sum(sum(p.cpu_times()[:2]) for p in gateways)
-            say(f"(11) {total:,} agents: {workers} gateway workers, {generators} load generators")
+            redis_cpu_before, commands_before = await _redis_info(redis_url)
+            busy_before, own_before = _machine_busy(), time.process_time()
+            say(f"(11) {total:,} agents: {workers} gateway workers, {generators} load generators "
+                f"({max(16, opts.concurrency // generators)} handshakes in flight each)")
             context = multiprocessing.get_context("spawn")
-            queue = context.Queue()
+            queue, check = context.Queue(), context.Event()
             share = -(-total // generators)
             procs = [context.Process(target=_generator, args=(
-                host.port, "hk", i * share, min(share, total - i * share),
-                max(16, opts.concurrency // generators), 600.0, queue))
+                host.port, "hk", i, i * share, min(share, total - i * share),
+                max(16, opts.concurrency // generators), queue, check))
                 for i in range(generators)]
             started = perf_counter()
             for proc in procs:
                 proc.start()
             reports = [await asyncio.to_thread(queue.get) for _ in procs]
             seconds = perf_counter() - started
-            cpu = sum(sum(p.cpu_times()[:2]) for p in gateways) - cpu_before
-            rss = [p.memory_info().rss for p in gateways]
-            code, health = await _health(host.port)
+            live = [p for p in supervisor.children() if p.pid in pids]  # none restarted
+            cpu = sum(sum(p.cpu_times()[:2]) for p in live) - cpu_before
+            redis_cpu, commands = await _redis_info(redis_url)
+            redis_cpu -= redis_cpu_before
+            generator_cpu = sum(r["cpu"] for r in reports)
+            others = (_machine_busy() - busy_before - cpu - redis_cpu - generator_cpu
+                      - (time.process_time() - own_before))
+            await asyncio.sleep(1.0)  # announcements in flight reach every worker
+            rss = [p.memory_info().rss for p in live]
+            code, health = await _get_json(host.port, "/health")
+            _, agents = await _get_json(host.port, "/agents?limit=1")
+            counts = await _redis_counts(redis_url, prefix)
+            check.set()
+            still = [await asyncio.to_thread(queue.get) for _ in procs]
             joined = sum(r["joined"] for r in reports)
+            still_open = sum(r["open"] for r in still)
             row = Result("11", f"{total:,} agents, {workers} workers, {generators} load generators, "
                          "one Redis", "workers-all", agents=joined, seconds=seconds,
                          failures=sum(r["failures"] for r in reports),
                          msgs_per_s=joined / seconds)
+            row.other_cpu_pct = max(0.0, 100.0 * others / seconds)
+            row.server_cpu_pct = 100.0 * cpu / seconds
             row.server_rss_mb = sum(rss) / 1e6
             row.rss_per_agent_kb = sum(rss) / max(1, joined) / 1024
             row.server_us_per_msg = 1e6 * cpu / max(1, joined)
-            row.extra = {"health_connected_agents": health.get("connected_agents"),
-                         "health_instances": health.get("instances"),
-                         "registrations_per_gateway_cpu_s": round(joined / max(cpu, 1e-9)),
-                         "worker_rss_mb": [round(r / 1e6) for r in rss],
-                         "redis_rss_mb": round(redis.rss() / 1e6) if redis else None,
-                         "generator_rss_mb": [round(r["rss"] / 1e6) for r in reports]}
-            row.notes.append(f"/health ({code}) counts {health.get('connected_agents')} agents "
-                             f"on {health.get('instances')} instances")
+            calls = {name: (c - commands_before.get(name, (0, 0))[0],
+                            u - commands_before.get(name, (0, 0))[1])
+                     for name, (c, u) in commands.items()}
+            top = sorted(calls.items(), key=lambda item: -item[1][1])[:8]
+            row.lost = total - still_open  # never registered, or closed by the gateway since
+            row.extra = {
+                "health_connected_agents": health.get("connected_agents"),
+                "health_instances": health.get("instances"),
+                "agents_count": agents.get("count"),
+                "redis_presence": counts,
+                "still_open": still_open,
+                "registrations_per_gateway_cpu_s": round(joined / max(cpu, 1e-9)),
+                "redis_us_per_registration": round(1e6 * redis_cpu / max(1, joined), 1),
+                "redis_commands_per_registration": {
+                    name: {"calls": round(c / max(1, joined), 2),
+                           "us": round(u / max(1, joined), 1)} for name, (c, u) in top},
+                "gateway_cpu_s": round(cpu, 1), "redis_cpu_s": round(redis_cpu, 1),
+                "generator_cpu_s": round(generator_cpu, 1),
+                "supervisor_rss_mb": round(supervisor.memory_info().rss / 1e6),
+                "worker_rss_mb": [round(r / 1e6) for r in rss],
+                "redis_rss_mb": round(redis.rss() / 1e6) if redis else None,
+                "generator_rss_mb": [round(r["rss"] / 1e6) for r in
+                                     sorted(reports, key=lambda r: r["index"])]}
+            exact = (health.get("connected_agents") == agents.get("count") == total
+                     and set(counts.values()) == {total})
+            row.notes.append(f"/health ({code}) counts {health.get('connected_agents')} agents on "
+                             f"{health.get('instances')} instances, /agents {agents.get('count')}, "
+                             f"Redis {counts}: " + ("each agent exactly once" if exact
+                                                    else "NOT each agent exactly once"))
+            if not exact:
+                row.errors += 1
+            row.notes.append(f"Redis {row.extra['redis_us_per_registration']} us CPU per "
+                             f"registration; {row.extra['registrations_per_gateway_cpu_s']} "
+                             "registrations per gateway CPU second; top commands per "
+                             "registration: " + ", ".join(
+                                 f"{name} {v['calls']}x {v['us']} us" for name, v in
+                                 row.extra["redis_commands_per_registration"].items()))
+            row.notes.append(f"still connected at the end: {still_open:,} of {joined:,}"
+                             + ("" if len(live) == workers else
+                                f"; {workers - len(live)} worker(s) died"))
             if row.failures:
                 first = next(r["first_failure"] for r in reports if r["first_failure"])
                 row.notes.append(f"{row.failures} failed, e.g. {first}")
+            return row
+        finally:
             for proc in procs:  # they hold their agents until now
                 proc.terminate()
                 proc.join(10)
-            return row
-        finally:
             await host.stop(60)
             if redis is not None:
                 await redis.stop()
@@ -294,9 +382,9 @@ async def _wait_workers(supervisor: psutil.Process, workers: int) -> None:
     await asyncio.sleep(2.0)  # each joins the cluster (the supervisor prints once all are ready)
 
 
-async def _health(port: int) -> tuple[int, dict[str, Any]]:
-    response = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/health", raise_error=False,
-                                             request_timeout=30)
+async def _get_json(port: int, path: str) -> tuple[int, dict[str, Any]]:
+    response = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}{path}", raise_error=False,
+                                             request_timeout=60)
     return response.code, json.loads(response.body)
 
 

@@ -97,7 +97,7 @@ Result = Route | int | bool | None | BusError
 @dataclass(frozen=True, slots=True)
 class HeartbeatResult:
     lost: bool = False  # the bus lost its data (Redis restarted empty, flushed)
-    restore: bool = False  # our heartbeat had expired: others may have reaped our presence
+    restore: bool = False  # another instance reaped our presence (our heartbeat had expired)
     dead: tuple[str, ...] = ()  # instances whose heartbeat expired (we reaped their presence)
     live: frozenset[str] | None = None  # the instances alive now, ourselves included (None: unknown)
 
@@ -115,9 +115,15 @@ class Bus(Protocol):
         """(Re)connect; True when the bus lost its data since last time. `first`: at startup,
         DuplicateInstanceError when a live instance already holds our id."""
 
-    async def restore(self, presences: list[Presence]) -> list[int]:
-        """Publish every local agent again (after a reconnect, a data loss or being reaped),
-        withdrawing those it held for us that are gone; the generation of each."""
+    async def rejoin(self) -> bool:
+        """After reconnecting: refresh our heartbeat; True when our presence survived (nobody
+        reaped us, the bus kept its data), so the inbox holds everything we missed."""
+
+    async def restore(self, presences: list[Presence], gone: list[Presence] | None = None
+                      ) -> list[int]:
+        """Publish these local agents again, and withdraw `gone` (None: every agent it held
+        for us that is not among `presences`: after a data loss or being reaped); the
+        generation of each."""
 
     async def publish(self, batch: list[Op]) -> list[Result]:
         """Carry out `batch` in order (one round trip): one result per op."""

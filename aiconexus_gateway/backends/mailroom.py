@@ -32,6 +32,7 @@ import json
 import logging
 import random
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -140,21 +141,27 @@ redis.call('ZADD', p .. ':mb:due', ARGV[6], 'L ' .. to .. ' ' .. key)
 return {'ok', owner, meta}
 """
 
-# Everything waiting for a DID: {letter count, key, text, ..., receipt id, receipt JSON, ...}.
+# Everything waiting for each DID (ARGV: prefix, did...), one list per DID: {letter count, key,
+# text, ..., receipt id, receipt JSON, ...}. One call for a whole registration burst.
 FETCH = """
-local box = ARGV[1] .. ':mb:' .. ARGV[2]
-local keys = redis.call('ZRANGE', box .. ':order', 0, -1)
-local out = {#keys}
-for _, k in ipairs(keys) do
-  out[#out + 1] = k
-  out[#out + 1] = redis.call('HGET', box .. ':text', k)
+local all = {}
+for i = 2, #ARGV do
+  local box = ARGV[1] .. ':mb:' .. ARGV[i]
+  local keys = redis.call('ZRANGE', box .. ':order', 0, -1)
+  local out = {#keys}
+  for _, k in ipairs(keys) do
+    out[#out + 1] = k
+    out[#out + 1] = redis.call('HGET', box .. ':text', k)
+  end
+  for _, r in ipairs(redis.call('ZRANGE', box .. ':rorder', 0, -1)) do
+    out[#out + 1] = r
+    out[#out + 1] = redis.call('HGET', box .. ':receipts', r)
+  end
+  all[#all + 1] = out
 end
-for _, r in ipairs(redis.call('ZRANGE', box .. ':rorder', 0, -1)) do
-  out[#out + 1] = r
-  out[#out + 1] = redis.call('HGET', box .. ':receipts', r)
-end
-return out
+return all
 """
+FETCH_BATCH = 256  # DIDs per FETCH call
 
 # An ACK. ARGV: prefix, did, from, id, gateway did, now_ms, receipt ttl ms, max receipts, base.
 ACK = _HELPERS + """
@@ -262,7 +269,7 @@ class ClusterMailroom:
         self._channel = f"{self.prefix}:mb:nudge:{self.instance_id}"
         self._base = secrets.token_hex(10)
         self._base = f"{self._base[:8]}-{self._base[8:12]}-4{self._base[12:15]}-8{self._base[15:18]}"
-        self._ops: asyncio.Queue[_Op] = asyncio.Queue()
+        self._ops = _Ops()
         # did -> its connection, and what was written to it and not acknowledged: key -> size
         self._written: dict[str, tuple[Peer, dict[str, int]]] = {}
         self._held: set[str] = set()  # DIDs with more waiting than the window let through
@@ -306,8 +313,7 @@ class ClusterMailroom:
         self._ops.put_nowait(_Request(peer, request))
 
     def registered(self, peer: Peer, did: str) -> None:
-        self._written[did] = (peer, {})  # a new connection: everything waiting is written
-        self._ops.put_nowait(_Fetch(did))
+        self._ops.put_nowait(_Fetch(did))  # a new connection: everything waiting is written
 
     def depth(self, did: str) -> dict[str, Any] | None:
         return None  # in Redis: not known at once (report() asks)
@@ -330,8 +336,8 @@ class ClusterMailroom:
             try:
                 if isinstance(op, _Put):
                     await self._store(op.peer, op.action)
-                elif isinstance(op, _Fetch):
-                    await self._deliver(op.did)
+                elif isinstance(op, _Fetch):  # with the fetches queued right behind it
+                    await self._deliver(op.did, *self._ops.fetches(FETCH_BATCH - 1))
                 else:
                     await self._answer(op.peer, op.request)
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
@@ -373,19 +379,32 @@ class ClusterMailroom:
                 peer.connection.send(queued_frame(self.actions.factory, forward.sender, forward.id,
                                                   forward.to, expires_at))
 
-    async def _deliver(self, did: str) -> None:
-        """Write to `did`'s local connection what waits for it and was not written to it yet."""
-        peer = self.registry.get(did)
-        if peer is None:
-            self._written.pop(did, None)
+    async def _deliver(self, *dids: str) -> None:
+        """Write to each DID's local connection what waits for it and was not written to it
+        yet (one Redis call for all of them)."""
+        peers = {}
+        for did in dict.fromkeys(dids):
+            peer = self.registry.get(did)
+            if peer is None:
+                self._written.pop(did, None)
+            else:
+                peers[did] = peer
+        if not peers:
             return
+        answers = await self._fetch(args=[self.prefix, *peers])
+        for (did, peer), answer in zip(peers.items(), answers, strict=True):
+            if self.registry.get(did) is peer:  # else it left while we read
+                self._write(did, peer, answer)
+
+    def _write(self, did: str, peer: Peer, answer: list[Any]) -> None:
         written = self._written.get(did)
         if written is None or written[0] is not peer:
+            if len(answer) == 1:  # nothing waits: nothing to remember either
+                self._written.pop(did, None)
+                self._held.discard(did)
+                return
             written = self._written[did] = (peer, {})
         keys = written[1]
-        answer = await self._fetch(args=[self.prefix, did])
-        if self.registry.get(did) is not peer:
-            return  # it left while we read
         count = int(answer[0])
         entries = [(answer[i].decode(), answer[i + 1], i <= 2 * count)
                    for i in range(1, len(answer), 2)]
@@ -411,6 +430,8 @@ class ClusterMailroom:
             else:
                 connection.send(receipt_frame(factory, (key, did, json.loads(value)),
                                               self.clock.wall()))
+        if not keys:  # nothing in flight to it: forget it (the sweeper walks what is kept)
+            del self._written[did]
 
     async def _answer(self, peer: Peer, request: MailboxRequest) -> None:
         did = peer.session.did
@@ -518,6 +539,32 @@ class ClusterMailroom:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+
+class _Ops:
+    """The worker's queue, in order; consecutive fetches are taken together (one call)."""
+
+    def __init__(self) -> None:
+        self._queue: deque[_Op] = deque()
+        self._ready = asyncio.Event()
+
+    def put_nowait(self, op: _Op) -> None:
+        self._queue.append(op)
+        self._ready.set()
+
+    async def get(self) -> _Op:
+        while not self._queue:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._queue.popleft()
+
+    def fetches(self, limit: int) -> list[str]:
+        """The DIDs of the fetches at the front of the queue (up to `limit`), taken off it."""
+        dids: list[str] = []
+        queue = self._queue
+        while queue and len(dids) < limit and isinstance(queue[0], _Fetch):
+            dids.append(queue.popleft().did)  # type: ignore[union-attr]
+        return dids
 
 
 def _view(answer: list[Any]) -> dict[str, Any]:

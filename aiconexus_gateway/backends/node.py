@@ -36,8 +36,10 @@ RECONNECT_CAP = 2.0
 class Handler(Protocol):
     """What the tasks report to (backends/router.py ClusterRouter)."""
 
-    def presences(self) -> tuple[list[Any], list[Presence]]:
-        """The local agents to (re)publish: their owners (Peers) and presences."""
+    def presences(self, everyone: bool) -> tuple[list[Any], list[Presence], list[Presence]]:
+        """The local agents to (re)publish: their owners (Peers) and presences, and the
+        presences whose withdrawal was dropped. `everyone`: every local agent; else only those
+        whose publication (or withdrawal) was dropped while the bus was down."""
 
     def restored(self, owners: list[Any], generations: list[int]) -> None: ...
 
@@ -60,6 +62,10 @@ class Handler(Protocol):
 
     def up(self, up: bool) -> None:
         """The bus became reachable (True) or not (False)."""
+
+    def syncing(self) -> None:
+        """A read of every agent of the cluster starts: announcements read meanwhile are newer
+        than parts of it."""
 
     def synced(self, presences: list[Presence]) -> None:
         """Every agent of the cluster, read after (re)connecting (the directory's replica)."""
@@ -212,20 +218,28 @@ class ClusterNode:
     # -- tasks ------------------------------------------------------------------------------------
 
     async def _connect(self) -> None:
-        lost = await self.bus.connect(first=not self._connected_once)
+        first = not self._connected_once
+        lost = await self.bus.connect(first=first)
         self._connected_once = True
         if lost:
             self.handler.lost_everything()
+        # After a short outage our presence is still in Redis and our inbox kept every
+        # announcement: only what changed meanwhile is published, nothing is read in full.
+        intact = not first and not lost and await self.bus.rejoin()
         if not self.withdrawn:  # a drain withdrew our presence: it stays withdrawn
-            await self._restore()
+            await self._restore(everything=not intact)
         self._next_heartbeat = self.clock.monotonic() + self.settings.heartbeat_interval
 
-    async def _restore(self) -> None:
-        owners, presences = self.handler.presences()
-        generations = await self.bus.restore(presences)
+    async def _restore(self, *, everything: bool = True) -> None:
+        """Publish our agents again (all of them, or only those whose publication was dropped),
+        and after a full restore read the whole cluster for the directory's replica."""
+        owners, presences, gone = self.handler.presences(everything)
+        generations = await self.bus.restore(presences, None if everything else gone)
         self.handler.restored(owners, generations)
-        # after our restore put us among the instances, so no announcement can fall between
-        self.handler.synced(await self.bus.everyone())
+        if everything:
+            # after our restore put us among the instances, so no announcement can fall between
+            self.handler.syncing()
+            self.handler.synced(await self.bus.everyone())
 
     async def _run_writer(self) -> None:
         attempt = 0
@@ -279,7 +293,8 @@ class ClusterNode:
             self.handler.lost_everything()
         if (result.lost or result.restore) and not self.withdrawn:
             log.warning("cluster: re-publishing presence (%s)",
-                        "Redis lost its data" if result.lost else "our heartbeat had expired",
+                        "Redis lost its data" if result.lost
+                        else "our heartbeat had expired and another instance reaped us",
                         extra={"instance": self.instance_id})
             await self._restore()
         if result.live is not None:

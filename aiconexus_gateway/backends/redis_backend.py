@@ -11,6 +11,7 @@ an instance that Redis came back empty, so the senders of the frames it lost get
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import secrets
@@ -21,7 +22,7 @@ try:
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
+    from redis.exceptions import NoScriptError, RedisError
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without redis
     raise ImportError(
         "cluster mode (REDIS_URL) needs the Redis client: "
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("aiconexus.gateway.cluster")
 
 RESTORE_CHUNK = 500
+SCAN_PAGE = 1000  # presences per HSCAN call when reading the whole cluster (never one HGETALL)
 CLOCK_SAMPLE_MAX_RTT = 0.05  # seconds; a TIME round trip slower than this is not a clock sample
 
 # Route frames: for each, find the owner, check its heartbeat, append to its inbox (atomically, so
@@ -85,21 +87,25 @@ end
 return out
 """
 
-# Register a DID here. A newer generation wins cluster-wide; the previous owner (if alive) gets a
+# Register a DID here and tell every other instance (the directory's replica): one call per
+# registration. A newer generation wins cluster-wide; the previous owner (if alive) gets a
 # Takeover in its inbox. In 'restore' mode (re-publishing after an outage) an entry held by a live
-# instance for a session that connected later wins instead: answer -1.
+# instance for a session that connected later wins instead: answer -1 (and nothing is announced).
 # ARGV: prefix, me, did, session_id, presence_json, connected_at, mode, maxlen.
 REGISTER = """
 local p, me, did, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local old = redis.call('HGET', p .. ':route', did)
+local route = p .. ':route'
+local old = redis.call('HGET', route, did)
 local old_alive = old and old ~= me and redis.call('EXISTS', p .. ':heartbeat:' .. old) == 1
 if ARGV[7] == 'restore' and old_alive then
   local theirs = redis.call('ZSCORE', p .. ':order', did)
   if theirs and tonumber(theirs) > tonumber(ARGV[6]) then return -1 end
 end
 local gen = redis.call('INCR', p .. ':generation')
-if redis.call('HGET', p .. ':session', did) ~= sid then redis.call('HDEL', p .. ':activity', did) end
-redis.call('HSET', p .. ':route', did, me)
+if ARGV[7] ~= 'restore' or redis.call('HGET', p .. ':session', did) ~= sid then
+  redis.call('HDEL', p .. ':activity', did)  -- a new session starts with fresh counters
+end
+redis.call('HSET', route, did, me)
 redis.call('HSET', p .. ':session', did, sid)
 redis.call('HSET', p .. ':agents', did, ARGV[5])
 redis.call('ZADD', p .. ':order', ARGV[6], did)
@@ -111,25 +117,41 @@ if old and old ~= me then
       'k', 'T', 'o', me, 'd', did, 'g', gen)
   end
 end
+for _, inst in ipairs(redis.call('SMEMBERS', p .. ':instances')) do
+  if inst ~= me then
+    redis.call('XADD', p .. ':inbox:' .. inst, 'MAXLEN', '~', ARGV[8], '*',
+      'k', 'P', 'o', me, 'd', did, 's', sid, 'j', ARGV[5])
+  end
+end
 return gen
 """
 
-# Remove a DID's presence if it is still ours (and still this session, unless session is '').
-# ARGV: prefix, me, did, session_id.
+# Remove a DID's presence if it is still ours (and still this session, unless session is ''),
+# and tell the others it went offline when no session holds it now (a replaced session's end is
+# covered by its successor's announcement). ARGV: prefix, me, did, session_id, maxlen, announce.
 UNREGISTER = """
 local p, me, did, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local removed = 0
 if redis.call('HGET', p .. ':route', did) ~= me then
   redis.call('SREM', p .. ':members:' .. me, did)
-  return 0
+elseif sid == '' or redis.call('HGET', p .. ':session', did) == sid then
+  redis.call('HDEL', p .. ':route', did)
+  redis.call('HDEL', p .. ':session', did)
+  redis.call('HDEL', p .. ':agents', did)
+  redis.call('HDEL', p .. ':activity', did)
+  redis.call('ZREM', p .. ':order', did)
+  redis.call('SREM', p .. ':members:' .. me, did)
+  removed = 1
 end
-if sid ~= '' and redis.call('HGET', p .. ':session', did) ~= sid then return 0 end
-redis.call('HDEL', p .. ':route', did)
-redis.call('HDEL', p .. ':session', did)
-redis.call('HDEL', p .. ':agents', did)
-redis.call('HDEL', p .. ':activity', did)
-redis.call('ZREM', p .. ':order', did)
-redis.call('SREM', p .. ':members:' .. me, did)
-return 1
+if ARGV[6] == '1' and not redis.call('HGET', p .. ':session', did) then
+  for _, inst in ipairs(redis.call('SMEMBERS', p .. ':instances')) do
+    if inst ~= me then
+      redis.call('XADD', p .. ':inbox:' .. inst, 'MAXLEN', '~', ARGV[5], '*',
+        'k', 'P', 'o', me, 'd', did, 's', sid, 'j', '')
+    end
+  end
+end
+return removed
 """
 
 # Remove every presence entry an instance still owns: a dead one (only if its heartbeat is really
@@ -157,10 +179,10 @@ end
 return n
 """
 
-# Tell every other instance that a DID's session came online (body: its Presence JSON; only if
-# that session still holds the DID) or went offline (body ''; only if no session holds it now: a
-# replaced session's end is covered by its successor's announcement). Discovery and presence
-# (directory.py) keep a replica of the cluster's agents from these.
+# Tell every other instance that a DID's session came online again (body: its Presence JSON; only
+# if that session still holds the DID): an unlisted agent's audience changed. Registrations and
+# unregistrations announce themselves (REGISTER, UNREGISTER). Discovery and presence (directory.py)
+# keep a replica of the cluster's agents from these.
 # ARGV: prefix, me, did, session_id, body, maxlen.
 ANNOUNCE = """
 local p, me, did, sid, body = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -210,6 +232,14 @@ for i = 2, #ARGV - 2, 3 do
 end
 return 0
 """
+
+
+SCRIPTS = {"route": ROUTE, "register": REGISTER, "unregister": UNREGISTER, "reap": REAP,
+           "announce": ANNOUNCE, "announce_withdraw": ANNOUNCE_WITHDRAW, "activity": ACTIVITY}
+# Called by digest (EVALSHA): Redis neither receives nor hashes a script's text per call. They are
+# loaded at every connect; a Redis that lost them (SCRIPT FLUSH) answers NOSCRIPT, which makes
+# the node reconnect, and so load them again.
+SHAS = {name: hashlib.sha1(script.encode()).hexdigest() for name, script in SCRIPTS.items()}
 
 
 def settings_from_config(config: Config) -> ClusterSettings:
@@ -262,12 +292,17 @@ class RedisBus:
             "health_check_interval": 0,
             "client_name": f"aiconexus-{self.instance_id}"[:64],
         }
-        self._redis = Redis.from_url(settings.redis_url, socket_timeout=2.0, **common)
+        # A slow answer is not a failure: on a saturated host Redis may answer late, and giving up
+        # after 2 s turned lateness into outages (reconnects, restores). A Redis that is gone
+        # fails the connection at once; only a silent one waits this long.
+        self._redis = Redis.from_url(settings.redis_url,
+                                     socket_timeout=max(2.0, settings.heartbeat_ttl), **common)
         # The inbox reader blocks in XREAD on a connection of its own.
         block = settings.read_block_ms / 1000
         self._reader = Redis.from_url(settings.redis_url, socket_timeout=block + 2.0,
                                       max_connections=1, **common)
         self._inbox = self.keys.inbox(self.instance_id)
+        self._missing: set[str] = set()  # instances whose heartbeat was missing at our last one
 
     async def _run(self, coroutine: Any) -> Any:
         try:
@@ -296,6 +331,10 @@ class RedisBus:
         self.epoch = epoch
         if lost:
             self.cursor = b"0-0"  # the inbox is a new stream
+        pipe = self._redis.pipeline(transaction=False)
+        for script in SCRIPTS.values():
+            pipe.script_load(script)
+        await pipe.execute()
         await self._measure_clock()
         log.info("cluster: connected to %s as instance %s (prefix %s)", self.url, self.instance_id,
                  keys.prefix, extra={"instance": self.instance_id})
@@ -344,55 +383,79 @@ class RedisBus:
         if after - before <= CLOCK_SAMPLE_MAX_RTT:
             self.clock_offset_ms = (seconds * 1000 + micros / 1000) - (before + after) * 500
 
-    async def restore(self, presences: list[Presence]) -> list[int]:
-        return list(await self._run(self._restore(presences)))
+    async def rejoin(self) -> bool:
+        """After a reconnect: refresh our heartbeat; True when our presence survived the outage
+        (the heartbeat was still ours and nobody reaped us), so only what changed meanwhile
+        needs publishing and the inbox holds every announcement we missed."""
+        keys, me = self.keys, self.instance_id
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(keys.heartbeat(me), self._heartbeat_value, px=self._ttl_ms(), get=True)
+        pipe.sismember(keys.instances, me)
+        previous, member = await self._run(pipe.execute())
+        return previous == self._heartbeat_value and bool(member)
 
-    async def _restore(self, presences: list[Presence]) -> list[int]:
+    async def restore(self, presences: list[Presence], gone: list[Presence] | None = None
+                      ) -> list[int]:
+        return list(await self._run(self._restore(presences, gone)))
+
+    async def _restore(self, presences: list[Presence], gone: list[Presence] | None
+                       ) -> list[int]:
         keys, me = self.keys, self.instance_id
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(keys.heartbeat(me), self._heartbeat_value, px=self._ttl_ms())
         pipe.sadd(keys.instances, me)
         pipe.persist(self._inbox)
-        pipe.smembers(keys.members(me))
+        if gone is None:  # everything: what Redis holds for us and is not local any more goes
+            pipe.smembers(keys.members(me))
         *_, members = await pipe.execute()
-        local = {presence.did for presence in presences}
-        stale = [did.decode() for did in members if did.decode() not in local]
-        if stale:
+        if gone is None:
+            local = {presence.did for presence in presences}
+            stale = [(did.decode(), "") for did in members if did.decode() not in local]
+        else:
+            stale = [(presence.did, presence.session_id) for presence in gone]
+        for start in range(0, len(stale), RESTORE_CHUNK):
             pipe = self._redis.pipeline(transaction=False)
-            for did in stale:
-                pipe.eval(UNREGISTER, 0, keys.prefix, me, did, "")
+            for did, session_id in stale[start:start + RESTORE_CHUNK]:
+                self._unregister(pipe, did, session_id)
             await pipe.execute()
         generations: list[int] = []
         for start in range(0, len(presences), RESTORE_CHUNK):
             pipe = self._redis.pipeline(transaction=False)
             for presence in presences[start:start + RESTORE_CHUNK]:
                 self._register(pipe, presence, "restore")
-            for presence in presences[start:start + RESTORE_CHUNK]:
-                self._announce(pipe, presence, up=True)
-            answers = await pipe.execute()
-            generations.extend(int(generation) for generation in answers[:len(answers) // 2])
+            generations.extend(int(generation) for generation in await pipe.execute())
         return generations
 
-    def _announce(self, pipe: Any, presence: Presence, *, up: bool) -> None:
-        pipe.eval(ANNOUNCE, 0, self.keys.prefix, self.instance_id, presence.did,
-                  presence.session_id, presence.encode() if up else b"",
-                  self.settings.inbox_maxlen)
+    def _announce(self, pipe: Any, presence: Presence) -> None:
+        pipe.evalsha(SHAS["announce"], 0, self.keys.prefix, self.instance_id, presence.did,
+                     presence.session_id, presence.encode(), self.settings.inbox_maxlen)
 
     async def everyone(self) -> list[Presence]:
-        agents = await self._run(self._redis.hgetall(self.keys.agents))
-        presences = []
-        for did, raw in agents.items():
-            try:
-                presences.append(Presence.decode(did.decode(), raw))
-            except (ValueError, KeyError, TypeError) as exc:
-                log.error("cluster: skipping unreadable presence of %r: %s", did, exc,
-                          extra={"instance": self.instance_id})
-        return presences
+        """Every agent of the cluster, read in pages (HSCAN): Redis serves the others between
+        pages instead of blocking on one whole-hash read."""
+        presences: list[Presence] = []
+        cursor = 0
+        while True:
+            cursor, page = await self._run(self._redis.hscan(self.keys.agents, cursor,
+                                                             count=SCAN_PAGE))
+            for did, raw in page.items():
+                try:
+                    presences.append(Presence.decode(did.decode(), raw))
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.error("cluster: skipping unreadable presence of %r: %s", did, exc,
+                              extra={"instance": self.instance_id})
+            if not cursor:
+                # HSCAN may return an entry twice (the hash grew meanwhile): keep the last
+                return list({presence.did: presence for presence in presences}.values())
 
     def _register(self, pipe: Any, presence: Presence, mode: str) -> None:
-        pipe.eval(REGISTER, 0, self.keys.prefix, self.instance_id, presence.did,
-                  presence.session_id, presence.encode(), repr(presence.connected_at), mode,
-                  self.settings.inbox_maxlen)
+        pipe.evalsha(SHAS["register"], 0, self.keys.prefix, self.instance_id, presence.did,
+                     presence.session_id, presence.encode(), repr(presence.connected_at), mode,
+                     self.settings.inbox_maxlen)
+
+    def _unregister(self, pipe: Any, did: str, session_id: str, *, announce: bool = True) -> None:
+        pipe.evalsha(SHAS["unregister"], 0, self.keys.prefix, self.instance_id, did, session_id,
+                     self.settings.inbox_maxlen, "1" if announce else "0")
 
     def _ttl_ms(self) -> int:
         return int(self.settings.heartbeat_ttl * 1000)
@@ -407,8 +470,8 @@ class RedisBus:
     async def leave(self) -> None:
         keys, me = self.keys, self.instance_id
         pipe = self._redis.pipeline(transaction=False)
-        pipe.eval(ANNOUNCE_WITHDRAW, 0, keys.prefix, me, self.settings.inbox_maxlen)
-        pipe.eval(REAP, 0, keys.prefix, me, "withdraw", self.settings.dead_inbox_ttl)
+        pipe.evalsha(SHAS["announce_withdraw"], 0, keys.prefix, me, self.settings.inbox_maxlen)
+        pipe.evalsha(SHAS["reap"], 0, keys.prefix, me, "withdraw", self.settings.dead_inbox_ttl)
         pipe.delete(keys.heartbeat(me))
         pipe.srem(keys.instances, me)
         pipe.expire(self._inbox, self.settings.dead_inbox_ttl)
@@ -426,7 +489,7 @@ class RedisBus:
 
         def flush_frames() -> None:
             if frames:
-                pipe.eval(ROUTE, 0, keys.prefix, self.settings.inbox_maxlen, *args)
+                pipe.evalsha(SHAS["route"], 0, keys.prefix, self.settings.inbox_maxlen, *args)
                 plan.append(list(frames))
                 frames.clear()
                 args.clear()
@@ -442,27 +505,28 @@ class RedisBus:
             if isinstance(op, PostOp):
                 pipe.xadd(keys.inbox(op.instance), encode(op.message),  # type: ignore[arg-type]
                           maxlen=self.settings.inbox_maxlen, approximate=True)
-            elif isinstance(op, PresenceOp):
+            elif isinstance(op, PresenceOp):  # one script each, announcement included
                 if op.up:
                     self._register(pipe, op.presence, "new")
                 else:
-                    pipe.eval(UNREGISTER, 0, keys.prefix, me, op.presence.did,
-                              op.presence.session_id)
-                plan.append([index])
-                self._announce(pipe, op.presence, up=op.up)  # its answer is not a result
-                plan.append([])
-                continue
+                    self._unregister(pipe, op.presence.did, op.presence.session_id)
             elif isinstance(op, AnnounceOp):
-                self._announce(pipe, op.presence, up=True)
+                self._announce(pipe, op.presence)
             else:
-                pipe.eval(ANNOUNCE_WITHDRAW, 0, keys.prefix, me, self.settings.inbox_maxlen)
+                pipe.evalsha(SHAS["announce_withdraw"], 0, keys.prefix, me,
+                             self.settings.inbox_maxlen)
                 plan.append([])
-                pipe.eval(REAP, 0, keys.prefix, me, "withdraw", self.settings.dead_inbox_ttl)
+                pipe.evalsha(SHAS["reap"], 0, keys.prefix, me, "withdraw",
+                             self.settings.dead_inbox_ttl)
             plan.append([index])
         flush_frames()
         if not plan:
             return results
         answers = await self._run(pipe.execute(raise_on_error=False))
+        if any(isinstance(answer, NoScriptError) for answer in answers):
+            # Redis lost our scripts (SCRIPT FLUSH): nothing of theirs ran. Reconnecting loads
+            # them again; the batch counts as failed (dropped), as on a broken connection.
+            raise BusError("NOSCRIPT: Redis lost the cluster scripts; reconnecting")
         for indexes, answer in zip(plan, answers, strict=True):
             if not indexes:  # an announcement: best effort, healed by the next snapshot
                 if isinstance(answer, BaseException):
@@ -509,7 +573,8 @@ class RedisBus:
     async def _heartbeat_once(self, activity: list[Published]) -> HeartbeatResult:
         keys, me = self.keys, self.instance_id
         pipe = self._redis.pipeline(transaction=False)
-        pipe.set(keys.heartbeat(me), self._heartbeat_value, px=self._ttl_ms(), get=True)
+        pipe.set(keys.heartbeat(me), self._heartbeat_value, px=self._ttl_ms())
+        pipe.sismember(keys.instances, me)  # after the SET: nobody can reap us from here on
         pipe.get(keys.epoch)
         pipe.smembers(keys.instances)
         pipe.time()
@@ -519,9 +584,9 @@ class RedisBus:
             args: list[Any] = []
             for did, session_id, counters in activity:
                 args.extend((did, session_id, counters.encode()))
-            pipe.eval(ACTIVITY, 0, keys.prefix, *args)
+            pipe.evalsha(SHAS["activity"], 0, keys.prefix, *args)
         before = self.clock.wall()
-        previous, epoch, instances, (seconds, micros), *_ = await pipe.execute()
+        _, member, epoch, instances, (seconds, micros), *_ = await pipe.execute()
         self._clock_sample(before, seconds, micros, self.clock.wall())
         lost = epoch != self.epoch
         if lost:
@@ -531,24 +596,31 @@ class RedisBus:
             self.epoch = epoch
             self.cursor = b"0-0"
         others = sorted({i.decode() for i in instances} - {me})
-        dead: list[str] = []
+        missing: list[str] = []
         if others:
             pipe = self._redis.pipeline(transaction=False)
             for instance in others:
                 pipe.exists(keys.heartbeat(instance))
             alive = await pipe.execute()
-            dead = [instance for instance, live in zip(others, alive, strict=True) if not live]
-        live = frozenset({me, *(i for i in others if i not in dead)})
+            missing = [instance for instance, live in zip(others, alive, strict=True) if not live]
+        # An instance is reaped when its heartbeat is missing at two of our heartbeats in a row:
+        # one that is slow (a saturated host) but alive gets one more interval to refresh it.
+        dead = [instance for instance in missing if instance in self._missing]
+        self._missing = set(missing)
+        live = frozenset({me, *(i for i in others if i not in missing)})
         reaped: list[str] = []
         for instance in dead:
-            count = await self._redis.eval(REAP, 0, keys.prefix, instance, "reap",
-                                           self.settings.dead_inbox_ttl)
+            count = await self._redis.evalsha(SHAS["reap"], 0, keys.prefix, instance, "reap",
+                                              self.settings.dead_inbox_ttl)
             if int(count) >= 0:
                 reaped.append(instance)
+                self._missing.discard(instance)
                 log.warning("cluster: reaped instance %s (%d agents)", instance, int(count),
                             extra={"instance": me})
-        return HeartbeatResult(lost=lost, restore=previous != self._heartbeat_value,
-                               dead=tuple(reaped), live=live)
+        # Our heartbeat may have expired (a slow host) without anyone reaping us: then our
+        # presence is intact and nothing needs publishing again. Only a reap (or a Redis that
+        # lost its data) takes us out of the instances.
+        return HeartbeatResult(lost=lost, restore=not member, dead=tuple(reaped), live=live)
 
     # -- the cluster-wide views ------------------------------------------------------------------------
 

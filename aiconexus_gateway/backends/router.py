@@ -68,6 +68,9 @@ class ClusterRouter(Router):
         self.cluster_metrics = metrics.cluster(lambda: len(self.pending),
                                                tuple(reason.value for reason in FailReason))
         self.node = ClusterNode(bus, self, settings, clock, jitter=jitter)
+        self._gone: list[Presence] = []  # withdrawals dropped while the bus was down
+        # announcements read while the whole cluster is being read (None: no read going on)
+        self._sync_log: dict[str, Announce] | None = None
 
     def __str__(self) -> str:
         return str(self.node)
@@ -99,11 +102,19 @@ class ClusterRouter(Router):
         if self.node.up and not self.node.withdrawn and peer.record is not None:
             self.node.queue(AnnounceOp(self._presence(peer)))
 
+    def syncing(self) -> None:
+        self._sync_log = {}
+
     def synced(self, presences: list[Presence]) -> None:
+        """The whole cluster, read in pages while announcements kept coming: those read
+        meanwhile are applied again on top, so a page read before a change cannot undo it."""
+        log, self._sync_log = self._sync_log or {}, None
         self._directory.remote_sync({
             presence.did: RemoteAgent.of(presence.did, presence.instance, presence.session_id,
                                          presence.profile)
             for presence in presences if presence.instance != self.instance_id})
+        for message in log.values():
+            self._announced(message)
 
     def alive(self, instances: frozenset[str]) -> None:
         self._directory.remote_alive(instances)
@@ -156,9 +167,14 @@ class ClusterRouter(Router):
 
     # -- what the node reports (node.Handler) ---------------------------------------------------
 
-    def presences(self) -> tuple[list[Any], list[Presence]]:
-        peers = list(self.registry)
-        return peers, [self._presence(peer) for peer in peers]
+    def presences(self, everyone: bool) -> tuple[list[Any], list[Presence], list[Presence]]:
+        gone, self._gone = self._gone, []
+        if everyone:
+            peers = list(self.registry)
+            return peers, [self._presence(peer) for peer in peers], []
+        peers = [peer for peer in self.registry if peer.session.did is not None
+                 and not self.state.published_or_publishing(peer.session.did, peer)]
+        return peers, [self._presence(peer) for peer in peers], gone
 
     def restored(self, owners: list[Any], generations: list[int]) -> None:
         for peer, generation in zip(owners, generations, strict=True):
@@ -195,6 +211,8 @@ class ClusterRouter(Router):
                     self.state.not_published(did, peer)
                     if reply is not None and not self.complete(peer, reply):
                         self.state.forget(did, peer)
+                else:  # withdrawn by the restore after reconnecting
+                    self._gone.append(op.presence)
             elif isinstance(op, WithdrawOp) and not op.done.done():
                 op.done.set_result(False)
             # PostOp: the sender's timeout answers its agent.
@@ -238,6 +256,8 @@ class ClusterRouter(Router):
 
     def up(self, up: bool) -> None:
         self.cluster_metrics.redis_up(up)
+        if not up:
+            self._sync_log = None
         if up:
             self.cluster_metrics.reconnected()
 
@@ -308,12 +328,9 @@ class ClusterRouter(Router):
         elif isinstance(message, Announce):
             if message.origin == self.instance_id:
                 return
-            if message.presence:
-                presence = Presence.decode(message.did, message.presence)
-                self._directory.remote_online(message.did, RemoteAgent.of(
-                    message.did, presence.instance, presence.session_id, presence.profile))
-            else:
-                self._directory.remote_offline(message.did, message.session_id)
+            if self._sync_log is not None:
+                self._sync_log[message.did] = message
+            self._announced(message)
         elif isinstance(message, Takeover) and message.origin != self.instance_id:
             # our own echo never closes anything
             for peer, why in self.state.takeover(message.did, message.generation, message.origin,
@@ -321,6 +338,14 @@ class ClusterRouter(Router):
                 log.info("cluster: closing replaced session of %s (%s)", message.did, why,
                          extra={"did": message.did, "instance": self.instance_id})
                 self.evict(peer, why, counted=self.registry.get(message.did) is peer)
+
+    def _announced(self, message: Announce) -> None:
+        if message.presence:
+            presence = Presence.decode(message.did, message.presence)
+            self._directory.remote_online(message.did, RemoteAgent.of(
+                message.did, presence.instance, presence.session_id, presence.profile))
+        else:
+            self._directory.remote_offline(message.did, message.session_id)
 
     def _answer(self, origin: str, message: ClusterMessage) -> None:
         if origin == self.instance_id:  # our own frame came back through our inbox

@@ -90,23 +90,42 @@ class ClusterState:
         if did not in self._publishing and did not in self._generations:
             self._deferred.pop(did, None)
 
+    def published_or_publishing(self, did: str, peer: Peer) -> bool:
+        """`peer`'s registration of `did` is published, or being published now."""
+        return self._publishing.get(did) is peer or self.generation(did, peer) is not None
+
     def generation(self, did: str, peer: Peer) -> int | None:
         """The published generation of `peer`'s registration of `did` (None: not published)."""
         known = self._generations.get(did)
         return known[1] if known is not None and known[0] is peer else None
 
     def activity_changes(self, peers: Iterable[Peer]) -> list[tuple[Peer, Activity]]:
-        """The published sessions among `peers` whose counters moved since last published."""
+        """The published sessions among `peers` whose counters moved since last published.
+        A session that has not moved since it registered publishes nothing: the cluster shows
+        no counters as zero, active when it connected. Runs at every heartbeat over every local
+        agent, so an unchanged one costs a tuple comparison."""
         changed: list[tuple[Peer, Activity]] = []
+        activity = self._activity
         for peer in peers:
-            did, record = peer.session.did, peer.record
-            if did is None or record is None or self.generation(did, peer) is None:
+            record = peer.record
+            if record is None:
+                continue
+            did = peer.session.did
+            previous = activity.get(did) if did is not None else None
+            if previous is not None and previous[0] is peer:
+                last = previous[1]
+                if (last.messages_sent == record.messages_sent
+                        and last.messages_received == record.messages_received
+                        and last.last_activity == record.last_activity):
+                    continue
+            elif (record.messages_sent == 0 and record.messages_received == 0
+                  and record.last_activity == record.connected_at):
+                continue  # never moved: nothing to publish
+            if did is None or self.generation(did, peer) is None:
                 continue
             now = Activity(record.messages_sent, record.messages_received, record.last_activity)
-            previous = self._activity.get(did)
-            if previous is None or previous[0] is not peer or previous[1] != now:
-                self._activity[did] = (peer, now)
-                changed.append((peer, now))
+            activity[did] = (peer, now)
+            changed.append((peer, now))
         return changed
 
 
