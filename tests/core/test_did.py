@@ -15,6 +15,7 @@ from aiconexus_gateway.clock import ManualClock
 from aiconexus_gateway.did import (
     ED25519_MULTICODEC,
     EXPECTED_FORM,
+    b58encode,
     did_from_public_key,
     is_valid_did,
     public_key_from_did,
@@ -87,6 +88,56 @@ def test_any_32_bytes_encode_and_are_accepted_only_as_a_valid_point(public_key: 
     assert len(did) == 56
     assert is_valid_did(did) is crypto_core_ed25519_is_valid_point(public_key)
 
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=40), st.integers(0, 3))
+def test_base58btc_encoding_is_the_base58_package_s(data: bytes, zeros: int) -> None:
+    """did.py writes base58btc itself (faster); the reference implementation must agree, leading
+    zero bytes ('1's) included."""
+    data = b"\x00" * zeros + data
+    assert b58encode(data) == base58.b58encode(data).decode("ascii")
+
+
+def _reference_key(did: str) -> bytes | None:
+    """What the key of `did` is by the base58 package: decode, check the prefix and the length,
+    and that re-encoding gives the same text (base58 has one spelling per value)."""
+    text = did[len("did:key:z"):]
+    try:
+        decoded = base58.b58decode(text)
+    except ValueError:
+        return None
+    if (not decoded.startswith(ED25519_MULTICODEC) or len(decoded) != 34
+            or base58.b58encode(decoded).decode("ascii") != text):
+        return None
+    return decoded[2:] if crypto_core_ed25519_is_valid_point(decoded[2:]) else None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(min_size=32, max_size=32), st.lists(
+    st.tuples(st.integers(0, 60), st.sampled_from("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijk"
+                                                  "mnopqrstuvwxyz0OIl \né"), st.integers(0, 2)),
+    max_size=3))
+def test_any_edit_of_a_did_is_decoded_as_the_base58_package_decodes_it(
+        seed: bytes, edits: list[tuple[int, str, int]]) -> None:
+    """Replace, insert or delete characters of a valid DID: accepted exactly when the package's
+    decode (and its re-encode) accepts it, with the same key."""
+    text = list(did_from_public_key(bytes(SigningKey(seed).verify_key))[len("did:key:z"):])
+    for position, char, operation in edits:
+        position = min(position, len(text))
+        if operation == 0 and position < len(text):
+            text[position] = char
+        elif operation == 1:
+            text.insert(position, char)
+        elif position < len(text):
+            del text[position]
+    did = "did:key:z" + "".join(text)
+    expected = _reference_key(did)
+    try:
+        assert public_key_from_did(did) == expected
+    except ProtocolError as error:
+        assert expected is None, error.message
+        assert error.code is ErrorCode.INVALID_DID
 
 # -- 32 bytes that are not an Ed25519 public key (W3C did:key: invalidPublicKey) -----------------
 
