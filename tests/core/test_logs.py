@@ -8,14 +8,18 @@ import logging
 import logging.handlers
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiconexus_gateway.logs import (
     LOG_FILE_BACKUPS,
     LOG_FILE_MAX_BYTES,
     JSONFormatter,
+    TextFormatter,
     setup_logging,
     write_line,
 )
@@ -52,6 +56,23 @@ def test_json_formatter_writes_one_object_with_time_level_logger_message_and_fie
     entry = json.loads(line)
     assert entry == {"time": "2026-09-21T14:13:20.123Z", "level": "INFO", "logger": "aiconexus.gateway",
                      "message": "agent registered: did:key:z6Mk", "did": "did:key:z6Mk", "path": "/x"}
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.floats(0, 4e9), st.integers(0, 4 * 10**9).map(lambda s: s + 0.0005),
+                 st.integers(0, 4 * 10**9).map(lambda s: s + 0.9999996)))
+def test_both_formats_write_the_time_as_the_standard_library_does(created: float) -> None:
+    """Each formatter writes the date and time once per second (cached); the text is the same as
+    logging.Formatter's (local time, milliseconds) and datetime's ISO 8601 UTC, at any instant."""
+    record = _record()
+    record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+    assert TextFormatter().formatTime(record) == logging.Formatter().formatTime(record)
+    expected = datetime.fromtimestamp(created, tz=timezone.utc).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+    assert json.loads(JSONFormatter().format(record))["time"] == expected
+    cached = JSONFormatter()
+    cached.utc_time(float(int(created)))  # the same second, cached from another instant of it
+    assert cached.utc_time(created) == expected
 
 
 def test_json_formatter_includes_the_exception() -> None:
