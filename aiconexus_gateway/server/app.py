@@ -39,6 +39,7 @@ from .handlers import (
     MetricsHandler,
     NotFoundHandler,
 )
+from .pinger import Pinger
 from .tornado_internals import add_sockets_guarded, check_internals, open_http_connections
 from .websocket import AgentSocketHandler, RefusalLog, WriteBatch
 from .workers import is_worker, notify_ready, supervise
@@ -218,7 +219,8 @@ def make_app(hub: Hub, config: Config, batch: WriteBatch | None = None,
     socket_args = {"hub": hub, "batch": batch or WriteBatch(), "refusals": RefusalLog(),
                    "max_message_size": config.max_message_size,
                    "max_outbound_buffer": config.max_outbound_buffer,
-                   "allowed_origins": config.allowed_origins}
+                   "allowed_origins": config.allowed_origins,
+                   "pinger": Pinger(config.ping_interval)}
     return Application(
         [
             (r"/ws", AgentSocketHandler, socket_args),
@@ -229,8 +231,8 @@ def make_app(hub: Hub, config: Config, batch: WriteBatch | None = None,
         ],
         default_handler_class=NotFoundHandler,
         default_handler_args=deps,
-        websocket_ping_interval=config.ping_interval,
-        websocket_ping_timeout=config.ping_interval,
+        # Keepalive pings come from the one Pinger above (PING_INTERVAL), not a task per socket.
+        websocket_ping_interval=None,
         # Frames up to twice the limit are read and answered with MESSAGE_TOO_LARGE; larger ones
         # are cut off by Tornado (close 1009) before they are buffered.
         websocket_max_message_size=max(2 * config.max_message_size, config.max_message_size + 65536),

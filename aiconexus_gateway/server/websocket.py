@@ -4,6 +4,7 @@ Writes: every frame the hub sends a connection goes through its outbox (`send`),
 filled while one read is processed are written together (`WriteBatch`), one write(2) per
 recipient. Frames Tornado writes itself (close, ping, pong) flush the outbox first
 (tornado_internals.FrameProtocol), so a close frame is always the last thing on the wire.
+Keepalive pings come from the application's one Pinger (server/pinger.py), not a task per socket.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from ..errors import CloseCode, Ending, ErrorCode, ProtocolError
 from ..hub import Hub, Peer
 from ..ratelimit import TokenBucket
 from ..session import Forward
-from .tornado_internals import FrameProtocol, bytes_queued, bytes_sent, read_pending
+from .pinger import Pinger
+from .tornado_internals import FrameProtocol, bytes_queued, bytes_sent
 
 log = logging.getLogger("aiconexus.gateway.ws")
 
@@ -138,8 +140,10 @@ class AgentSocketHandler(WebSocketHandler):
     def initialize(self, hub: Hub, batch: WriteBatch, max_message_size: int,
                    max_outbound_buffer: int = DEFAULT_OUTBOUND_BUFFER,
                    allowed_origins: tuple[str, ...] = (),
-                   refusals: RefusalLog | None = None) -> None:
+                   refusals: RefusalLog | None = None, pinger: Pinger | None = None) -> None:
         self.hub = hub
+        # the application's keepalive (make_app); one of its own when built without one
+        self.pinger = pinger or Pinger(hub.settings.session.ping_interval)
         self.batch = batch
         self.refusals = refusals or RefusalLog()
         self.limit = max_message_size
@@ -149,6 +153,7 @@ class AgentSocketHandler(WebSocketHandler):
         self.refused_origin: str | None = None  # set when the upgrade is only to say why not
         self._timer: object | None = None  # the challenge timer, then the idle timer
         self._stream: IOStream | None = None
+        self._frames: FrameProtocol | None = None  # the open connection's protocol
         self._control: TokenBucket | None = None  # pings, pongs, small fragments
         # (write index at its end, Forward or None) of frames queued but not yet taken by the
         # kernel, so the senders of those that never leave can be told when the connection closes
@@ -252,6 +257,7 @@ class AgentSocketHandler(WebSocketHandler):
         self.set_nodelay(True)
         assert self.ws_connection is not None
         self._stream = self.ws_connection.stream
+        self._frames = self.ws_connection  # type: ignore[assignment]
         self._control = TokenBucket(CONTROL_RATE, CONTROL_BURST, monotonic())
         if self.refused_origin is not None:
             self.send(self.hub.factory.error(None, ProtocolError(
@@ -262,6 +268,7 @@ class AgentSocketHandler(WebSocketHandler):
             self.close(ORIGIN_NOT_ALLOWED, "origin not allowed (see ALLOWED_ORIGINS)")
             return
         self.peer = self.hub.open(self)
+        self.pinger.add(self)
         loop = IOLoop.current()
         self._timer = loop.call_later(self.hub.challenge_timeout,
                                       self._challenge_expired)
@@ -280,7 +287,8 @@ class AgentSocketHandler(WebSocketHandler):
                 log.exception("internal error handling a frame", extra={"did": peer.did})
                 self.hub.internal_error(peer, message)
             batch = self.batch
-            if batch.queued and not read_pending(self._stream):  # type: ignore[arg-type]
+            frames = self._frames
+            if batch.queued and (frames is None or not frames.unread):
                 batch.flush()  # the last frame of this read: its answers need not wait
         else:
             if len(message) > self.limit:
@@ -289,6 +297,9 @@ class AgentSocketHandler(WebSocketHandler):
             self.hub.receive_binary(peer)
 
     # -- FrameProtocol's reports ----------------------------------------------------------------------
+
+    def on_pong(self, data: bytes) -> None:
+        self.pinger.answered(self)
 
     def on_control_frame(self, size: int) -> bool:
         """A ping, pong or fragment of `size` bytes: within budget (True), or closed 4429."""
@@ -364,7 +375,19 @@ class AgentSocketHandler(WebSocketHandler):
         if delay is not None:
             self._schedule_idle_check(delay)
 
+    def ping_now(self) -> None:
+        """The pinger's turn for this connection: a ping frame, after what is queued."""
+        if self._frames is not None:
+            self._frames.ping()
+
+    def ping_timed_out(self) -> None:
+        """No pong within PING_INTERVAL of the last ping: close 1000 "ping timed out" (as Tornado's
+        own keepalive did; protocol.md section 13)."""
+        if self._frames is not None:
+            self._frames.close(reason="ping timed out")
+
     def on_close(self) -> None:
+        self.pinger.remove(self)
         if self._timer is not None:
             IOLoop.current().remove_timeout(self._timer)
             self._timer = None
@@ -381,6 +404,7 @@ class AgentSocketHandler(WebSocketHandler):
         # comes back at once, by reference counting, not at the next full garbage collection.
         self.peer = None
         self._stream = None
+        self._frames = None
 
     def unsent(self) -> list[Forward]:
         """The agents' frames queued to this connection that the kernel has not taken (yet)."""

@@ -70,11 +70,12 @@ def test_close_codes_reserved_or_unassigned_are_invalid(code: int) -> None:
 
 def test_a_method_tornado_stops_calling_is_caught_on_tornados_class_not_on_our_override(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """FrameProtocol overrides _receive_frame; were Tornado to rename it, the override would
+    """FrameProtocol overrides _receive_frame_loop; were Tornado to rename it, the override would
     still exist but never run. The check looks at Tornado's own class, so it names it."""
-    from tornado.websocket import WebSocketProtocol13
+    from tornado.websocket import WebSocketProtocol, WebSocketProtocol13
 
-    monkeypatch.delattr(WebSocketProtocol13, "_receive_frame")
+    monkeypatch.delattr(WebSocketProtocol13, "_receive_frame_loop")
+    monkeypatch.delattr(WebSocketProtocol, "_receive_frame_loop")  # (its abstract declaration)
     monkeypatch.delattr(WebSocketProtocol13, "_write_frame")
-    assert missing_internals() == ["tornado.websocket.WebSocketProtocol13._receive_frame",
+    assert missing_internals() == ["tornado.websocket.WebSocketProtocol13._receive_frame_loop",
                                    "tornado.websocket.WebSocketProtocol13._write_frame"]
