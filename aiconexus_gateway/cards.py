@@ -49,6 +49,10 @@ class Profile:
     register: dict[str, Any] | None
 
 
+# Most agents register without a card and listed: they share one Profile (it is immutable).
+LISTED_WITHOUT_CARD = Profile(None, False, None)
+
+
 def parse_card(value: Any, message_id: str | None = None) -> Card:
     """Validate `payload.card`; MALFORMED_MESSAGE naming the member that is wrong.
 

@@ -11,14 +11,13 @@ frames before registration) is charged to the remote address's work budget.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from time import perf_counter
 
 from .admission import Admission, AdmissionSettings, Refusal
 from .clock import Clock
 from .errors import Ending, ErrorCode, ProtocolError, peer_close_label
-from .messages import MessageFactory, readable_id
+from .messages import MessageFactory, new_id, readable_id
 from .metrics import GatewayMetrics
 from .peer import Connection, Peer, PeerActions
 from .ratelimit import COST_UNIT, RateLimiter
@@ -89,7 +88,7 @@ class Connections:
         now = self.clock.monotonic()
         settings = self.settings
         session = Session(self.factory, settings, nonce=self._nonce_source(32),
-                          session_id=str(uuid.uuid4()), now=now)
+                          session_id=new_id(), now=now)
         limiter = (RateLimiter(settings.rate_limit, settings.rate_burst or 1, now)
                    if settings.rate_limit > 0 else None)
         peer = Peer(connection, session, now, limiter)

@@ -83,8 +83,9 @@ class Envelope:
     def signing_input(self) -> bytes:
         return canonicalize(self.fields, needs_full=self.needs_full_jcs)
 
-    def verify(self, verify_key: VerifyKey) -> None:
-        """Raise INVALID_SIGNATURE unless `verify_key` signed this envelope."""
+    def verify(self, verify_key: VerifyKey | bytes) -> None:
+        """Raise INVALID_SIGNATURE unless `verify_key` (or the raw 32-byte public key) signed this
+        envelope."""
         try:
             # VerifyKey.verify minus its wrapping: the same libsodium call, one frame fewer
             crypto_sign_open(self.signature_bytes + self.signing_input(), bytes(verify_key))

@@ -39,8 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nacl.signing import VerifyKey
-
 from . import cards, messages
 from .canonical import canonicalize
 from .did import public_key_from_did
@@ -163,9 +161,8 @@ class SessionSettings:
 class Session:
     """The ioap.v1 protocol state of one connection, driven by frames and time."""
 
-    __slots__ = ("_expires_at", "_nonce", "_verify_key", "did", "ending", "factory", "profile",
-                 "session_id",
-                 "settings", "state")
+    __slots__ = ("_expires_at", "_nonce", "_public_key", "did", "ending", "factory", "profile",
+                 "session_id", "settings", "state")
 
     def __init__(self, factory: MessageFactory, settings: SessionSettings, *, nonce: bytes,
                  session_id: str, now: float) -> None:
@@ -178,7 +175,7 @@ class Session:
         self.profile: cards.Profile | None = None  # set with REGISTERING: card, unlisted (cards.py)
         self._nonce = base64.urlsafe_b64encode(nonce).rstrip(b"=").decode("ascii")
         self._expires_at = now + settings.challenge_timeout
-        self._verify_key: VerifyKey | None = None
+        self._public_key: bytes | None = None  # the proven DID's raw key (did.py), set with it
 
     def challenge(self) -> str:
         """The CHALLENGE frame to send when the connection opens."""
@@ -271,16 +268,17 @@ class Session:
         card = payload.get("card")
         card = cards.parse_card(card, envelope.id) if card is not None else None
         unlisted = cards.parse_unlisted(payload.get("unlisted"), envelope.id)
-        verify_key = _verify_key(envelope.sender, envelope.id)
-        envelope.verify(verify_key)
+        public_key = _public_key(envelope.sender, envelope.id)
+        envelope.verify(public_key)
         _check_metadata(metadata, envelope.id)
         if card is not None:
             cards.check_card_size(card, envelope.id)
-        self.profile = cards.Profile(card, unlisted, None if card is None else
-                                     {**envelope.fields, "signature": envelope.signature})
+        self.profile = cards.LISTED_WITHOUT_CARD if card is None and not unlisted else \
+            cards.Profile(card, unlisted, None if card is None else
+                          {**envelope.fields, "signature": envelope.signature})
         self.state = State.REGISTERING
         self.did = envelope.sender
-        self._verify_key = verify_key
+        self._public_key = public_key
         self._nonce = ""  # single use: nothing can match it again
         registered: dict[str, Any] = {
             "did": self.did,
@@ -312,8 +310,8 @@ class Session:
         to = envelope.recipient
         gateway_did = self.factory.did
         if self.settings.verify is VerifyMode.ALL or to == gateway_did:
-            assert self._verify_key is not None
-            envelope.verify(self._verify_key)
+            assert self._public_key is not None
+            envelope.verify(self._public_key)
         if to == gateway_did:
             return self._for_gateway(envelope)
         if to is None:
@@ -358,9 +356,9 @@ def json_number(seconds: float) -> int | float:
     return int(seconds) if float(seconds).is_integer() else seconds
 
 
-def _verify_key(did: str, message_id: str) -> VerifyKey:
+def _public_key(did: str, message_id: str) -> bytes:
     try:  # did.py refuses anything but 32 bytes of a valid Ed25519 point (INVALID_DID)
-        return VerifyKey(public_key_from_did(did))
+        return public_key_from_did(did)
     except ProtocolError as error:
         error.correlation_id = message_id
         raise
