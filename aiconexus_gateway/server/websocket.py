@@ -59,16 +59,30 @@ class WriteBatch:
     """The handlers whose outbox holds frames, in the order they were queued.
 
     A burst read from one connection queues its frames; they are written as soon as that read is
-    used up (on_message sees an empty read buffer), and at the latest at the end of the event-loop
-    turn (each handler's own call_soon, which also takes it off here). So a recipient of several
-    frames gets one write, and a frame never waits behind the processing of other connections'.
+    used up (on_message: no frame of the same socket read follows), and at the latest at the end
+    of the event-loop turn (one call_soon for the whole batch, pending at most once, instead of
+    one per recipient). So a recipient of several frames gets one write, and a frame never waits
+    behind the processing of other connections'.
     One per application (make_app), passed to each handler through `initialize`.
     """
 
-    __slots__ = ("queued",)
+    __slots__ = ("_scheduled", "queued")
 
     def __init__(self) -> None:
         self.queued: dict[AgentSocketHandler, None] = {}  # a dict as an ordered set
+        self._scheduled = False  # an end-of-turn flush is pending
+
+    def add(self, handler: AgentSocketHandler) -> None:
+        """`handler`'s outbox got its first frame: written by the end of this loop turn."""
+        self.queued[handler] = None
+        if not self._scheduled:
+            self._scheduled = True
+            get_running_loop().call_soon(self._end_of_turn)
+
+    def _end_of_turn(self) -> None:
+        self._scheduled = False
+        if self.queued:
+            self.flush()
 
     def flush(self) -> None:
         """Write every queued outbox now."""
@@ -455,8 +469,7 @@ class AgentSocketHandler(WebSocketHandler):
         data = text.encode("utf-8")
         header = frame_header(len(data))
         if not self._outbox:
-            self.batch.queued[self] = None
-            get_running_loop().call_soon(self.flush_outbox)
+            self.batch.add(self)
         self._outbox += (header, data)
         size = len(header) + len(data)
         self._outbox_texts.append((size, routed))
