@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from queue import Empty
 from time import perf_counter
 from typing import Any
 
@@ -293,7 +294,7 @@ async def hundredk(opts: Options, say: Callable[[str], None]) -> Result:
             started = perf_counter()
             for proc in procs:
                 proc.start()
-            reports = [await asyncio.to_thread(queue.get) for _ in procs]
+            reports = [await _report(queue, procs) for _ in procs]
             seconds = perf_counter() - started
             live = [p for p in supervisor.children() if p.pid in pids]  # none restarted
             cpu = sum(sum(p.cpu_times()[:2]) for p in live) - cpu_before
@@ -308,7 +309,7 @@ async def hundredk(opts: Options, say: Callable[[str], None]) -> Result:
             _, agents = await _get_json(host.port, "/agents?limit=1")
             counts = await _redis_counts(redis_url, prefix)
             check.set()
-            still = [await asyncio.to_thread(queue.get) for _ in procs]
+            still = [await _report(queue, procs) for _ in procs]
             joined = sum(r["joined"] for r in reports)
             still_open = sum(r["open"] for r in still)
             row = Result("11", f"{total:,} agents, {workers} workers, {generators} load generators, "
@@ -371,6 +372,18 @@ async def hundredk(opts: Options, say: Callable[[str], None]) -> Result:
             await host.stop(60)
             if redis is not None:
                 await redis.stop()
+
+
+async def _report(queue: Any, procs: Sequence[Any]) -> dict[str, Any]:
+    """The next load generator's report; RuntimeError when one of them died instead."""
+    while True:
+        try:
+            report: dict[str, Any] = await asyncio.to_thread(queue.get, True, 1.0)
+            return report
+        except Empty:
+            died = [proc.exitcode for proc in procs if proc.exitcode is not None]
+            if died:
+                raise RuntimeError(f"a load generator exited with code {died[0]}") from None
 
 
 async def _wait_workers(supervisor: psutil.Process, workers: int) -> None:

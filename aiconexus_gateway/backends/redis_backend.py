@@ -16,9 +16,11 @@ import logging
 import os
 import secrets
 import socket
+import threading
 from typing import TYPE_CHECKING, Any
 
 try:
+    from redis import Redis as BlockingRedis
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
@@ -270,6 +272,46 @@ def route_from_script(answer: bytes | None) -> Route:
     return Route(RouteKind.REMOTE, answer.decode())
 
 
+class HeartbeatKeeper(threading.Thread):
+    """Refreshes this instance's heartbeat key from a thread of its own, on its own connection.
+
+    The writer refreshes it too, but on a saturated host the event loop can fall seconds behind
+    (every process wants the same 2 cores), and a heartbeat that waits behind a backlog of
+    handshakes lapsed: the other instances reaped a worker that was slow but alive, its agents
+    vanished from the cluster while still connected, and re-publishing them loaded the host
+    further. A thread gets the GIL within the interpreter's switch interval (5 ms) whatever the
+    loop is doing, so the key now says "the process runs", which is what reaping needs; a
+    stopped or dead process (SIGSTOP, SIGKILL, a lost host) stops refreshing it as before.
+    """
+
+    def __init__(self, url: str, key: str, value: bytes, interval: float, ttl_ms: int,
+                 name: str) -> None:
+        super().__init__(name="cluster-heartbeat", daemon=True)
+        self.key, self.value, self.interval, self.ttl_ms = key, value, interval, ttl_ms
+        self.active = threading.Event()  # set while our presence is published
+        self._stopping = threading.Event()
+        self._client = BlockingRedis.from_url(url, protocol=2, socket_timeout=max(1.0, interval),
+                                              socket_connect_timeout=1.0, client_name=name,
+                                              health_check_interval=0)
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.wait(self.interval):
+                if self.active.is_set():
+                    try:
+                        self._client.set(self.key, self.value, px=self.ttl_ms)
+                    except (RedisError, OSError) as exc:  # the writer notices and reconnects
+                        log.debug("cluster: heartbeat thread: %s", exc)
+        finally:
+            self._client.close()
+
+    def stop(self) -> None:
+        self.active.clear()
+        self._stopping.set()
+        if self.is_alive():
+            self.join(self.interval + 2.0)
+
+
 class RedisBus:
     """The cluster bus (bus.Bus) on one Redis: standalone, or a Sentinel-managed primary's URL."""
 
@@ -303,6 +345,9 @@ class RedisBus:
                                       max_connections=1, **common)
         self._inbox = self.keys.inbox(self.instance_id)
         self._missing: set[str] = set()  # instances whose heartbeat was missing at our last one
+        self._keeper = HeartbeatKeeper(settings.redis_url, self.keys.heartbeat(self.instance_id),
+                                       self._heartbeat_value, settings.heartbeat_interval,
+                                       self._ttl_ms(), f"aiconexus-hb-{self.instance_id}"[:64])
 
     async def _run(self, coroutine: Any) -> Any:
         try:
@@ -394,6 +439,12 @@ class RedisBus:
         previous, member = await self._run(pipe.execute())
         return previous == self._heartbeat_value and bool(member)
 
+    def _keep_alive(self) -> None:
+        """Our presence is published: the heartbeat thread keeps it alive from now on."""
+        self._keeper.active.set()
+        if not self._keeper.is_alive() and not self._keeper.ident:
+            self._keeper.start()
+
     async def restore(self, presences: list[Presence], gone: list[Presence] | None = None
                       ) -> list[int]:
         return list(await self._run(self._restore(presences, gone)))
@@ -408,6 +459,7 @@ class RedisBus:
         if gone is None:  # everything: what Redis holds for us and is not local any more goes
             pipe.smembers(keys.members(me))
         *_, members = await pipe.execute()
+        self._keep_alive()
         if gone is None:
             local = {presence.did for presence in presences}
             stale = [(did.decode(), "") for did in members if did.decode() not in local]
@@ -461,6 +513,7 @@ class RedisBus:
         return int(self.settings.heartbeat_ttl * 1000)
 
     async def disconnect(self) -> None:
+        await asyncio.to_thread(self._keeper.stop)
         for client in (self._reader, self._redis):
             try:
                 await client.aclose()
@@ -469,6 +522,7 @@ class RedisBus:
 
     async def leave(self) -> None:
         keys, me = self.keys, self.instance_id
+        await asyncio.to_thread(self._keeper.stop)  # before our heartbeat is deleted, for good
         pipe = self._redis.pipeline(transaction=False)
         pipe.evalsha(SHAS["announce_withdraw"], 0, keys.prefix, me, self.settings.inbox_maxlen)
         pipe.evalsha(SHAS["reap"], 0, keys.prefix, me, "withdraw", self.settings.dead_inbox_ttl)
