@@ -31,8 +31,8 @@ from tornado.websocket import WebSocketProtocol13
 # class -> private names this module uses on its instances
 REQUIRED: dict[str, tuple[str, ...]] = {
     "tornado.iostream.IOStream": ("_total_write_index", "_total_write_done_index",
-                                  "_read_buffer_size", "_read_future", "_handle_read",
-                                  "_add_io_state"),
+                                  "_write_buffer", "_read_buffer_size", "_read_future",
+                                  "_handle_read", "_add_io_state"),
     "tornado.websocket.WebSocketProtocol13": (
         "_receive_frame_loop", "_handle_message", "_write_frame", "_abort",
         "_fragmented_message_buffer", "_fragmented_message_opcode", "_message_bytes_in",
@@ -64,6 +64,28 @@ def bytes_queued(stream: IOStream) -> int:
 def bytes_sent(stream: IOStream) -> int:
     """Bytes of those the kernel has taken (a running index; <= bytes_queued)."""
     return stream._total_write_done_index
+
+
+def write_now(stream: IOStream, data: bytes) -> None:
+    """`stream.write(data)`, without the Future Tornado makes for every write (and the loop
+    callback that resolves it), when nothing waits to be written before `data` on a plain TCP
+    stream: one send(2); what the kernel does not take waits in the stream's buffer as usual.
+    Errors and TLS go through `stream.write`. StreamClosedError when the stream is closed."""
+    if stream._write_buffer or type(stream) is not IOStream or stream.closed() or not data:
+        stream.write(data)
+        return
+    try:
+        sent = stream.write_to_fd(memoryview(data))
+    except BlockingIOError:
+        sent = 0
+    except OSError:
+        stream.write(data)  # the same error again, handled (closed, logged) the way Tornado does
+        return
+    stream._total_write_index += len(data)
+    stream._total_write_done_index += sent
+    if sent < len(data):
+        stream._write_buffer.append(memoryview(data)[sent:])
+        stream._add_io_state(IOLoop.WRITE)
 
 
 # -- the frame reader -------------------------------------------------------------------------------
@@ -146,7 +168,7 @@ class FrameProtocol(WebSocketProtocol13):
             return
         self.handler.flush_outbox()
         try:
-            self.stream.write(PING_FRAME)
+            write_now(self.stream, PING_FRAME)
         except StreamClosedError:
             self._abort()
             return

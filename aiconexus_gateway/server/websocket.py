@@ -31,7 +31,7 @@ from ..hub import Hub, Peer
 from ..ratelimit import TokenBucket
 from ..session import Forward
 from .pinger import Pinger
-from .tornado_internals import FrameProtocol, bytes_queued, bytes_sent
+from .tornado_internals import FrameProtocol, bytes_queued, bytes_sent, write_now
 
 log = logging.getLogger("aiconexus.gateway.ws")
 
@@ -489,7 +489,7 @@ class AgentSocketHandler(WebSocketHandler):
         self._outbox, self._outbox_texts, self._outbox_size = [], [], 0
         end = bytes_queued(stream)
         try:
-            stream.write(b"".join(parts))
+            write_now(stream, b"".join(parts))
         except StreamClosedError:
             if self.peer is not None:
                 self.hub.lost(self.peer, [routed for _, routed in texts if routed is not None])
