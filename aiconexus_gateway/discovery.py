@@ -12,6 +12,7 @@ amount of time and memory, and an unfinished scan says so with a `next` cursor.
 from __future__ import annotations
 
 import json
+import re
 from bisect import bisect_right, insort
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,11 @@ class Query:
     cursor: str | None = None  # answers start after this DID
 
 
+# {"did":"<did>","card":null}: its size without the DID, for a DID JSON writes as it is
+_CARDLESS_OVERHEAD = len('{"did":"","card":null}')
+_PLAIN_DID = re.compile(r"[A-Za-z0-9:._-]*")
+
+
 @dataclass(frozen=True, slots=True)
 class Listing:
     """A listed agent as discovery returns it: the entry is built once, at registration."""
@@ -51,6 +57,8 @@ class Listing:
     @classmethod
     def of(cls, did: str, card: Card | None, register: dict[str, Any] | None) -> Listing:
         entry: dict[str, Any] = {"did": did, "card": card.document if card else None}
+        if card is None and _PLAIN_DID.fullmatch(did):  # most agents: no dumps per registration
+            return cls(did, None, (), entry, len(did) + _CARDLESS_OVERHEAD)
         if card is not None and register is not None:
             entry["register"] = register
         size = len(json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -146,3 +147,14 @@ def test_adding_again_replaces_the_listing(index: Index) -> None:
     index.add(listing(DIDS[0], "Renamed", ("odd",)))
     assert DIDS[0] not in [e["did"] for e in index.search(Query(capability="even")).entries]
     assert index.search(Query(dids=(DIDS[0],))).entries[0]["card"]["name"] == "Renamed"
+
+
+@pytest.mark.parametrize("did", [DIDS[0], "did:key:z6Mk-._:x", 'did:"quoted"', "did:\u00e9t\u00e9",
+                                 "did:back\\slash", "did:ctl\x01"])
+def test_a_cardless_listing_s_size_is_its_json_s(did: str) -> None:
+    """Listing.of writes no JSON for an agent without a card when the DID needs no escaping; the
+    size it gives is still the entry's JSON in bytes (the DISCOVER page bound relies on it)."""
+    listing = Listing.of(did, None, None)
+    assert listing.entry == {"did": did, "card": None}
+    assert listing.size == len(json.dumps(listing.entry, ensure_ascii=False,
+                                          separators=(",", ":")).encode())
