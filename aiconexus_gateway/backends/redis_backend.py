@@ -11,16 +11,18 @@ an instance that Redis came back empty, so the senders of the frames it lost get
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
 import logging
 import os
 import secrets
 import socket
-import threading
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 
 try:
-    from redis import Redis as BlockingRedis
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
@@ -272,44 +274,55 @@ def route_from_script(answer: bytes | None) -> Route:
     return Route(RouteKind.REMOTE, answer.decode())
 
 
-class HeartbeatKeeper(threading.Thread):
-    """Refreshes this instance's heartbeat key from a thread of its own, on its own connection.
-
-    The writer refreshes it too, but on a saturated host the event loop can fall seconds behind
-    (every process wants the same 2 cores), and a heartbeat that waits behind a backlog of
-    handshakes lapsed: the other instances reaped a worker that was slow but alive, its agents
-    vanished from the cluster while still connected, and re-publishing them loaded the host
-    further. A thread gets the GIL within the interpreter's switch interval (5 ms) whatever the
-    loop is doing, so the key now says "the process runs", which is what reaping needs; a
-    stopped or dead process (SIGSTOP, SIGKILL, a lost host) stops refreshing it as before.
-    """
+class HeartbeatKeeper:
+    """This instance's heartbeat keeper process (keeper.py says why a process): started once
+    our presence is published, stopped before we leave."""
 
     def __init__(self, url: str, key: str, value: bytes, interval: float, ttl_ms: int,
                  name: str) -> None:
-        super().__init__(name="cluster-heartbeat", daemon=True)
-        self.key, self.value, self.interval, self.ttl_ms = key, value, interval, ttl_ms
-        self.active = threading.Event()  # set while our presence is published
-        self._stopping = threading.Event()
-        self._client = BlockingRedis.from_url(url, protocol=2, socket_timeout=max(1.0, interval),
-                                              socket_connect_timeout=1.0, client_name=name,
-                                              health_check_interval=0)
+        self.interval = interval
+        self._settings = json.dumps({"url": url, "key": key, "value": value.decode(),
+                                     "interval": interval, "ttl_ms": ttl_ms, "name": name,
+                                     "parent": os.getpid()}).encode() + b"\n"
+        self._proc: subprocess.Popen[bytes] | None = None
 
-    def run(self) -> None:
-        try:
-            while not self._stopping.wait(self.interval):
-                if self.active.is_set():
-                    try:
-                        self._client.set(self.key, self.value, px=self.ttl_ms)
-                    except (RedisError, OSError) as exc:  # the writer notices and reconnects
-                        log.debug("cluster: heartbeat thread: %s", exc)
-        finally:
-            self._client.close()
+    def activate(self) -> None:
+        """Refresh the key from now on (starts the keeper the first time)."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+            try:
+                proc = self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "aiconexus_gateway.backends.keeper"],
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    env={**os.environ, "PYTHONPATH": path}, close_fds=True)
+                self._write(self._settings)
+            except OSError as exc:  # the writer's own refresh goes on
+                log.warning("cluster: cannot start the heartbeat keeper: %s", exc)
+                return
+        self._write(b"1\n")
+
+    def _write(self, data: bytes) -> None:
+        proc = self._proc
+        if proc is not None and proc.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                proc.stdin.write(data)
+                proc.stdin.flush()
 
     def stop(self) -> None:
-        self.active.clear()
-        self._stopping.set()
-        if self.is_alive():
-            self.join(self.interval + 2.0)
+        """Stop refreshing for good (end of file: the keeper exits); waits for it, bounded."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                proc.stdin.close()
+        try:
+            proc.wait(self.interval + 2.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class RedisBus:
@@ -441,9 +454,7 @@ class RedisBus:
 
     def _keep_alive(self) -> None:
         """Our presence is published: the heartbeat thread keeps it alive from now on."""
-        self._keeper.active.set()
-        if not self._keeper.is_alive() and not self._keeper.ident:
-            self._keeper.start()
+        self._keeper.activate()
 
     async def restore(self, presences: list[Presence], gone: list[Presence] | None = None
                       ) -> list[int]:
