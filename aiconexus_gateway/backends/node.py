@@ -234,12 +234,19 @@ class ClusterNode:
         """Publish our agents again (all of them, or only those whose publication was dropped),
         and after a full restore read the whole cluster for the directory's replica."""
         owners, presences, gone = self.handler.presences(everything)
-        generations = await self.bus.restore(presences, None if everything else gone)
-        self.handler.restored(owners, generations)
-        if everything:
-            # after our restore put us among the instances, so no announcement can fall between
-            self.handler.syncing()
-            self.handler.synced(await self.bus.everyone())
+        while True:
+            generations = await self.bus.restore(presences, None if everything else gone)
+            self.handler.restored(owners, generations)
+            if everything:
+                # after our restore put us among the instances: no announcement falls between
+                self.handler.syncing()
+                self.handler.synced(await self.bus.everyone())
+            # Agents that registered meanwhile completed locally (the bus is not up until we
+            # return): publish them too. No await between the last look and our return.
+            owners, presences, gone = self.handler.presences(False)
+            if not owners and not gone:
+                return
+            everything = False
 
     async def _run_writer(self) -> None:
         attempt = 0

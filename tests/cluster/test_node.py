@@ -45,6 +45,8 @@ class MemoryBus:
         self.activity: list[Published] = []
         self.inbox: asyncio.Queue[ClusterMessage] = asyncio.Queue()
         self.left = self.disconnected = False
+        self.hold_restore: asyncio.Event | None = None  # set: the next restore waits for it
+        self.restoring = asyncio.Event()
 
     async def connect(self, *, first: bool) -> bool:
         if self.refuse_connects:
@@ -61,6 +63,10 @@ class MemoryBus:
     async def restore(self, presences: list[Presence], gone: list[Presence] | None = None
                       ) -> list[int]:
         self.restored.append(list(presences))
+        if self.hold_restore is not None:
+            hold, self.hold_restore = self.hold_restore, None
+            self.restoring.set()
+            await hold.wait()
         return [100 + i for i in range(len(presences))]
 
     async def publish(self, batch: list[Op]) -> list[Result]:
@@ -183,5 +189,24 @@ async def test_agents_registered_while_the_bus_was_down_are_restored_when_it_is_
     assert connection.registered_ok()  # at once, locally
     await wait_until(lambda: router.node.up, 5, "the bus back")
     assert [[p.did for p in batch] for batch in bus.restored] == [[ALICE.did]]
+    assert router.state.generation(ALICE.did, peer) == 100
+    await router.close(timeout=1.0)
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_an_agent_registered_while_the_presence_is_restored_is_published_too() -> None:
+    """A registration while the restore after reconnecting is in flight completes locally (the
+    bus is not up yet); the node publishes it before it says the bus is up."""
+    bus = MemoryBus(refuse_connects=1)
+    bus.hold_restore = hold = asyncio.Event()
+    hub = _hub()
+    router = _router(hub, bus)
+    await router.node.start(connect_wait=0.01)
+    await wait_until(bus.restoring.is_set, 5, "the restore after connecting")
+    peer, connection = send_register(hub, ALICE)
+    assert connection.registered_ok()  # at once, locally
+    hold.set()
+    await wait_until(lambda: router.node.up, 5, "the bus back")
+    assert [[p.did for p in batch] for batch in bus.restored] == [[], [ALICE.did]]
     assert router.state.generation(ALICE.did, peer) == 100
     await router.close(timeout=1.0)
