@@ -180,8 +180,10 @@ class FrameProtocol(WebSocketProtocol13):
         try:
             if stream._read_buffer_size:  # frames that came in with the upgrade request
                 self._feed(await stream.read_bytes(stream._read_buffer_size))
-            if self.client_terminated or stream.closed():
+            if self.client_terminated:
                 return
+            if stream.closed():  # (gone while the handler opened): as a read would have found it
+                raise StreamClosedError(real_error=stream.error)
             self._tls = isinstance(stream, SSLIOStream)
             # A read that never completes: the stream keeps its read interest registered while
             # it is pending, and fails it with StreamClosedError when the stream closes.
