@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from time import perf_counter
+from time import perf_counter, thread_time
 
 from .admission import Admission, AdmissionSettings, Refusal
 from .clock import Clock
@@ -41,6 +41,13 @@ log = logging.getLogger("aiconexus.gateway")
 def idle_delay(*, last_frame: float, agent_timeout: float, now: float) -> float:
     """Seconds until the connection counts as idle; <= 0 means it already does."""
     return last_frame + agent_timeout - now
+
+
+# Work is charged in CPU time of the gateway's thread, not wall time: on a busy host a frame may
+# wait for the CPU, and an honest agent must not pay for that. Reading that clock costs ~0.5 us,
+# so a registered agent's frames shorter than TIMED_FRAME are not timed: they cannot cost
+# COST_UNIT (the dearest content measured, floats to canonicalize, costs ~0.8 us per byte).
+TIMED_FRAME = 1024
 
 
 class Connections:
@@ -84,7 +91,7 @@ class Connections:
 
     def open(self, connection: Connection) -> Peer:
         """A connection opened: send its CHALLENGE."""
-        started = perf_counter()
+        started = thread_time()
         now = self.clock.monotonic()
         settings = self.settings
         session = Session(self.factory, settings, nonce=self._nonce_source(32),
@@ -95,21 +102,23 @@ class Connections:
         self.peers.add(peer)
         self.metrics.accepted()
         connection.send(session.challenge())
-        self._charge_address(peer, perf_counter() - started, now)
+        self._charge_address(peer, thread_time() - started, now)
         return peer
 
     def receive(self, peer: Peer, text: str) -> None:
         """One text frame from `peer` (the hot path)."""
-        started = perf_counter()
+        started = perf_counter()  # (also the start of the routed-message latency)
         peer.last_frame = now = self.clock.monotonic()
         limiter = peer.limiter
         record = peer.record
+        timed = record is None or len(text) >= TIMED_FRAME
+        cpu = thread_time() if timed else 0.0
         if limiter is not None:
             wait = limiter.take(now)
             if wait:
                 self._rate_limited(peer, now, wait)  # refused before it is parsed
                 if record is None:
-                    self._charge_address(peer, perf_counter() - started, now)
+                    self._charge_address(peer, thread_time() - cpu, now)
                 return
         action = peer.session.receive(text, now)
         if record is not None:
@@ -119,7 +128,9 @@ class Connections:
             self.router.forward(peer, action, started)  # type: ignore[arg-type,unused-ignore]
         else:
             self.carry_out(peer, action)
-        cost = perf_counter() - started
+        if not timed:
+            return
+        cost = thread_time() - cpu
         if cost > COST_UNIT and limiter is not None:
             limiter.charge(cost)  # an expensive frame pays for its time, not just 1 token
         if record is None:

@@ -6,10 +6,10 @@ check is a few float operations, so they sit on the hot path at no real cost.
 
 from __future__ import annotations
 
-# Seconds of the gateway's handling (wall time) one token pays for. A frame that takes longer (a
-# large frame full of floats to canonicalize, ~50 ms at 64 KiB) is charged the excess, so a
-# connection cannot buy more than about RATE_LIMIT * COST_UNIT seconds of work per second whatever
-# its frames hold. Ordinary frames take 0.1-0.4 ms; the margin absorbs a busy machine's jitter.
+# Seconds of the gateway's handling (CPU time, see connections.TIMED_FRAME) one token pays for. A
+# frame that takes longer (a large frame full of floats to canonicalize, ~50 ms at 64 KiB) is
+# charged the excess, so a connection cannot buy more than about RATE_LIMIT * COST_UNIT seconds of
+# work per second whatever its frames hold. Ordinary frames take 0.02-0.4 ms.
 COST_UNIT = 0.002
 
 # A connection that keeps sending after RATE_LIMITED is abusive once more than `burst` of its

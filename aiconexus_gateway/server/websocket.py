@@ -19,8 +19,10 @@ from http import HTTPStatus
 from time import monotonic
 from typing import Any
 
+from tornado.httputil import HTTPHeaders
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
+from tornado.util import ObjectDict
 from tornado.websocket import WebSocketHandler, WebSocketProtocol
 
 from .. import PROTOCOL
@@ -113,6 +115,10 @@ class RefusalLog:
 
 
 REFUSAL_LOG_INTERVAL = 1.0
+# What an open connection's request and response headers and template namespace become: shared,
+# empty, never written to (release_upgrade).
+_NO_HEADERS = HTTPHeaders()
+_NO_UI = ObjectDict()
 
 
 def frame_header(length: int) -> bytes:
@@ -281,11 +287,20 @@ class AgentSocketHandler(WebSocketHandler):
                 details={"origin": self.refused_origin, "close_code": ORIGIN_NOT_ALLOWED})))
             self.close(ORIGIN_NOT_ALLOWED, "origin not allowed (see ALLOWED_ORIGINS)")
             return
+        self.release_upgrade()
         self.peer = self.hub.open(self)
         self.pinger.add(self)
         loop = IOLoop.current()
         self._timer = loop.call_later(self.hub.challenge_timeout,
                                       self._challenge_expired)
+
+    def release_upgrade(self) -> None:
+        """Drop what only the HTTP upgrade needed, kept for the connection's life otherwise
+        (~1.7 KB an agent): the request's headers (get() and Tornado's accept read them, nothing
+        after), the 101's response headers (written) and the template namespace."""
+        self.request.headers = _NO_HEADERS
+        self._headers = _NO_HEADERS
+        self.ui = _NO_UI
 
     def on_message(self, message: str | bytes) -> None:
         peer = self.peer
