@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from aiconexus_gateway import __version__
 from aiconexus_gateway.admission import AdmissionSettings
 from aiconexus_gateway.clock import ManualClock
+from aiconexus_gateway.connections import TIMED_FRAME
 from aiconexus_gateway.errors import CloseCode, Ending, ErrorCode, ProtocolError
 from aiconexus_gateway.hub import Hub, HubSettings, Peer, agent_view, idle_delay
 from aiconexus_gateway.keys import DIDKey
@@ -673,3 +676,28 @@ def test_a_registered_agent_is_not_closed_for_its_address_budget(clock: ManualCl
     assert hub.admit(connection.remote_ip) is not None
     hub.receive(alice, frame(ALICE, "PING", hub.did)[0])
     assert connection.closed_with is None and last(connection)["type"] == "PONG"
+
+
+class _StallingConnection(MemoryConnection):
+    """A recipient whose `send` waits without using the CPU, as a frame waits on a busy host."""
+
+    def send(self, text: str, routed: Any = None) -> bool:
+        time.sleep(0.004)  # twice ratelimit.COST_UNIT of wall time, next to no CPU time
+        return super().send(text, routed)
+
+
+@pytest.mark.parametrize("padding", [0, TIMED_FRAME])
+def test_time_a_frame_spends_waiting_for_the_cpu_costs_no_tokens(clock: ManualClock,
+                                                                 padding: int) -> None:
+    """Work is charged in CPU time: a host too busy to run the gateway at once must not make an
+    honest agent's frames dearer (short frames are not timed; long ones are, in CPU time)."""
+    hub = _limited_hub(clock, rate=1.0, burst=4)
+    alice, alice_conn = _register(hub, ALICE)  # REGISTER took one token: 3 left
+    bob = hub.open(_StallingConnection())
+    hub.receive(bob, frame(BOB, "REGISTER", hub.did, {"nonce": NONCE_B64URL})[0])
+    bob_conn = bob.connection
+    assert isinstance(bob_conn, _StallingConnection) and len(bob_conn.sent) == 2  # + REGISTERED
+    for _ in range(3):
+        hub.receive(alice, frame(ALICE, "OFFER", BOB.did, {"sdp": "x" * padding})[0])
+    assert len(bob_conn.sent) == 5, [json.loads(t)["type"] for t in alice_conn.sent]
+    assert all(json.loads(text)["type"] != "ERROR" for text in alice_conn.sent)
