@@ -1,8 +1,10 @@
 """RFC 8785 JSON Canonicalization Scheme (JCS): the bytes a signature covers.
 
-Two paths give the same bytes. The fast one is the standard library's encoder with sorted keys:
-when a value has no floats, no integers beyond 2**53 - 1 and only ASCII keys, its output is exactly
-RFC 8785 (strings are escaped the same way, 3.2.2.2; ASCII keys sort the same in UTF-16, 3.2.3).
+Two paths give the same bytes. The fast one is ujson with sorted keys (the standard library's
+encoder writes the same text, ~1.5x slower): when a value has no floats, no integers beyond
+2**53 - 1 and only ASCII keys, its output is exactly RFC 8785 (strings are escaped the same way,
+3.2.2.2, checked for every code point by tests/benchmarks/test_hot_path.py; ASCII keys sort the
+same in UTF-16, 3.2.3).
 The full one implements the ECMAScript number format (3.2.2.3) and UTF-16 key order for the rest.
 `strictjson.loads` tells which path a parsed value needs.
 """
@@ -13,26 +15,12 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import ujson
+
 from .strictjson import MAX_SAFE_INTEGER
 
 _encode_string = json.encoder.encode_basestring
-_fast_dumps = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-).encode
-
-
-def _not_json(value: Any) -> Any:
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
-
-
-# The same C encoder JSONEncoder.encode builds on every call, built once (the per-message path).
-# No circular-reference markers: values come from parsed JSON; a cycle passed in by a caller
-# ends in RecursionError, which is refused below like any other value without an RFC 8785 form.
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # None without the _json module
-_c_encoder = (
-    _c_make_encoder(None, _not_json, _encode_string, None, ":", ",", True, False, False)
-    if _c_make_encoder is not None else None
-)
+_ujson_dumps = ujson.dumps
 
 
 class CanonicalizationError(ValueError):
@@ -52,16 +40,16 @@ def canonicalize(value: Any, *, needs_full: bool | None = None) -> bytes:
                 value = fast
         if needs_full:
             text = _full(value)
-        elif _c_encoder is not None and type(value) is dict:
-            text = "".join(_c_encoder(value, 0))
-        else:
-            text = _fast_dumps(value)
+        else:  # exact JSON types only (the parser's or _fast_form's): nothing for ujson to guess
+            text = _ujson_dumps(value, ensure_ascii=False, escape_forward_slashes=False,
+                                sort_keys=True, allow_nan=False)
         return text.encode("utf-8")
     except UnicodeEncodeError:
         raise CanonicalizationError("a string holds a lone surrogate") from None
     except RecursionError:
         raise CanonicalizationError("the value nests too deeply or refers to itself") from None
-    except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: int beyond double range
+    # OverflowError: an int beyond the double range, NaN or infinity (ujson), ujson's nesting limit
+    except (ValueError, TypeError, OverflowError) as exc:
         raise CanonicalizationError(str(exc)) from None
 
 
