@@ -21,7 +21,12 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from aiconexus_gateway.canonical import canonicalize
 from aiconexus_gateway.keys import DIDKey
-from aiconexus_gateway.messages import new_id, utc_timestamp
+from aiconexus_gateway.messages import (
+    new_id,
+    reference_signature_valid,
+    signature_valid,
+    utc_timestamp,
+)
 from aiconexus_gateway.metrics import LATENCY_BUCKETS, GatewayMetrics
 from aiconexus_gateway.server.app import Gateway
 from aiconexus_gateway.server.websocket import frame_header
@@ -183,3 +188,35 @@ async def test_connections_that_never_send_leave_nothing_queued(gateway: Gateway
     assert not gateway.write_batch.queued  # each handler left the batch when its frames were written
     for ws in connections:
         ws.close()
+
+
+def test_strings_escape_as_rfc8785_for_every_code_point() -> None:
+    """The fast path's encoder (ujson) against the full algorithm, which writes RFC 8785 3.2.2.2."""
+    points = [*range(0xD800), *range(0xE000, 0x110000)]
+    for start in range(0, len(points), 4096):
+        text = "".join(map(chr, points[start:start + 4096]))
+        value = {"s": text, "a": [text[:64], {"k": text[-64:]}]}
+        assert canonicalize(value, needs_full=False) == canonicalize(value, needs_full=True)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=300), st.integers(0, 2**16), st.integers(0, 7),
+       st.sampled_from(["none", "signed", "key", "truncate", "small-order key"]))
+def test_the_direct_libsodium_verify_accepts_what_pynacl_accepts(
+        message: bytes, where: int, bit: int, edit: str) -> None:
+    key = DIDKey.from_seed(bytes([where % 256]) * 32)
+    signed = key.sign(message) + message
+    public_key = key.public_key
+    if edit == "signed":
+        i = where % len(signed)
+        signed = signed[:i] + bytes([signed[i] ^ (1 << bit)]) + signed[i + 1:]
+    elif edit == "key":
+        i = where % 32
+        public_key = public_key[:i] + bytes([public_key[i] ^ (1 << bit)]) + public_key[i + 1:]
+    elif edit == "truncate":
+        signed = signed[:where % len(signed)]
+    elif edit == "small-order key":
+        public_key = bytes([1]) + bytes(31)  # the identity point
+    expected = reference_signature_valid(signed, public_key)
+    assert signature_valid(signed, public_key) is expected
+    assert expected is (edit == "none")
