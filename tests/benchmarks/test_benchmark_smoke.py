@@ -97,3 +97,20 @@ def test_the_peer_channel_scenario_opens_channels_and_carries_direct_and_relay(
         assert row["delivered"] == row["sent"] and row["msgs_per_s"] > 0, row
     assert rows[1]["sent"] == rows[2]["sent"] == 60 and rows[3]["sent"] == 50
     assert "RATE_LIMIT 100" in rows[3]["name"]
+
+
+@pytest.mark.timeout(120)
+def test_the_idle_cost_and_gil_scenarios_run_and_report_their_figures(tmp_path: Path) -> None:
+    """(9) and (10), tiny: 30 idle agents pinged every 0.25 s, then the HTTP views timed from a
+    process of their own; the GIL rows. (11) needs Redis and minutes: run by hand, see
+    docs/performance.md."""
+    _, report = run_benchmark(tmp_path, "--only", "idlecost,gil", "--idle-agents", "30",
+                              "--idle-window", "0.6", "--env", "PING_INTERVAL=0.25")
+    rows = {row["name"]: row for row in report["results"]}
+    idle = next(row for name, row in rows.items() if name.startswith("30 idle agents"))
+    assert idle["valid"] and idle["failures"] == 0 and idle["errors"] == 0, idle
+    assert idle["agents"] == 30 and idle["extra"]["window_s"] == 0.6
+    views = next(row for name, row in rows.items() if name.startswith("/health"))
+    assert set(views["extra"]) == {"health", "agents", "metrics"}
+    assert all(0 < v["p50_ms"] <= v["p99_ms"] <= v["max_ms"] for v in views["extra"].values())
+    assert any(row["scenario"] == "10" for row in report["results"])
