@@ -16,7 +16,7 @@ import statistics
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from time import perf_counter
+from time import perf_counter, process_time
 from typing import Any
 
 import psutil
@@ -221,16 +221,17 @@ def verify_ceiling(frame_text: str, seconds: float) -> Result:
     key = VerifyKey(public_key)
 
     def rate(work: Any) -> float:
+        """Per second of this process's CPU time (what the gateway's rows are compared in): on
+        a shared core, wall time would count other programs' turns as slow verifications."""
         count = 0
-        started = perf_counter()
-        deadline = started + seconds
+        deadline = perf_counter() + seconds
+        cpu = process_time()
         while True:
             for _ in range(100):
                 work()
             count += 100
-            now = perf_counter()
-            if now >= deadline:
-                return count / (now - started)
+            if perf_counter() >= deadline:
+                return count / (process_time() - cpu)
 
     verifies = rate(lambda: key.verify(data, signature))
     opens = rate(lambda: crypto_sign_open(signature + data, public_key))
