@@ -33,6 +33,16 @@ async def next_event(events: asyncio.Queue[PresenceEvent], timeout: float = 5.0)
     return await asyncio.wait_for(events.get(), timeout)
 
 
+async def announced(client: GatewayClient, agent: GatewayClient, name_prefix: str) -> None:
+    """Wait until `client`'s instance has heard of `agent`, which registered on another: the
+    instances learn of each other's agents through Redis, a moment after the registration."""
+    async def listed() -> bool:
+        page = await client.discover(name_prefix=name_prefix)
+        return [found.did for found in page.agents] == [agent.did]
+
+    await wait_until(listed, 10, f"the other instance to announce {agent.did}")
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_discovery_and_presence_span_the_cluster(start_gateways: StartGateways) -> None:
     a, b = start_gateways("gw-a", "gw-b", extra=PRESENCE_WINDOW)
@@ -76,8 +86,8 @@ async def test_the_agents_of_a_killed_instance_go_offline_for_watchers(
     watcher = await member(a)
     events = collect(watcher)
     victim = await member(b, card={"name": "V"})
+    await announced(watcher, victim, "v")
     assert await watcher.watch([victim.did]) == {victim.did: "online"}
-    assert [agent.did for agent in (await watcher.discover(name_prefix="v")).agents] == [victim.did]
     b.signal(signal.SIGKILL)
     b.wait(5)
     event = await next_event(events, timeout=TTL + 5)
@@ -106,6 +116,7 @@ async def test_a_drained_instance_takes_its_agents_offline_for_watchers(
     watcher = await member(a)
     events = collect(watcher)
     leaving = await member(b, card={"name": "L"})
+    await announced(watcher, leaving, "l")
     assert await watcher.watch([leaving.did]) == {leaving.did: "online"}
     b.signal(signal.SIGTERM)
     event = await next_event(events, timeout=10)
