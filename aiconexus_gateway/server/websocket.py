@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import struct
 from asyncio import get_running_loop
 from collections import deque
 from http import HTTPStatus
@@ -121,13 +122,17 @@ _NO_HEADERS = HTTPHeaders()
 _NO_UI = ObjectDict()
 
 
+_HEADER_16 = struct.Struct("!BBH").pack  # FIN + text, 126, a 16-bit length
+_HEADER_64 = struct.Struct("!BBQ").pack  # FIN + text, 127, a 64-bit length
+
+
 def frame_header(length: int) -> bytes:
     """The header of a final, unmasked text frame of `length` bytes (RFC 6455 5.2)."""
     if length < 126:
         return bytes((0x81, length))
     if length < 65536:
-        return b"\x81\x7e" + length.to_bytes(2, "big")
-    return b"\x81\x7f" + length.to_bytes(8, "big")
+        return _HEADER_16(0x81, 126, length)
+    return _HEADER_64(0x81, 127, length)
 
 
 def offered_subprotocols(header: str | None) -> list[str]:
