@@ -18,14 +18,13 @@ import errno
 import socket
 import struct
 import sys
-from asyncio import Future, get_running_loop
+from asyncio import Future
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, SSLIOStream, StreamClosedError
-from tornado.log import gen_log
 from tornado.util import _websocket_mask
 from tornado.websocket import WebSocketProtocol13
 
@@ -33,7 +32,7 @@ from tornado.websocket import WebSocketProtocol13
 REQUIRED: dict[str, tuple[str, ...]] = {
     "tornado.iostream.IOStream": ("_total_write_index", "_total_write_done_index",
                                   "_write_buffer", "_read_buffer_size", "_read_future",
-                                  "_handle_read", "_add_io_state", "_state"),
+                                  "_handle_read", "_add_io_state"),
     "tornado.websocket.WebSocketProtocol13": (
         "_receive_frame_loop", "_handle_message", "_write_frame", "_abort",
         "_fragmented_message_buffer", "_fragmented_message_opcode", "_message_bytes_in",
@@ -192,12 +191,6 @@ class FrameProtocol(WebSocketProtocol13):
             stream._read_future = closed
             stream._handle_read = self._on_readable  # type: ignore[method-assign]
             stream._add_io_state(IOLoop.READ)
-            if not self._tls and stream._state is not None and stream._state & IOLoop.READ:
-                # Tornado's reader (registered now) dispatches each readiness through two layers
-                # (IOLoop._handle_events, then IOStream._handle_events, which also re-derives the
-                # stream's interest: ~1 us a read). The event loop calls ours directly instead;
-                # the write interest stays Tornado's, and closing the stream removes ours.
-                get_running_loop().add_reader(stream.fileno(), self._on_read_event)
             await closed
         except StreamClosedError:
             if not self.client_terminated:
@@ -209,18 +202,6 @@ class FrameProtocol(WebSocketProtocol13):
             stream.__dict__.pop("_handle_read", None)
             self._partial = None
             self.handler.on_ws_connection_close(self.close_code, self.close_reason)  # type: ignore[attr-defined]
-
-    def _on_read_event(self) -> None:
-        """The event loop's read readiness callback (plain TCP): what IOStream._handle_events
-        does for a read, an unexpected error closing the stream the way it does."""
-        stream = self.stream
-        if stream.closed():
-            return
-        try:
-            self._on_readable()
-        except Exception as exc:
-            gen_log.error("Uncaught exception, closing connection.", exc_info=True)
-            stream.close(exc_info=exc)
 
     def _on_readable(self) -> None:
         """The socket is readable: take what it has and handle the complete frames in it."""
