@@ -91,12 +91,36 @@ end
 return out
 """
 
+# Lua shared by the presence scripts below (prepended to each that uses it): `announce` appends a
+# Presence to every other instance's inbox (body '' says offline); `forget` removes a DID's
+# presence entries (its members set is the caller's business).
+PRESENCE_LUA = """
+local function announce(p, me, did, sid, body, maxlen, instances)
+  local n = 0
+  for _, inst in ipairs(instances or redis.call('SMEMBERS', p .. ':instances')) do
+    if inst ~= me then
+      redis.call('XADD', p .. ':inbox:' .. inst, 'MAXLEN', '~', maxlen, '*',
+        'k', 'P', 'o', me, 'd', did, 's', sid, 'j', body)
+      n = n + 1
+    end
+  end
+  return n
+end
+local function forget(p, did)
+  redis.call('HDEL', p .. ':route', did)
+  redis.call('HDEL', p .. ':session', did)
+  redis.call('HDEL', p .. ':agents', did)
+  redis.call('HDEL', p .. ':activity', did)
+  redis.call('ZREM', p .. ':order', did)
+end
+"""
+
 # Register a DID here and tell every other instance (the directory's replica): one call per
 # registration. A newer generation wins cluster-wide; the previous owner (if alive) gets a
 # Takeover in its inbox. In 'restore' mode (re-publishing after an outage) an entry held by a live
 # instance for a session that connected later wins instead: answer -1 (and nothing is announced).
 # ARGV: prefix, me, did, session_id, presence_json, connected_at, mode, maxlen.
-REGISTER = """
+REGISTER = PRESENCE_LUA + """
 local p, me, did, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local route = p .. ':route'
 local old = redis.call('HGET', route, did)
@@ -121,39 +145,25 @@ if old and old ~= me then
       'k', 'T', 'o', me, 'd', did, 'g', gen)
   end
 end
-for _, inst in ipairs(redis.call('SMEMBERS', p .. ':instances')) do
-  if inst ~= me then
-    redis.call('XADD', p .. ':inbox:' .. inst, 'MAXLEN', '~', ARGV[8], '*',
-      'k', 'P', 'o', me, 'd', did, 's', sid, 'j', ARGV[5])
-  end
-end
+announce(p, me, did, sid, ARGV[5], ARGV[8])
 return gen
 """
 
 # Remove a DID's presence if it is still ours (and still this session, unless session is ''),
 # and tell the others it went offline when no session holds it now (a replaced session's end is
 # covered by its successor's announcement). ARGV: prefix, me, did, session_id, maxlen, announce.
-UNREGISTER = """
+UNREGISTER = PRESENCE_LUA + """
 local p, me, did, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local removed = 0
 if redis.call('HGET', p .. ':route', did) ~= me then
   redis.call('SREM', p .. ':members:' .. me, did)
 elseif sid == '' or redis.call('HGET', p .. ':session', did) == sid then
-  redis.call('HDEL', p .. ':route', did)
-  redis.call('HDEL', p .. ':session', did)
-  redis.call('HDEL', p .. ':agents', did)
-  redis.call('HDEL', p .. ':activity', did)
-  redis.call('ZREM', p .. ':order', did)
+  forget(p, did)
   redis.call('SREM', p .. ':members:' .. me, did)
   removed = 1
 end
 if ARGV[6] == '1' and not redis.call('HGET', p .. ':session', did) then
-  for _, inst in ipairs(redis.call('SMEMBERS', p .. ':instances')) do
-    if inst ~= me then
-      redis.call('XADD', p .. ':inbox:' .. inst, 'MAXLEN', '~', ARGV[5], '*',
-        'k', 'P', 'o', me, 'd', did, 's', sid, 'j', '')
-    end
-  end
+  announce(p, me, did, sid, '', ARGV[5])
 end
 return removed
 """
@@ -161,17 +171,13 @@ return removed
 # Remove every presence entry an instance still owns: a dead one (only if its heartbeat is really
 # gone) or ourselves on a drain (mode 'withdraw'). Its inbox is kept a while for diagnostics.
 # ARGV: prefix, instance, mode ('reap' | 'withdraw'), dead_inbox_ttl.
-REAP = """
+REAP = PRESENCE_LUA + """
 local p, inst = ARGV[1], ARGV[2]
 if ARGV[3] == 'reap' and redis.call('EXISTS', p .. ':heartbeat:' .. inst) == 1 then return -1 end
 local n = 0
 for _, did in ipairs(redis.call('SMEMBERS', p .. ':members:' .. inst)) do
   if redis.call('HGET', p .. ':route', did) == inst then
-    redis.call('HDEL', p .. ':route', did)
-    redis.call('HDEL', p .. ':session', did)
-    redis.call('HDEL', p .. ':agents', did)
-    redis.call('HDEL', p .. ':activity', did)
-    redis.call('ZREM', p .. ':order', did)
+    forget(p, did)
     n = n + 1
   end
 end
@@ -188,7 +194,7 @@ return n
 # unregistrations announce themselves (REGISTER, UNREGISTER). Discovery and presence (directory.py)
 # keep a replica of the cluster's agents from these.
 # ARGV: prefix, me, did, session_id, body, maxlen.
-ANNOUNCE = """
+ANNOUNCE = PRESENCE_LUA + """
 local p, me, did, sid, body = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now = redis.call('HGET', p .. ':session', did)
 if body == '' then
@@ -196,31 +202,17 @@ if body == '' then
 elseif now ~= sid then
   return 0
 end
-local n = 0
-for _, inst in ipairs(redis.call('SMEMBERS', p .. ':instances')) do
-  if inst ~= me then
-    redis.call('XADD', p .. ':inbox:' .. inst, 'MAXLEN', '~', ARGV[6], '*',
-      'k', 'P', 'o', me, 'd', did, 's', sid, 'j', body)
-    n = n + 1
-  end
-end
-return n
+return announce(p, me, did, sid, body, ARGV[6])
 """
 
 # Before this instance withdraws its presence (a drain, leaving): tell the others that each of
 # its agents goes offline. ARGV: prefix, me, maxlen.
-ANNOUNCE_WITHDRAW = """
+ANNOUNCE_WITHDRAW = PRESENCE_LUA + """
 local p, me = ARGV[1], ARGV[2]
 local instances = redis.call('SMEMBERS', p .. ':instances')
 for _, did in ipairs(redis.call('SMEMBERS', p .. ':members:' .. me)) do
   if redis.call('HGET', p .. ':route', did) == me then
-    local sid = redis.call('HGET', p .. ':session', did) or ''
-    for _, inst in ipairs(instances) do
-      if inst ~= me then
-        redis.call('XADD', p .. ':inbox:' .. inst, 'MAXLEN', '~', ARGV[3], '*',
-          'k', 'P', 'o', me, 'd', did, 's', sid, 'j', '')
-      end
-    end
+    announce(p, me, did, redis.call('HGET', p .. ':session', did) or '', '', ARGV[3], instances)
   end
 end
 return 0
