@@ -11,6 +11,7 @@ from aiconexus_gateway.client import DIDKey, GatewayClient, PresenceEvent
 from tests.cluster.conftest import StartGateways
 from tests.cluster.harness import get_json
 from tests.cluster.processes import TTL
+from tests.support.process import GatewayProcess
 from tests.support.waiting import wait_until
 
 PRESENCE_WINDOW = ("--presence-coalesce", "0.2")
@@ -33,14 +34,25 @@ async def next_event(events: asyncio.Queue[PresenceEvent], timeout: float = 5.0)
     return await asyncio.wait_for(events.get(), timeout)
 
 
-async def announced(client: GatewayClient, agent: GatewayClient, name_prefix: str) -> None:
-    """Wait until `client`'s instance has heard of `agent`, which registered on another: the
-    instances learn of each other's agents through Redis, a moment after the registration."""
+Watching = tuple[GatewayProcess, GatewayClient, "asyncio.Queue[PresenceEvent]", GatewayClient]
+
+
+async def watching_across(start_gateways: StartGateways, name: str) -> Watching:
+    """Two instances; a watcher on the first watches an agent called `name` on the second, once
+    the first has heard of it (instances learn of each other's agents through Redis, a moment
+    after the registration). Returns (the second instance, watcher, its events, the agent)."""
+    a, b = start_gateways("gw-a", "gw-b", extra=PRESENCE_WINDOW)
+    watcher = await member(a)
+    events = collect(watcher)
+    agent = await member(b, card={"name": name})
+
     async def listed() -> bool:
-        page = await client.discover(name_prefix=name_prefix)
+        page = await watcher.discover(name_prefix=name.lower())
         return [found.did for found in page.agents] == [agent.did]
 
-    await wait_until(listed, 10, f"the other instance to announce {agent.did}")
+    await wait_until(listed, 10, f"gw-b to announce {agent.did}")
+    assert await watcher.watch([agent.did]) == {agent.did: "online"}
+    return b, watcher, events, agent
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -82,12 +94,7 @@ async def test_discovery_and_presence_span_the_cluster(start_gateways: StartGate
 @pytest.mark.gen_test(timeout=60)
 async def test_the_agents_of_a_killed_instance_go_offline_for_watchers(
         start_gateways: StartGateways) -> None:
-    a, b = start_gateways("gw-a", "gw-b", extra=PRESENCE_WINDOW)
-    watcher = await member(a)
-    events = collect(watcher)
-    victim = await member(b, card={"name": "V"})
-    await announced(watcher, victim, "v")
-    assert await watcher.watch([victim.did]) == {victim.did: "online"}
+    b, watcher, events, victim = await watching_across(start_gateways, "V")
     b.signal(signal.SIGKILL)
     b.wait(5)
     event = await next_event(events, timeout=TTL + 5)
@@ -112,12 +119,7 @@ async def test_an_instance_started_later_sees_the_agents_already_there(
 @pytest.mark.gen_test(timeout=60)
 async def test_a_drained_instance_takes_its_agents_offline_for_watchers(
         start_gateways: StartGateways) -> None:
-    a, b = start_gateways("gw-a", "gw-b", extra=PRESENCE_WINDOW)
-    watcher = await member(a)
-    events = collect(watcher)
-    leaving = await member(b, card={"name": "L"})
-    await announced(watcher, leaving, "l")
-    assert await watcher.watch([leaving.did]) == {leaving.did: "online"}
+    b, watcher, events, leaving = await watching_across(start_gateways, "L")
     b.signal(signal.SIGTERM)
     event = await next_event(events, timeout=10)
     assert (event.did, event.event) == (leaving.did, "offline")
