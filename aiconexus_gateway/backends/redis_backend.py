@@ -445,7 +445,7 @@ class RedisBus:
         return previous == self._heartbeat_value and bool(member)
 
     def _keep_alive(self) -> None:
-        """Our presence is published: the heartbeat thread keeps it alive from now on."""
+        """Our presence is published: the keeper process (keeper.py) keeps it alive from now on."""
         self._keeper.activate()
 
     async def restore(self, presences: list[Presence], gone: list[Presence] | None = None
