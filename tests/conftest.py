@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from aiconexus_gateway import PROTOCOL
 from aiconexus_gateway.client import DIDKey, GatewayClient
 from aiconexus_gateway.config import Config
 from aiconexus_gateway.server.app import Gateway
+from tests.support.process import GatewayProcess
 
 DATA = Path(__file__).parent / "data"
 
@@ -48,6 +50,18 @@ def gateway(io_loop: IOLoop, request: pytest.FixtureRequest) -> Iterator[Gateway
     yield gw
     io_loop.run_sync(lambda: gw.stop(timeout=2.0))
 
+
+
+@pytest.fixture
+def node_gateway() -> Iterator[GatewayProcess]:
+    """A real gateway process for Node.js agents (node and the npm packages checked first)."""
+    from tests.js.node_tools import node, node_modules  # (node_tools imports this module)
+
+    node()
+    node_modules()
+    process = GatewayProcess()
+    yield process
+    process.stop(signal.SIGKILL)
 
 async def connect_agent(gw: Gateway, key: DIDKey | None = None, **kwargs: Any) -> GatewayClient:
     """An SDK agent registered with `gw`."""

@@ -7,20 +7,14 @@ from functools import partial
 
 import pytest
 
-from aiconexus_gateway.client import DIDKey, GatewayClient, Message
+from aiconexus_gateway.client import DIDKey
 from tests.support.process import GatewayProcess
+from tests.support.sdk import next_of_type
 from tests.support.waiting import wait_until
 
 from .conftest import StartGateways
 from .harness import agent, get_json, listed
 from .processes import RedisServer
-
-
-async def _next(client: GatewayClient, *types: str) -> Message:
-    while True:
-        message = await client.receive(timeout=10)
-        if message.type in types:
-            return message
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -31,13 +25,13 @@ async def test_messages_wait_in_redis_through_the_death_of_the_instance_that_too
     alice = await agent(a, "alice", alice_key)
     ids = [await alice.send(bob_key.did, "INTENT", {"n": n}, ttl=60) for n in range(6)]
     for message_id in ids:
-        assert (await _next(alice, "QUEUED")).correlation_id == message_id
+        assert (await next_of_type(alice, "QUEUED")).correlation_id == message_id
     a.signal(signal.SIGKILL)  # the instance that accepted them dies; alice is cut off
     a.wait(5)
     await alice.close()
 
     bob = await agent(b, "bob", bob_key)  # returns to the other instance
-    got = [await _next(bob, "INTENT") for _ in ids]
+    got = [await next_of_type(bob, "INTENT") for _ in ids]
     assert [m.id for m in got] == ids and [m.payload["n"] for m in got] == list(range(6))
     alice = await agent(b, "alice", alice_key)  # the receipts waited for her, in Redis
     assert [await alice.receipt(message_id, timeout=10) for message_id in ids] == ["DELIVERED"] * 6
@@ -55,7 +49,7 @@ async def test_across_instances_delivery_receipts_rules_bounds_and_expiry(
     alice, carol = await agent(a, "alice"), await agent(a, "carol")
     bob = await agent(b, "bob")
     sent = await alice.send(bob.did, "EXEC_REQUEST", {"x": 1}, ttl=30)  # bob is on the other one
-    received = await _next(bob, "EXEC_REQUEST")
+    received = await next_of_type(bob, "EXEC_REQUEST")
     assert (received.id, received.fields["ttl"]) == (sent, 30)
     assert await alice.receipt(sent, timeout=10) == "DELIVERED"
 
@@ -64,19 +58,19 @@ async def test_across_instances_delivery_receipts_rules_bounds_and_expiry(
     _, detail = await get_json(f"{a.http_url}/agents/{bob.did}")  # the other instance asks Redis
     assert detail["mailbox"] == view
     refused = await carol.send(bob.did, "INTENT", {}, ttl=30)
-    error = await _next(carol, "ERROR")
+    error = await next_of_type(carol, "ERROR")
     assert (error.error_code, error.correlation_id) == ("MAILBOX_REFUSED", refused)
     await bob.close()
 
     absent = DIDKey.generate().did
     for _ in range(2):
         await alice.send(absent, "INTENT", {}, ttl=1)
-        await _next(alice, "QUEUED")
+        await next_of_type(alice, "QUEUED")
     over = await alice.send(absent, "INTENT", {}, ttl=1)
-    error = await _next(alice, "ERROR")
+    error = await next_of_type(alice, "ERROR")
     assert (error.error_code, error.correlation_id) == ("MAILBOX_FULL", over)
     assert error.payload["details"]["reason"] == "pair_messages"
-    expired = [await _next(alice, "RECEIPT") for _ in range(2)]  # nobody came within 1 s
+    expired = [await next_of_type(alice, "RECEIPT") for _ in range(2)]  # nobody came within 1 s
     assert {m.payload["status"] for m in expired} == {"EXPIRED"}
     await alice.close()
     await carol.close()
@@ -90,14 +84,14 @@ async def test_while_redis_is_down_a_ttl_is_refused_at_once_and_works_again_afte
     redis_server.kill()
     await wait_until(partial(_redis_is, a, "disconnected"), 10, "gw-a to see Redis down")
     refused = await alice.send(DIDKey.generate().did, "INTENT", {}, ttl=30)
-    error = await _next(alice, "ERROR")
+    error = await next_of_type(alice, "ERROR")
     assert (error.error_code, error.correlation_id) == ("MAILBOX_REFUSED", refused)
     assert error.payload["details"]["reason"] == "unavailable"
     redis_server.start()  # empty: bob's presence comes back with the re-publishing
     await wait_until(partial(_redis_is, a, "connected"), 10, "gw-a to reconnect")
     await wait_until(partial(_listed_on, a, bob.did), 10, "bob re-published")
     sent = await alice.send(bob.did, "INTENT", {"again": True}, ttl=30)
-    assert (await _next(bob, "INTENT")).id == sent
+    assert (await next_of_type(bob, "INTENT")).id == sent
     assert await alice.receipt(sent, timeout=10) == "DELIVERED"
     await alice.close()
     await bob.close()
@@ -120,9 +114,9 @@ async def test_a_backlog_larger_than_the_outbound_buffer_drains_across_instances
     ids = [await alice.send(bob_key.did, "INTENT", {"n": n, "data": "x" * 4000}, ttl=120)
            for n in range(40)]
     for _ in ids:
-        await _next(alice, "QUEUED")
+        await next_of_type(alice, "QUEUED")
     bob = await agent(b, "bob", bob_key)
-    assert [(await _next(bob, "INTENT")).id for _ in ids] == ids
+    assert [(await next_of_type(bob, "INTENT")).id for _ in ids] == ids
     assert bob.reconnects == 0 and bob.close_code is None
     assert [await alice.receipt(i, timeout=10) for i in ids] == ["DELIVERED"] * 40
     await alice.close()
@@ -135,7 +129,7 @@ async def test_an_emptied_mailbox_leaves_no_keys_in_redis(
     [a] = start_gateways("gw-a")
     alice, bob = await agent(a, "alice"), await agent(a, "bob")
     ids = [await alice.send(bob.did, "INTENT", {}, ttl=30) for _ in range(3)]
-    assert [(await _next(bob, "INTENT")).id for _ in ids] == ids  # each acknowledged
+    assert [(await next_of_type(bob, "INTENT")).id for _ in ids] == ids  # each acknowledged
     for message_id in ids:
         assert await alice.receipt(message_id, timeout=10) == "DELIVERED"
     redis = redis_server.client()

@@ -18,15 +18,6 @@ from tests.js.node_tools import REPO, NodeAgent, node, node_major, node_modules
 from tests.support.process import GatewayProcess
 
 
-@pytest.fixture
-def gateway_process() -> Iterator[GatewayProcess]:
-    node()
-    node_modules()
-    process = GatewayProcess()
-    yield process
-    process.stop(signal.SIGKILL)
-
-
 async def python_agent(gateway: GatewayProcess) -> GatewayClient:
     client = GatewayClient(gateway.ws_url, DIDKey.generate())
     await client.connect()
@@ -44,12 +35,12 @@ PAYLOAD = {"text": "héllo 😀 \u2028 \"quoted\" \\ /", "n": 1.5, "tiny": 1e-7,
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_node_and_python_agents_exchange_verified_messages(gateway_process: GatewayProcess) -> None:
-    python = await python_agent(gateway_process)
-    agent, info = await node_agent(gateway_process, metadata={"name": "node"},
-                                   expectedGatewayDid=gateway_process.did)
+async def test_node_and_python_agents_exchange_verified_messages(node_gateway: GatewayProcess) -> None:
+    python = await python_agent(node_gateway)
+    agent, info = await node_agent(node_gateway, metadata={"name": "node"},
+                                   expectedGatewayDid=node_gateway.did)
     try:
-        assert info["gatewayDid"] == gateway_process.did
+        assert info["gatewayDid"] == node_gateway.did
         assert str(info["did"]).startswith("did:key:z6Mk")
         assert info["rateLimit"] == {"messagesPerSecond": 100, "burst": 200}
         sent = await agent.ok("send", to=python.did, type="INTENT", payload=PAYLOAD)
@@ -71,9 +62,9 @@ async def test_node_and_python_agents_exchange_verified_messages(gateway_process
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_node_to_node_and_the_gateway_errors(gateway_process: GatewayProcess) -> None:
-    alice, alice_info = await node_agent(gateway_process)
-    bob, bob_info = await node_agent(gateway_process)
+async def test_node_to_node_and_the_gateway_errors(node_gateway: GatewayProcess) -> None:
+    alice, alice_info = await node_agent(node_gateway)
+    bob, bob_info = await node_agent(node_gateway)
     try:
         sent = await alice.ok("send", to=bob_info["did"], type="OFFER", payload={"sdp": "v=0\r\n"})
         offer = (await bob.ok("receive"))["message"]
@@ -87,7 +78,7 @@ async def test_node_to_node_and_the_gateway_errors(gateway_process: GatewayProce
         error = (await alice.ok("receive"))["message"]
         assert (error["type"], error["errorCode"]) == ("ERROR", "UNKNOWN_AGENT")
         assert error["correlationId"] == lost["id"]
-        assert error["sender"] == gateway_process.did
+        assert error["sender"] == node_gateway.did
         refused = await alice.call("send", to="did:key:z6MkeTG3bFFSLYVU7VqhgZxqr6YzpaGrQtFMh1uvqGy1vDnP",
                                    type="INTENT", payload={})
         assert not refused["ok"] and refused["code"] == "INVALID_DID"
@@ -98,9 +89,9 @@ async def test_node_to_node_and_the_gateway_errors(gateway_process: GatewayProce
 
 @pytest.mark.gen_test(timeout=60)
 async def test_sends_not_awaited_one_by_one_still_leave_in_call_order(
-        gateway_process: GatewayProcess) -> None:
-    python = await python_agent(gateway_process)
-    agent, _ = await node_agent(gateway_process)
+        node_gateway: GatewayProcess) -> None:
+    python = await python_agent(node_gateway)
+    agent, _ = await node_agent(node_gateway)
     try:
         started = await agent.ok("sendAll", to=python.did, count=150)
         for index, message_id in enumerate(started["ids"]):
@@ -224,14 +215,14 @@ async def test_reconnects_after_a_gateway_restart_with_the_same_did(tmp_path: Pa
         gateway.stop(signal.SIGKILL)
 
 
-def test_a_node_program_ends_when_its_client_is_closed(gateway_process: GatewayProcess) -> None:
+def test_a_node_program_ends_when_its_client_is_closed(node_gateway: GatewayProcess) -> None:
     """No timer or socket of the client keeps Node running after close(): not the 60 s receive()
     timeout that a message beat, nor close()'s wait, nor the keepalive and liveness timers."""
     import subprocess
     script = f"""
         import {{ GatewayClient }} from '{(REPO / "clients/js/src/index.js").as_uri()}';
-        const a = new GatewayClient('{gateway_process.ws_url}');
-        const b = new GatewayClient('{gateway_process.ws_url}');
+        const a = new GatewayClient('{node_gateway.ws_url}');
+        const b = new GatewayClient('{node_gateway.ws_url}');
         await a.connect(); await b.connect();
         const waiting = b.receive({{ timeout: 60 }});
         await a.send(b.did, 'INTENT', {{}});

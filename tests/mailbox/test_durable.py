@@ -8,21 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from aiconexus_gateway.client import DIDKey, GatewayClient, Message
+from aiconexus_gateway.client import DIDKey, GatewayClient
 from aiconexus_gateway.config import ConfigError, load
 from aiconexus_gateway.mailbox import Letter, Mailbox, MailboxSettings
 from aiconexus_gateway.mailbox_file import MailboxFile, MailboxFileError
 from tests.support.process import GatewayProcess
+from tests.support.sdk import next_of_type
 
 NOW = 1_800_000_000.0
 ALICE, BOB = "did:key:z6Mkalice", "did:key:z6Mkbob"
 
-
-async def _next(client: GatewayClient, *types: str) -> Message:
-    while True:
-        message = await client.receive(timeout=10)
-        if message.type in types:
-            return message
 
 
 async def _agent(gateway: GatewayProcess, key: DIDKey) -> GatewayClient:
@@ -44,13 +39,13 @@ async def test_a_killed_gateway_restarted_on_its_file_delivers_what_waited(tmp_p
         ids = [await alice.send(bob_key.did, "INTENT", {"n": n}, ttl=60) for n in range(3)]
         short = await alice.send(DIDKey.generate().did, "INTENT", {}, ttl=1)
         for _ in range(4):
-            await _next(alice, "QUEUED")  # each one written to the file before this answer
+            await next_of_type(alice, "QUEUED")  # each one written to the file before this answer
         gateway.stop(signal.SIGKILL)
         await alice.close()
 
         gateway = GatewayProcess(*args, port=gateway.port)
         bob = await _agent(gateway, bob_key)
-        got = [await _next(bob, "INTENT") for _ in ids]
+        got = [await next_of_type(bob, "INTENT") for _ in ids]
         assert [m.id for m in got] == ids
         alice = await _agent(gateway, alice_key)
         assert [await alice.receipt(i, timeout=10) for i in ids] == ["DELIVERED"] * 3

@@ -15,15 +15,8 @@ from aiconexus_gateway.errors import Ending
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent, read_json
 from tests.e2e.wire import registered, signed
+from tests.support.sdk import next_of_type
 from tests.support.waiting import wait_until
-
-
-async def _next(client: GatewayClient, *types: str) -> Message:
-    """The next message of one of `types` (QUEUED and RECEIPT come in between)."""
-    while True:
-        message = await client.receive(timeout=15)
-        if message.type in types:
-            return message
 
 
 async def _read_until(ws: WebSocketClientConnection, type: str) -> dict[str, Any]:
@@ -45,7 +38,7 @@ async def test_offline_recipient_gets_its_messages_in_order_then_the_sender_gets
     bob_key = DIDKey.generate()
     ids = [await alice.send(bob_key.did, "INTENT", {"n": i}, ttl=60) for i in range(5)]
     for message_id in ids:  # each one answered QUEUED, with its id
-        queued = await _next(alice, "QUEUED")
+        queued = await next_of_type(alice, "QUEUED")
         assert (queued.sender, queued.correlation_id) == (gateway.did, message_id)
         assert queued.payload["id"] == message_id and queued.payload["to"] == bob_key.did
     assert _metric(gateway, "aiconexus_mailbox_held_messages") == 5
@@ -76,7 +69,7 @@ async def test_a_recipient_online_gets_it_at_once_and_the_sender_still_gets_deli
     sent = await alice.send(bob.did, "EXEC_REQUEST", {"x": 1}, ttl=30)
     received = await bob.receive(timeout=5)
     assert (received.id, received.fields["ttl"]) == (sent, 30)
-    receipt = await _next(alice, "RECEIPT")  # no QUEUED: it did not have to wait
+    receipt = await next_of_type(alice, "RECEIPT")  # no QUEUED: it did not have to wait
     assert receipt.payload == {"id": sent, "to": bob.did, "status": "DELIVERED"}
     assert receipt.correlation_id == sent
     await alice.close()
@@ -122,7 +115,7 @@ async def test_the_sdk_hands_a_message_received_twice_to_the_application_once(
     alice = await connect_agent(gateway)
     bob_key = DIDKey.generate()
     sent = await alice.send(bob_key.did, "INTENT", {"once": True}, ttl=60)
-    await _next(alice, "QUEUED")
+    await next_of_type(alice, "QUEUED")
     bob = await connect_agent(gateway, bob_key, reconnect=True)
     await wait_until(lambda: _metric(gateway, "aiconexus_mailbox_messages_total", event="written")
                      == 1, 5, "the gateway to write the message to bob")
@@ -143,7 +136,7 @@ async def test_an_offline_sender_finds_its_receipts_when_it_returns(gateway: Gat
     alice_key, bob_key = DIDKey.generate(), DIDKey.generate()
     alice = await connect_agent(gateway, alice_key)
     sent = await alice.send(bob_key.did, "INTENT", {}, ttl=60)
-    await _next(alice, "QUEUED")
+    await next_of_type(alice, "QUEUED")
     await alice.close()
     bob = await connect_agent(gateway, bob_key)
     assert (await bob.receive(timeout=5)).id == sent
@@ -178,17 +171,17 @@ async def test_bounds_answer_mailbox_full_and_store_nothing(gateway: Gateway) ->
     bob = DIDKey.generate().did
     for _ in range(2):
         await mallory.send(bob, "INTENT", {}, ttl=60)
-        await _next(mallory, "QUEUED")
+        await next_of_type(mallory, "QUEUED")
     over = await mallory.send(bob, "INTENT", {}, ttl=60)
-    error = await _next(mallory, "ERROR")
+    error = await next_of_type(mallory, "ERROR")
     assert (error.error_code, error.correlation_id) == ("MAILBOX_FULL", over)
     assert error.payload["details"] == {"reason": "pair_messages", "to": bob}
     await carol.send(bob, "INTENT", {}, ttl=60)  # a hostile sender did not fill bob's mailbox
-    await _next(carol, "QUEUED")
+    await next_of_type(carol, "QUEUED")
     await dave.send(bob, "INTENT", {}, ttl=60)
-    assert (await _next(dave, "ERROR", "QUEUED")).error_code == "MAILBOX_FULL"  # 3 per recipient
+    assert (await next_of_type(dave, "ERROR", "QUEUED")).error_code == "MAILBOX_FULL"  # 3 per recipient
     too_long = await carol.send(bob, "INTENT", {}, ttl=121)
-    error = await _next(carol, "ERROR")
+    error = await next_of_type(carol, "ERROR")
     assert (error.error_code, error.correlation_id) == ("MALFORMED_MESSAGE", too_long)
     assert _metric(gateway, "aiconexus_mailbox_held_messages") == 3
     assert _metric(gateway, "aiconexus_mailbox_refused_total", reason="pair_messages") == 1
@@ -206,21 +199,21 @@ async def test_a_recipient_can_disable_its_mailbox_and_refuse_senders(gateway: G
     assert (view["enabled"], view["blocked"], view["messages"]) == (True, [carol.did], 0)
     await bob.close()
     refused = await carol.send(bob_key.did, "INTENT", {}, ttl=60)
-    error = await _next(carol, "ERROR")
+    error = await next_of_type(carol, "ERROR")
     assert (error.error_code, error.correlation_id) == ("MAILBOX_REFUSED", refused)
     assert error.payload["details"]["reason"] == "blocked"
     await alice.send(bob_key.did, "INTENT", {}, ttl=60)
-    await _next(alice, "QUEUED")
+    await next_of_type(alice, "QUEUED")
 
     bob = await connect_agent(gateway, bob_key)
-    await _next(bob, "INTENT")
+    await next_of_type(bob, "INTENT")
     view = await bob.mailbox(enabled=False)
     assert view["enabled"] is False
     detail = gateway.hub.agent(bob_key.did)
     assert detail is not None and detail["mailbox"]["enabled"] is False
     await bob.close()
     await alice.send(bob_key.did, "INTENT", {}, ttl=60)
-    error = await _next(alice, "ERROR")
+    error = await next_of_type(alice, "ERROR")
     assert error.error_code == "MAILBOX_REFUSED" and error.payload["details"]["reason"] == "disabled"
     with pytest.raises(ValueError):
         await alice.mailbox(blocked=["not a did"])
@@ -233,7 +226,7 @@ async def test_a_recipient_can_disable_its_mailbox_and_refuse_senders(gateway: G
 async def test_without_a_mailbox_a_ttl_is_refused_clearly(gateway: Gateway) -> None:
     alice, bob = await connect_agent(gateway), await connect_agent(gateway)
     sent = await alice.send(bob.did, "INTENT", {}, ttl=5)
-    error = await _next(alice, "ERROR")
+    error = await next_of_type(alice, "ERROR")
     assert (error.error_code, error.correlation_id) == ("MAILBOX_REFUSED", sent)
     assert error.payload["details"]["reason"] == "unavailable"
     with pytest.raises(GatewayError) as refused:
@@ -248,7 +241,7 @@ async def test_mailbox_series_and_depth_are_served(gateway: Gateway) -> None:
     alice = await connect_agent(gateway)
     bob_key = DIDKey.generate()
     await alice.send(bob_key.did, "INTENT", {"x": "y" * 100}, ttl=60)
-    await _next(alice, "QUEUED")
+    await next_of_type(alice, "QUEUED")
     metrics = await _fetch(f"{gateway.http_url}/metrics")
     assert "aiconexus_mailbox_held_messages 1.0" in metrics
     assert 'aiconexus_mailbox_messages_total{event="queued"} 1.0' in metrics
@@ -278,7 +271,7 @@ async def test_many_waiting_messages_are_acknowledged_within_the_rate_limit(
     bob_key = DIDKey.generate()
     ids = [await alice.send(bob_key.did, "INTENT", {"n": n}, ttl=120) for n in range(300)]
     bob = await connect_agent(gateway, bob_key)
-    got = [(await _next(bob, "INTENT", "ERROR")) for _ in ids]
+    got = [(await next_of_type(bob, "INTENT", "ERROR")) for _ in ids]
     assert [m.id for m in got] == ids
     statuses = [await alice.receipt(message_id, timeout=20) for message_id in ids]
     assert statuses == ["DELIVERED"] * 300
@@ -299,7 +292,7 @@ async def test_a_backlog_larger_than_the_outbound_buffer_is_written_as_it_is_ack
     ids = [await alice.send(bob_key.did, "INTENT", {"n": n, "data": "x" * 4000}, ttl=120)
            for n in range(40)]
     bob = await connect_agent(gateway, bob_key)
-    got = [(await _next(bob, "INTENT")).id for _ in ids]
+    got = [(await next_of_type(bob, "INTENT")).id for _ in ids]
     assert got == ids and bob.reconnects == 0
     assert [await alice.receipt(i, timeout=15) for i in ids] == ["DELIVERED"] * 40
     await alice.close()
@@ -312,9 +305,9 @@ async def test_an_encrypted_message_waits_like_any_other_and_opens_on_arrival(
     alice = await connect_agent(gateway)
     bob_key = DIDKey.generate()
     sent = await alice.send(bob_key.did, "INTENT", {"secret": "42"}, encrypt=True, ttl=60)
-    await _next(alice, "QUEUED")
+    await next_of_type(alice, "QUEUED")
     bob = await connect_agent(gateway, bob_key)
-    received = await _next(bob, "INTENT")
+    received = await next_of_type(bob, "INTENT")
     assert (received.id, received.encrypted, received.payload) == (sent, True, {"secret": "42"})
     assert await alice.receipt(sent, timeout=15) == "DELIVERED"
     await alice.close()
