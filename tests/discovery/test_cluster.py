@@ -12,6 +12,7 @@ from tests.cluster.conftest import StartGateways
 from tests.cluster.harness import get_json
 from tests.cluster.processes import TTL
 from tests.support.process import GatewayProcess
+from tests.support.sdk import collect, next_event
 from tests.support.waiting import wait_until
 
 PRESENCE_WINDOW = ("--presence-coalesce", "0.2")
@@ -22,16 +23,6 @@ async def member(gateway: object, key: DIDKey | None = None, **kwargs: object) -
                            connect_timeout=5, **kwargs)  # type: ignore[arg-type]
     await client.connect()
     return client
-
-
-def collect(client: GatewayClient) -> asyncio.Queue[PresenceEvent]:
-    events: asyncio.Queue[PresenceEvent] = asyncio.Queue()
-    client.on_presence(events.put_nowait)
-    return events
-
-
-async def next_event(events: asyncio.Queue[PresenceEvent], timeout: float = 5.0) -> PresenceEvent:
-    return await asyncio.wait_for(events.get(), timeout)
 
 
 Watching = tuple[GatewayProcess, GatewayClient, "asyncio.Queue[PresenceEvent]", GatewayClient]

@@ -19,17 +19,8 @@ from aiconexus_gateway.client import (
 from aiconexus_gateway.server.app import Gateway
 from tests.conftest import connect_agent, read_json
 from tests.e2e.wire import registered, signed
+from tests.support.sdk import collect, next_event
 from tests.support.waiting import wait_until
-
-
-async def next_event(events: asyncio.Queue[PresenceEvent], timeout: float = 5.0) -> PresenceEvent:
-    return await asyncio.wait_for(events.get(), timeout)
-
-
-def collect(client: GatewayClient) -> asyncio.Queue[PresenceEvent]:
-    events: asyncio.Queue[PresenceEvent] = asyncio.Queue()
-    client.on_presence(events.put_nowait)
-    return events
 
 
 @pytest.mark.gen_test
