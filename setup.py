@@ -46,7 +46,7 @@ setup(
         "tornado>=6.6,<6.7",  # 6.6: bounded under floods; <6.7: server/tornado_internals.py
         "pynacl>=1.5",
         "base58>=2.1",
-        "ujson>=5.8",
+        "orjson>=3.10",  # RFC 8785 fast path and the exact-frame parse (messages.py)
         "prometheus-client>=0.19",
     ],
     extras_require={

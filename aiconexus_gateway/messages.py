@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import os
 import re
@@ -17,17 +18,17 @@ from binascii import a2b_base64, b2a_base64
 from collections.abc import Callable
 from typing import Any
 
-import ujson
+import orjson
 from nacl._sodium import ffi as _sodium_ffi  # type: ignore[import-not-found,unused-ignore]
 from nacl._sodium import lib as _sodium  # type: ignore[import-not-found,unused-ignore]
 from nacl.bindings import crypto_sign_open  # importing nacl.bindings runs sodium_init()
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from .canonical import CanonicalizationError, canonicalize
+from .canonical import CanonicalizationError, canonicalize, is_plain
 from .errors import ErrorCode, ProtocolError
 from .keys import DIDKey
-from .strictjson import StrictJSONError, loads
+from .strictjson import MAX_DEPTH, StrictJSONError, loads
 
 PROTOCOL_VERSION = "1.0"
 MAX_ID_LENGTH = 128
@@ -49,7 +50,7 @@ DISCOVERY_TYPES = frozenset({"DISCOVER", "DISCOVERED", "WATCH", "UNWATCH", "WATC
 ALL_TYPES = ROUTABLE_TYPES | CONTROL_TYPES | MAILBOX_TYPES | DISCOVERY_TYPES
 
 _REQUIRED = ("id", "type", "from", "to", "timestamp", "version", "payload", "signature")
-_REQUIRED_SET = frozenset(_REQUIRED)
+_FIELDS_SET = frozenset(_REQUIRED[:-1])  # what the signature covers at least
 # [0-9], never \d: in a str pattern \d also matches other scripts' digits ("١٢" is \d).
 _TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
@@ -65,13 +66,14 @@ _BAD_SIGNATURE_TEXT = ("signature must be the canonical padded base64 (RFC 4648 
 class Envelope:
     """A received message that passed structural validation (not yet its signature)."""
 
-    __slots__ = ("correlation_id", "fields", "id", "needs_full_jcs", "payload", "recipient",
-                 "sender", "signature", "signature_bytes", "type")
+    __slots__ = ("canonical", "correlation_id", "fields", "id", "needs_full_jcs", "payload",
+                 "recipient", "sender", "signature", "signature_bytes", "type")
 
     def __init__(self, fields: dict[str, Any], signature: str, needs_full_jcs: bool,
-                 signature_bytes: bytes | None = None) -> None:
+                 signature_bytes: bytes | None = None, canonical: bytes | None = None) -> None:
         self.fields = fields  # the object minus `signature`: exactly what the signature covers
         self.signature = signature
+        self.canonical = canonical  # the RFC 8785 bytes of `fields`, when parse() has them
         # parse() decodes it while checking the text; decoded here when built some other way
         self.signature_bytes = (signature_bytes if signature_bytes is not None
                                 else _signature_bytes(signature, fields.get("id")))
@@ -84,6 +86,8 @@ class Envelope:
         self.correlation_id: str | None = fields.get("correlation_id")
 
     def signing_input(self) -> bytes:
+        if self.canonical is not None:
+            return self.canonical
         return canonicalize(self.fields, needs_full=self.needs_full_jcs)
 
     def verify(self, verify_key: VerifyKey | bytes) -> None:
@@ -131,22 +135,28 @@ def reference_signature_valid(signed: bytes, public_key: bytes) -> bool:
 
 def parse(text: str) -> Envelope:
     """Validate one frame's text as an ioap.v1 envelope, or raise a ProtocolError saying why."""
-    try:
-        obj, needs_full_jcs = loads(text)
-    except StrictJSONError as exc:
-        raise ProtocolError(ErrorCode.MALFORMED_MESSAGE, str(exc)) from None
-    if type(obj) is not dict:
-        raise ProtocolError(ErrorCode.MALFORMED_MESSAGE, "a message must be a JSON object")
+    exact = _parse_exact(text)
+    if exact is not None:
+        obj, signature, canonical = exact
+        needs_full_jcs = False
+    else:
+        try:
+            obj, needs_full_jcs = loads(text)
+        except StrictJSONError as exc:
+            raise ProtocolError(ErrorCode.MALFORMED_MESSAGE, str(exc)) from None
+        if type(obj) is not dict:
+            raise ProtocolError(ErrorCode.MALFORMED_MESSAGE, "a message must be a JSON object")
+        signature = obj.pop("signature", _MISSING)
+        canonical = None
     message_id = obj.get("id")
     if type(message_id) is not str or not 0 < len(message_id) <= MAX_ID_LENGTH:
         raise ProtocolError(
             ErrorCode.MALFORMED_MESSAGE, f"'id' must be a string of 1-{MAX_ID_LENGTH} characters"
         )
-    if not obj.keys() >= _REQUIRED_SET:
+    if signature is _MISSING or not obj.keys() >= _FIELDS_SET:
         for name in _REQUIRED:
-            if name not in obj:
+            if name not in obj and (name != "signature" or signature is _MISSING):
                 raise _malformed(f"missing field '{name}'", message_id)
-    signature = obj.pop("signature")
     kind = obj["type"]
     version = obj["version"]
     timestamp = obj["timestamp"]
@@ -174,7 +184,52 @@ def parse(text: str) -> Envelope:
         _check_version(version, message_id)
     if _match_timestamp(timestamp) is None:
         raise _malformed("'timestamp' must be RFC 3339, e.g. 2026-11-26T10:00:00.123Z", message_id)
-    return Envelope(obj, signature, needs_full_jcs, _signature_bytes(signature, message_id))
+    return Envelope(obj, signature, needs_full_jcs, _signature_bytes(signature, message_id),
+                    canonical)
+
+
+_MISSING: Any = object()  # a frame without `signature`
+# What a frame's `"signature":"<88 characters>"` member and its comma add to the fields' text
+_SIGNATURE_MEMBER = len(',"signature":""') + _SIGNATURE_LENGTH
+_orjson_loads = orjson.loads
+
+
+def _parse_exact(text: str) -> tuple[dict[str, Any], str, bytes] | None:
+    """(fields, signature, their RFC 8785 bytes) of a frame written the way clients write one:
+    the fields compact, each value in its RFC 8785 spelling, plus the signature member (any key
+    order). None for every other frame: it takes the strict path (`strictjson.loads`), which
+    accepts and refuses exactly what it always did. ~4.5 us less per routed message.
+
+    orjson parses strict RFC 8259 JSON and refuses lone surrogates, NaN and trailing data, but
+    keeps the last of duplicate keys silently. Lengths rule that out: for a value without floats
+    (`is_plain`; integers beyond 64 bits come out of orjson as floats), the canonical form is
+    never longer than the text it was parsed from (whitespace, escapes of characters RFC 8785
+    writes as they are, and -0 only lengthen the text), and a dropped duplicate shortens it by at
+    least 5 bytes (`,"":0`). So a text exactly as long as the canonical form plus one 88-character
+    signature member holds no duplicate key, and the canonical form is what the signature covers.
+    """
+    # nesting is bounded before orjson recurses (its own limit is 1,024); strict loads says why
+    if text.count("{") > MAX_DEPTH or ("[" in text and text.count("{") + text.count("[") > MAX_DEPTH):
+        return None
+    try:
+        obj = _orjson_loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict:
+        return None
+    signature = obj.pop("signature", None)
+    ascii_text = text.isascii()
+    if type(signature) is not str or len(signature) != _SIGNATURE_LENGTH or \
+            not is_plain(obj, ascii_keys=ascii_text):
+        return None
+    try:
+        canonical = canonicalize(obj, needs_full=False)
+    except CanonicalizationError:
+        return None
+    size = len(text) if ascii_text else len(text.encode("utf-8"))
+    if len(canonical) + _SIGNATURE_MEMBER != size:
+        return None
+    return obj, signature, canonical
 
 
 def _signature_bytes(signature: str, message_id: str | None) -> bytes:
@@ -277,8 +332,11 @@ def new_id() -> str:
 def sign_fields(key: DIDKey, fields: dict[str, Any]) -> str:
     """The frame text of `fields` signed by `key` (fields must not hold `signature`)."""
     signature = base64.b64encode(key.sign(canonicalize(fields))).decode("ascii")
-    return str(ujson.dumps({**fields, "signature": signature}, ensure_ascii=False,
-                           escape_forward_slashes=False))
+    signed = {**fields, "signature": signature}
+    try:
+        return orjson.dumps(signed).decode("utf-8")
+    except orjson.JSONEncodeError:  # integers beyond 64 bits (RFC 8785 gave them a number form)
+        return json.dumps(signed, ensure_ascii=False, separators=(",", ":"))
 
 
 def build(

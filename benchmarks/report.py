@@ -56,7 +56,7 @@ def machine() -> dict[str, Any]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": platform.platform(),
         "versions": {dist: _version(dist) for dist in
-                     ("aiconexus-gateway", "tornado", "PyNaCl", "ujson", "prometheus-client",
+                     ("aiconexus-gateway", "tornado", "PyNaCl", "orjson", "prometheus-client",
                       "psutil")},
         "tornado_speedups": importlib.util.find_spec("tornado.speedups") is not None,
         "commit": commit(),

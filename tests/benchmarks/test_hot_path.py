@@ -191,7 +191,7 @@ async def test_connections_that_never_send_leave_nothing_queued(gateway: Gateway
 
 
 def test_strings_escape_as_rfc8785_for_every_code_point() -> None:
-    """The fast path's encoder (ujson) against the full algorithm, which writes RFC 8785 3.2.2.2."""
+    """The fast path's encoder (orjson) against the full algorithm, which writes RFC 8785 3.2.2.2."""
     points = [*range(0xD800), *range(0xE000, 0x110000)]
     for start in range(0, len(points), 4096):
         text = "".join(map(chr, points[start:start + 4096]))

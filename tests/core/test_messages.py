@@ -8,11 +8,13 @@ import math
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiconexus_gateway import messages
+from aiconexus_gateway.canonical import CanonicalizationError, canonicalize
 from aiconexus_gateway.clock import ManualClock
 from aiconexus_gateway.errors import ErrorCode, ProtocolError
 from aiconexus_gateway.messages import (
@@ -29,6 +31,7 @@ from aiconexus_gateway.messages import (
     utc_timestamp,
 )
 from aiconexus_gateway.session import Forward, Register, Reply, Session, SessionSettings, VerifyMode
+from aiconexus_gateway.strictjson import StrictJSONError, loads
 
 from .support import (
     ALICE,
@@ -491,3 +494,114 @@ def test_a_gateway_that_does_not_verify_routed_frames_still_refuses_a_non_canoni
     obj["signature"] = _with_padding_bits(obj["signature"], 5)
     action = session.receive(json.dumps(obj), clock.monotonic())
     assert isinstance(action, Reply) and action.error is ErrorCode.INVALID_SIGNATURE
+
+
+# -- the exact-frame fast path (messages._parse_exact) ------------------------------------------------
+
+
+# mostly values the fast path takes, some it must decline (floats, integers beyond 2**53, keys
+# beyond ASCII, which RFC 8785 sorts by UTF-16 code units)
+_KEYS = st.text(st.characters(max_codepoint=0x7F), max_size=6) | st.text(max_size=6)
+_EXACT_VALUES = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=10) | st.integers(-1000, 1000)
+    | st.sampled_from([2**53 - 1, -(2**53 - 1), 2**53, 2**63, -(2**64), 1.0, 0.5, -0.0]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_KEYS, children, max_size=4),
+    max_leaves=15,
+)
+
+
+def _strict(text: str) -> tuple[dict[str, Any], Any, bytes] | None:
+    """What the strict path makes of `text`: (fields, signature, canonical bytes), or None."""
+    try:
+        obj, needs_full = loads(text)
+    except StrictJSONError:
+        return None
+    if type(obj) is not dict:
+        return None
+    signature = obj.pop("signature", None)
+    try:
+        return obj, signature, canonicalize(obj, needs_full=needs_full)
+    except CanonicalizationError:
+        return None
+
+
+def _spellings(fields: dict[str, Any], signature: str, draw: Any) -> str:
+    """One text of `fields` plus `signature`: compact or spaced, escaped or not, with a key
+    repeated or not, in some key order."""
+    members = [*fields.items(), ("signature", signature)]
+    members = draw(st.permutations(members))
+    style = draw(st.sampled_from(["orjson", "orjson", "stdlib", "ascii", "spaced", "slash"]))
+    if draw(st.integers(0, 3)) == 3:  # (hypothesis favours 0)
+        repeated = draw(st.sampled_from(members))
+        members.insert(draw(st.integers(0, len(members))), (repeated[0], draw(_EXACT_VALUES)))
+    parts = []
+    for key, value in members:
+        if style == "orjson":
+            try:
+                parts.append(orjson.dumps(key).decode() + ":" + orjson.dumps(value).decode())
+            except TypeError:  # beyond 64 bits
+                parts.append(json.dumps(key) + ":" + json.dumps(value))
+        elif style == "spaced":
+            parts.append(json.dumps(key) + " : " + json.dumps(value))
+        else:
+            text = json.dumps(key, ensure_ascii=style == "ascii") + ":" + \
+                json.dumps(value, ensure_ascii=style == "ascii")
+            parts.append(text.replace("/", "\\/") if style == "slash" else text)
+    return "{" + ",".join(parts) + "}"
+
+
+@settings(max_examples=600)
+@given(st.data())
+def test_the_exact_fast_path_agrees_with_the_strict_parser_on_any_spelling(data: Any) -> None:
+    """Whatever the spelling (duplicates, spaces, escapes, floats, big integers, any key order,
+    signatures of any length), the fast path either declines or gives exactly the strict path's
+    fields, signature and RFC 8785 bytes; and it never accepts a text the strict path refuses."""
+    fields = envelope_fields(ALICE.did, "OFFER", BOB.did,
+                             data.draw(st.dictionaries(_KEYS, _EXACT_VALUES,
+                                                       max_size=5)))
+    signature = data.draw(st.sampled_from(["A" * 88, "A" * 88, "A" * 82, "A" * 93, "=" * 88]))
+    text = _spellings(fields, signature, data.draw)
+    exact = messages._parse_exact(text)
+    if exact is None:
+        return
+    strict = _strict(text)
+    assert strict is not None, text
+    assert exact == strict
+    assert type(exact[0]) is dict and json.dumps(exact[0]) == json.dumps(strict[0])
+
+
+def test_a_built_frame_takes_the_exact_fast_path() -> None:
+    """The SDK's and the gateway's frames are what the fast path is for (it fails if they stop
+    being, e.g. if the frame encoder changes its escapes)."""
+    text, _ = build(ALICE, "OFFER", BOB.did, {"sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n",
+                                              "note": "caf\u00e9 \u2028 \"q\" \\ / \x01 \x7f"},
+                    now=WALL)
+    exact = messages._parse_exact(text)
+    assert exact is not None
+    envelope = parse(text)
+    assert envelope.canonical == exact[2] == canonicalize(envelope.fields, needs_full=None)
+    envelope.verify(ALICE.verify_key)
+
+
+@pytest.mark.parametrize("text", [
+    # a duplicate of 6 bytes (with its comma) hidden by a signature 6 characters short: the
+    # lengths match, so only the signature's own length check sends it to the strict path
+    '{"a":0,"a":0,"signature":"' + "A" * 82 + '"}',
+    '{"id":"x","id":"x","signature":"' + "A" * 88 + '"}',
+    '{"signature":"' + "A" * 88 + '","signature":"' + "B" * 88 + '"}',
+])
+def test_duplicate_keys_are_refused_whatever_the_lengths(text: str) -> None:
+    assert messages._parse_exact(text) is None
+    with pytest.raises(ProtocolError) as caught:
+        parse(text)
+    assert caught.value.code is ErrorCode.MALFORMED_MESSAGE
+    assert "duplicate key" in caught.value.message
+
+
+@pytest.mark.parametrize("payload", [{"n": 2**60}, {"n": 1.5}, {"\u00e9": 1}, {"n": [1e300]}])
+def test_values_rfc8785_spells_differently_take_the_strict_path(payload: dict[str, Any]) -> None:
+    text, _ = build(ALICE, "OFFER", BOB.did, payload, now=WALL)
+    assert messages._parse_exact(text) is None
+    envelope = parse(text)
+    assert envelope.canonical is None and envelope.needs_full_jcs
+    envelope.verify(ALICE.verify_key)
