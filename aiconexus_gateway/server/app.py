@@ -41,7 +41,8 @@ from .handlers import (
 )
 from .pinger import Pinger
 from .tornado_internals import add_sockets_guarded, check_internals, open_http_connections
-from .websocket import AgentSocketHandler, RefusalLog, WriteBatch
+from .upgrade import GatewayServer
+from .websocket import AgentEndpoint, AgentSocketHandler, RefusalLog, WriteBatch
 from .workers import is_worker, notify_ready, supervise
 
 log = logging.getLogger("aiconexus.gateway")
@@ -216,14 +217,15 @@ def make_app(hub: Hub, config: Config, batch: WriteBatch | None = None,
     deps = {"hub": hub}
     protected = {"hub": hub, "admin_token": config.admin_token,  # ADMIN_TOKEN, when set
                  "budget": http_budget or HTTPBudget()}
-    socket_args = {"hub": hub, "batch": batch or WriteBatch(), "refusals": RefusalLog(),
-                   "max_message_size": config.max_message_size,
-                   "max_outbound_buffer": config.max_outbound_buffer,
-                   "allowed_origins": config.allowed_origins,
-                   "pinger": Pinger(config.ping_interval)}
+    # Frames up to twice the limit are read and answered with MESSAGE_TOO_LARGE; larger ones
+    # are cut off (close 1009) before they are buffered.
+    frame_limit = max(2 * config.max_message_size, config.max_message_size + 65536)
+    endpoint = AgentEndpoint(hub, batch or WriteBatch(), config.max_message_size,
+                             config.max_outbound_buffer, config.allowed_origins, RefusalLog(),
+                             Pinger(config.ping_interval), frame_limit)
     return Application(
         [
-            (r"/ws", AgentSocketHandler, socket_args),
+            (r"/ws", AgentSocketHandler, {"endpoint": endpoint}),
             (r"/health", HealthHandler, deps),
             (r"/agents", AgentsHandler, protected),
             (r"/agents/(.+)", AgentHandler, protected),
@@ -233,9 +235,8 @@ def make_app(hub: Hub, config: Config, batch: WriteBatch | None = None,
         default_handler_args=deps,
         # Keepalive pings come from the one Pinger above (PING_INTERVAL), not a task per socket.
         websocket_ping_interval=None,
-        # Frames up to twice the limit are read and answered with MESSAGE_TOO_LARGE; larger ones
-        # are cut off by Tornado (close 1009) before they are buffered.
-        websocket_max_message_size=max(2 * config.max_message_size, config.max_message_size + 65536),
+        websocket_max_message_size=frame_limit,
+        agent_endpoint=endpoint,  # for GatewayServer's lean upgrade path (server/upgrade.py)
     )
 
 
@@ -304,9 +305,10 @@ class Gateway:
             raise
         # idle_connection_timeout bounds the wait for request headers (and the TLS handshake),
         # so sockets that never finish a request do not pile up.
-        server = HTTPServer(app, max_body_size=1024 * 1024, ssl_options=ssl_options,
-                            xheaders=config.trust_proxy,
-                            idle_connection_timeout=min(HEADER_TIMEOUT, config.challenge_timeout))
+        server = GatewayServer(app, max_body_size=1024 * 1024, ssl_options=ssl_options,
+                               xheaders=config.trust_proxy,
+                               idle_connection_timeout=min(HEADER_TIMEOUT, config.challenge_timeout))
+        server.endpoint = app.settings["agent_endpoint"]
         gateway = cls(config, hub, server, sockets)
         add_sockets_guarded(server, sockets, gateway.gate,
                             b"" if ssl_options is not None else gateway.gate.refusal)
@@ -458,7 +460,7 @@ def tune_gc() -> None:
     allocations, ~50,000 registrations: beyond what one process holds under its descriptor
     limit (~19,600). Young garbage is collected as often as before. Objects alive at startup
     (modules, config) are frozen out of it. Rare full passes cost no memory because a closed
-    connection leaves no reference cycle (AgentSocketHandler.on_close breaks them): reference
+    connection leaves no reference cycle (AgentConnection.on_close breaks them): reference
     counting frees it at once, so churn does not pile up garbage waiting for a pass (benchmark
     scenario 8).
     """

@@ -22,17 +22,18 @@ from asyncio import Future
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from tornado.httpserver import HTTPServer
+from tornado.httpserver import HTTPServer, _HTTPRequestContext
+from tornado.httputil import _ABNF, HTTPHeaders
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, SSLIOStream, StreamClosedError
 from tornado.util import _websocket_mask
-from tornado.websocket import WebSocketProtocol13
+from tornado.websocket import WebSocketProtocol13, _WebSocketParams
 
 # class -> private names this module uses on its instances
 REQUIRED: dict[str, tuple[str, ...]] = {
     "tornado.iostream.IOStream": ("_total_write_index", "_total_write_done_index",
-                                  "_write_buffer", "_read_buffer_size", "_read_future",
-                                  "_handle_read", "_add_io_state"),
+                                  "_write_buffer", "_read_buffer", "_read_buffer_size",
+                                  "_read_future", "_handle_read", "_add_io_state"),
     "tornado.websocket.WebSocketProtocol13": (
         "_receive_frame_loop", "_handle_message", "_write_frame", "_abort",
         "_fragmented_message_buffer", "_fragmented_message_opcode", "_message_bytes_in",
@@ -40,6 +41,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "tornado.websocket": ("_WebSocketParams",),
     "tornado.httpserver.HTTPServer": ("_handle_connection", "_handlers", "_sockets",
                                       "_connections"),
+    "tornado.httpserver": ("_HTTPRequestContext",),
+    "tornado.httpserver._HTTPRequestContext": ("_apply_xheaders", "_unapply_xheaders"),
+    "tornado.httputil": ("_ABNF",),
     "tornado.util": ("_websocket_mask",),
 }
 
@@ -66,6 +70,24 @@ def bytes_sent(stream: IOStream) -> int:
     return stream._total_write_done_index
 
 
+def take_buffered(stream: IOStream) -> bytes:
+    """What the stream has read from the socket and no read has taken yet (then empty)."""
+    size = stream._read_buffer_size
+    if not size:
+        return b""
+    buffer = stream._read_buffer
+    data = bytes(buffer[:size])
+    del buffer[:size]
+    stream._read_buffer_size = 0
+    return data
+
+
+def unread(stream: IOStream, data: bytes) -> None:
+    """Put `data` back in front of what the stream has read: the next read returns it first."""
+    stream._read_buffer[:0] = data
+    stream._read_buffer_size += len(data)
+
+
 def write_now(stream: IOStream, data: bytes) -> None:
     """`stream.write(data)`, without the Future Tornado makes for every write (and the loop
     callback that resolves it), when nothing waits to be written before `data` on a plain TCP
@@ -86,6 +108,12 @@ def write_now(stream: IOStream, data: bytes) -> None:
     if sent < len(data):
         stream._write_buffer.append(memoryview(data)[sent:])
         stream._add_io_state(IOLoop.WRITE)
+
+
+def frame_protocol(handler: FrameHandler, max_message_size: int) -> FrameProtocol:
+    """A server-side FrameProtocol for `handler`; frames announcing more than `max_message_size`
+    are refused (1009) before they are read. No compression, no Tornado keepalive."""
+    return FrameProtocol(handler, False, _WebSocketParams(max_message_size=max_message_size))
 
 
 # -- the frame reader -------------------------------------------------------------------------------
@@ -113,6 +141,13 @@ class FrameHandler(Protocol):
 
     def flush_outbox(self) -> None:
         """Write the data frames queued so far (before a control frame goes out)."""
+
+    def on_ping(self, data: bytes) -> None:
+        """A ping arrived (FrameProtocol has answered it)."""
+
+    def on_ws_connection_close(self, close_code: int | None = None,
+                               close_reason: str | None = None) -> None:
+        """The connection has ended."""
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None: ...
 
@@ -148,7 +183,7 @@ class FrameProtocol(WebSocketProtocol13):
     more frames of the same read follow (WriteBatch writes a burst's answers once it is 0).
     """
 
-    handler: FrameHandler  # type: ignore[assignment]
+    handler: FrameHandler
     unread = 0  # bytes of the current socket read after the frame being handled
     _partial: bytearray | None = None  # the start of a frame whose end has not arrived
     _need = 0  # bytes `_partial` must hold before it is worth parsing again
@@ -174,34 +209,52 @@ class FrameProtocol(WebSocketProtocol13):
             return
         self._wire_bytes_out += 2
 
+    def abort(self) -> None:
+        """Cut the TCP connection now (WebSocketProtocol._abort)."""
+        self._abort()
+
     async def _receive_frame_loop(self) -> None:
+        """(Tornado's accept awaits this after open(); the connection's start() began reading.)"""
+
+    def start_reading(self) -> None:
+        """Handle frames from now on: those that came in with the upgrade request at once, then
+        each socket read as it comes. When the stream closes, the handler hears of it
+        (`on_ws_connection_close`, in a later loop turn, or now if it is already closed)."""
         stream = self.stream
-        closed: Future[bytes] | None = None
         try:
-            if stream._read_buffer_size:  # frames that came in with the upgrade request
-                self._feed(await stream.read_bytes(stream._read_buffer_size))
-            if self.client_terminated:
+            buffered = take_buffered(stream)
+            if buffered:  # frames that came in with the upgrade request
+                self._wire_bytes_in += len(buffered)
+                self._feed(buffered)
+            if not self.client_terminated:
+                if stream.closed():  # (gone while the handler opened): as a read would have found it
+                    raise StreamClosedError(real_error=stream.error)
+                self._tls = isinstance(stream, SSLIOStream)
+                # A read that never completes: the stream keeps its read interest registered while
+                # it is pending, and fails it with StreamClosedError when the stream closes.
+                closed: Future[bytes] = Future()
+                stream._read_future = closed
+                stream._handle_read = self._on_readable  # type: ignore[method-assign]
+                stream._add_io_state(IOLoop.READ)
+                closed.add_done_callback(self._stream_closed)
                 return
-            if stream.closed():  # (gone while the handler opened): as a read would have found it
-                raise StreamClosedError(real_error=stream.error)
-            self._tls = isinstance(stream, SSLIOStream)
-            # A read that never completes: the stream keeps its read interest registered while
-            # it is pending, and fails it with StreamClosedError when the stream closes.
-            closed = Future()
-            stream._read_future = closed
-            stream._handle_read = self._on_readable  # type: ignore[method-assign]
-            stream._add_io_state(IOLoop.READ)
-            await closed
         except StreamClosedError:
             if not self.client_terminated:
                 self._abort()
-        finally:
-            # no reference cycle is left behind: stream -> protocol (the read handler), and this
-            # frame -> future -> StreamClosedError -> traceback -> this frame
-            closed = None
-            stream.__dict__.pop("_handle_read", None)
-            self._partial = None
-            self.handler.on_ws_connection_close(self.close_code, self.close_reason)  # type: ignore[attr-defined]
+        self._ended()
+
+    def _stream_closed(self, closed: Future[bytes]) -> None:
+        if not closed.cancelled():
+            closed.exception()  # (a StreamClosedError, expected: marked as seen)
+        if not self.client_terminated:
+            self._abort()
+        self._ended()
+
+    def _ended(self) -> None:
+        # no reference cycle is left behind: stream -> protocol (the read handler)
+        self.stream.__dict__.pop("_handle_read", None)
+        self._partial = None
+        self.handler.on_ws_connection_close(self.close_code, self.close_reason)
 
     def _on_readable(self) -> None:
         """The socket is readable: take what it has and handle the complete frames in it."""
@@ -391,6 +444,39 @@ class AcceptGate(Protocol):
         """accept(2) failed for lack of descriptors or memory: seconds to pause accepting."""
 
 
+# -- the lean upgrade path (server/upgrade.py) ------------------------------------------------------
+
+# What HTTPServer.handle_stream gives each connection: its address, protocol and (TRUST_PROXY) the
+# X-Forwarded-For rewriting; HTTP1ServerConnection takes one.
+RequestContext = _HTTPRequestContext
+
+
+def apply_xheaders(context: RequestContext, headers: HTTPHeaders) -> None:
+    """TRUST_PROXY: the client's address and scheme from X-Forwarded-For / X-Real-Ip... as
+    Tornado's xheaders do."""
+    context._apply_xheaders(headers)
+
+
+def unapply_xheaders(context: RequestContext) -> None:
+    """Undo `apply_xheaders` (before Tornado applies them again to the same request)."""
+    context._unapply_xheaders()
+
+
+def valid_host(host: str) -> bool:
+    """Does Tornado take this Host header (else it answers 400: HTTPServerRequest)?"""
+    return _ABNF.host.fullmatch(host) is not None and "," not in host
+
+
+def track_connection(server: HTTPServer, connection: Any) -> None:
+    """Count `connection` among the server's open HTTP connections (AcceptGate's budget; closed
+    by close_all_connections at the end of a drain: it needs an awaitable `close()`)."""
+    server._connections.add(connection)
+
+
+def untrack_connection(server: HTTPServer, connection: Any) -> None:
+    server._connections.discard(connection)
+
+
 def open_http_connections(server: HTTPServer) -> int:
     """HTTP connections the server holds (upgraded WebSockets leave this set)."""
     return len(server._connections)
@@ -461,10 +547,14 @@ def _accept_on(io_loop: IOLoop, server: HTTPServer, sock: socket.socket, gate: A
 
 def missing_internals() -> list[str]:
     """The names in REQUIRED that this Tornado lacks (empty when the gateway can run on it)."""
+    import tornado.httpserver
+    import tornado.httputil
     import tornado.util
     import tornado.websocket
 
-    modules: dict[str, object] = {"tornado.util": tornado.util, "tornado.websocket": tornado.websocket}
+    modules: dict[str, object] = {"tornado.util": tornado.util, "tornado.websocket": tornado.websocket,
+                                  "tornado.httpserver": tornado.httpserver,
+                                  "tornado.httputil": tornado.httputil}
     missing = [f"{owner}.{name}" for owner, names in REQUIRED.items() if owner in modules
                for name in names if not hasattr(modules[owner], name)]
     params = getattr(tornado.websocket, "_WebSocketParams", None)
@@ -475,6 +565,10 @@ def missing_internals() -> list[str]:
             "tornado.iostream.IOStream": stream,
             "tornado.httpserver.HTTPServer": HTTPServer(lambda request: None),
         }
+        context = getattr(tornado.httpserver, "_HTTPRequestContext", None)
+        if context is not None:  # (else already named above)
+            instances["tornado.httpserver._HTTPRequestContext"] = context(
+                stream, ("127.0.0.1", 0), None)
         if params is not None:  # (else already named above)
             instances["tornado.websocket.WebSocketProtocol13"] = WebSocketProtocol13(
                 None, False, params())  # type: ignore[arg-type]

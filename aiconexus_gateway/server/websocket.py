@@ -1,5 +1,10 @@
 """The /ws endpoint: pumps WebSocket frames between a socket and the hub, nothing more.
 
+The handshake's rules live in AgentEndpoint (checks, draining, admission, origin), taken by both
+HTTP paths that reach it: the lean one for plain TCP (server/upgrade.py) and Tornado's
+(AgentSocketHandler: TLS, and what the lean path hands over). Either gives the upgraded stream to
+an AgentConnection, which is the connection from then on (no RequestHandler is kept).
+
 Writes: every frame the hub sends a connection goes through its outbox (`send`), and the outboxes
 filled while one read is processed are written together (`WriteBatch`), one write(2) per
 recipient. Frames Tornado writes itself (close, ping, pong) flush the outbox first
@@ -14,27 +19,29 @@ import binascii
 import json
 import logging
 import struct
+import sys
 from asyncio import get_running_loop
 from collections import deque
+from dataclasses import dataclass
 from http import HTTPStatus
 from time import monotonic
 from typing import Any
 
-from tornado.httputil import HTTPHeaders
+from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
-from tornado.util import ObjectDict
+from tornado.log import app_log
 from tornado.websocket import WebSocketHandler, WebSocketProtocol
 
 from .. import PROTOCOL
 from ..access import origin_allowed
-from ..admission import retry_after_header
+from ..admission import Refusal, retry_after_header
 from ..errors import CloseCode, Ending, ErrorCode, ProtocolError
 from ..hub import Hub, Peer
 from ..ratelimit import TokenBucket
 from ..session import Forward
 from .pinger import Pinger
-from .tornado_internals import FrameProtocol, bytes_queued, bytes_sent, write_now
+from .tornado_internals import FrameProtocol, bytes_queued, bytes_sent, frame_protocol, write_now
 
 log = logging.getLogger("aiconexus.gateway.ws")
 
@@ -72,10 +79,10 @@ class WriteBatch:
     __slots__ = ("_scheduled", "queued")
 
     def __init__(self) -> None:
-        self.queued: dict[AgentSocketHandler, None] = {}  # a dict as an ordered set
+        self.queued: dict[AgentConnection, None] = {}  # a dict as an ordered set
         self._scheduled = False  # an end-of-turn flush is pending
 
-    def add(self, handler: AgentSocketHandler) -> None:
+    def add(self, handler: AgentConnection) -> None:
         """`handler`'s outbox got its first frame: written by the end of this loop turn."""
         self.queued[handler] = None
         if not self._scheduled:
@@ -116,10 +123,6 @@ class RefusalLog:
 
 
 REFUSAL_LOG_INTERVAL = 1.0
-# What an open connection's request and response headers and template namespace become: shared,
-# empty, never written to (release_upgrade).
-_NO_HEADERS = HTTPHeaders()
-_NO_UI = ObjectDict()
 
 
 _HEADER_16 = struct.Struct("!BBH").pack  # FIN + text, 126, a 16-bit length
@@ -159,23 +162,192 @@ def utf8_length_exceeds(text: str, limit: int) -> bool:
     return len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit
 
 
-class AgentSocketHandler(WebSocketHandler):
-    """One agent connection. Frames go to the hub in arrival order; the hub answers via `send`."""
+@dataclass(frozen=True, slots=True)
+class HandshakeRefusal:
+    """A /ws request answered with an HTTP error instead of an upgrade (a JSON body says why)."""
 
-    def initialize(self, hub: Hub, batch: WriteBatch, max_message_size: int,
-                   max_outbound_buffer: int = DEFAULT_OUTBOUND_BUFFER,
-                   allowed_origins: tuple[str, ...] = (),
-                   refusals: RefusalLog | None = None, pinger: Pinger | None = None) -> None:
+    status: int
+    code: str
+    message: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+DRAINING = HandshakeRefusal(503, "DRAINING", "the gateway is shutting down; connect to another "
+                            "instance", (("Retry-After", "1"),))
+
+
+def check_upgrade(headers: HTTPHeaders) -> HandshakeRefusal | None:
+    """What RFC 6455 4.2.1 and the subprotocol say of a GET /ws request's headers: the refusal,
+    or None when it may upgrade (admission and draining are the endpoint's to decide)."""
+    if headers.get("Upgrade", "").lower() != "websocket":
+        return HandshakeRefusal(400, "NOT_A_WEBSOCKET",
+                                f"/ws is a WebSocket endpoint (subprotocol {PROTOCOL}); "
+                                "send an Upgrade: websocket request")
+    if "upgrade" not in (item.strip().lower() for item in headers.get("Connection", "").split(",")):
+        return HandshakeRefusal(400, "BAD_HANDSHAKE", "a WebSocket upgrade needs the header "
+                                "Connection: Upgrade (RFC 6455 4.1)")
+    if headers.get("Sec-WebSocket-Version", "").strip() != "13":
+        return HandshakeRefusal(426, "UNSUPPORTED_WEBSOCKET_VERSION",
+                                "this gateway speaks WebSocket version 13 (RFC 6455); "
+                                f"got Sec-WebSocket-Version {headers.get('Sec-WebSocket-Version')!r}",
+                                (("Sec-WebSocket-Version", "13"),))
+    if not valid_websocket_key(headers.get("Sec-WebSocket-Key")) or not headers.get("Host"):
+        return HandshakeRefusal(400, "BAD_HANDSHAKE", "a WebSocket upgrade needs a Host header and "
+                                "a Sec-WebSocket-Key of 16 random bytes in base64 (RFC 6455 4.1)")
+    offered = offered_subprotocols(headers.get("Sec-WebSocket-Protocol"))
+    if offered and PROTOCOL not in offered:
+        return HandshakeRefusal(400, "UNSUPPORTED_SUBPROTOCOL",
+                                f"this gateway speaks subprotocol {PROTOCOL}; offered: "
+                                f"{', '.join(offered)}")
+    return None
+
+
+def admission_decided(request: HTTPServerRequest) -> Refusal | None:
+    """The admission's refusal of this request, when the lean path (server/upgrade.py) asked
+    already and handed the request to Tornado to answer it (once: the next request asks anew)."""
+    context = getattr(request.connection, "context", None)
+    refusal: Refusal | None = getattr(context, "admission_refusal", None)
+    if refusal is not None:
+        context.admission_refusal = None  # type: ignore[union-attr]
+    return refusal
+
+
+class AgentEndpoint:
+    """What every /ws connection shares, and the handshake's decisions, whichever HTTP path
+    carried the request (Tornado's, AgentSocketHandler; or the lean one, server/upgrade.py).
+    One per application (make_app)."""
+
+    def __init__(self, hub: Hub, batch: WriteBatch, max_message_size: int,
+                 max_outbound_buffer: int = DEFAULT_OUTBOUND_BUFFER,
+                 allowed_origins: tuple[str, ...] = (),
+                 refusals: RefusalLog | None = None, pinger: Pinger | None = None,
+                 frame_limit: int | None = None) -> None:
         self.hub = hub
-        # the application's keepalive (make_app); one of its own when built without one
-        self.pinger = pinger or Pinger(hub.settings.session.ping_interval)
         self.batch = batch
         self.refusals = refusals or RefusalLog()
+        # the application's keepalive (make_app); one of its own when built without one
+        self.pinger = pinger or Pinger(hub.settings.session.ping_interval)
         self.limit = max_message_size
         self.max_outbound = max_outbound_buffer
         self.allowed_origins = allowed_origins
+        # frames announcing more are cut off with 1009 before they are read (FrameProtocol)
+        self.frame_limit = frame_limit or max(2 * max_message_size, max_message_size + 65536)
+
+    def refusal(self, headers: HTTPHeaders, ip: str,
+                admission: Refusal | None = None) -> HandshakeRefusal | None:
+        """Why this upgrade request is refused, or None: then `ip` holds a connection slot, which
+        the connection releases when it ends (`AgentConnection.on_close`, or the caller when it
+        never opens). `admission`: the admission's refusal, when the lean path asked already."""
+        refusal = check_upgrade(headers)
+        if refusal is not None:
+            return refusal
+        hub = self.hub
+        if hub.draining:
+            hub.metrics.refused("draining")
+            return DRAINING
+        if admission is None:
+            admission = hub.admit(ip)  # counts unregistered connections too, from here on
+        if admission is not None:
+            return HandshakeRefusal(admission.status, admission.code, admission.message,
+                                    (("Retry-After", retry_after_header(admission.retry_after)),))
+        return None
+
+    def refused(self, ip: str, refusal: HandshakeRefusal) -> None:
+        """Count and log a refusal about to be answered."""
+        self.hub.metrics.refused_request()
+        self.refusals.refused(ip, refusal.status, refusal.code, refusal.message)
+
+    def refused_origin(self, headers: HTTPHeaders, ip: str) -> tuple[bool, str | None]:
+        """(True, Origin) when a browser's page may not connect (ALLOWED_ORIGINS): the upgrade
+        goes ahead only to tell it why (see ORIGIN_NOT_ALLOWED), counted and logged here."""
+        origin = headers.get("Origin")
+        if origin_allowed(origin, self.allowed_origins):
+            return False, None
+        self.hub.metrics.refused("origin")
+        self.hub.metrics.refused_request()
+        self.refusals.refused(ip, f"close {ORIGIN_NOT_ALLOWED}", "ORIGIN_NOT_ALLOWED",
+                              f"origin {origin} is not in ALLOWED_ORIGINS")
+        return True, origin
+
+
+class AgentSocketHandler(WebSocketHandler):
+    """/ws through Tornado's HTTP path (TLS; and what the lean path hands over: refusals, odd
+    requests): the endpoint's checks, Tornado's 101, then an AgentConnection takes the stream."""
+
+    def initialize(self, endpoint: AgentEndpoint) -> None:
+        self.endpoint = endpoint
+        self.agent: AgentConnection | None = None
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        headers = self.request.headers
+        ip = str(self.request.remote_ip)
+        endpoint = self.endpoint
+        refusal = endpoint.refusal(headers, ip, admission_decided(self.request))
+        if refusal is not None:
+            for name, value in refusal.headers:
+                self.set_header(name, value)
+            endpoint.refused(ip, refusal)
+            self.set_status(refusal.status)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps({"error": refusal.code, "message": refusal.message}) + "\n")
+            return
+        agent = self.agent = AgentConnection(endpoint, ip, *endpoint.refused_origin(headers, ip))
+        try:
+            await super().get(*args, **kwargs)  # returns once the connection is handed over
+        finally:
+            if not agent.started:  # Tornado refused it after all (or the client left): not opened
+                endpoint.hub.release(ip)
+
+    def check_origin(self, origin: str) -> bool:
+        return True  # decided in get(), from ALLOWED_ORIGINS, before Tornado's same-host rule
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return None  # frames are never compressed (the outbox writes them as they are)
+
+    def get_websocket_protocol(self) -> WebSocketProtocol | None:
+        if super().get_websocket_protocol() is None or self.agent is None:
+            return None
+        return frame_protocol(self.agent, self.endpoint.frame_limit)
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return PROTOCOL if PROTOCOL in subprotocols else None
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        assert self.agent is not None and isinstance(self.ws_connection, FrameProtocol)
+        self.agent.start(self.ws_connection)
+        self.ws_connection = None  # the agent's now; this handler is done with
+        self.agent = None
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors Tornado raises before get() (405 for POST...) in the documented JSON too."""
+        message = HTTPStatus(status_code).phrase
+        if status_code == 405:
+            message = f"{self.request.method} is not allowed on /ws; open a WebSocket (GET + Upgrade)"
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": HTTPStatus(status_code).name, "message": message}) + "\n")
+
+
+class AgentConnection:
+    """One agent connection after the upgrade. Frames go to the hub in arrival order (FrameProtocol
+    reads them); the hub answers via `send`. Not a RequestHandler: nothing of the HTTP request
+    is kept but the address."""
+
+    def __init__(self, endpoint: AgentEndpoint, ip: str, origin_refused: bool = False,
+                 origin: str | None = None) -> None:
+        self.hub = endpoint.hub
+        self.pinger = endpoint.pinger
+        self.batch = endpoint.batch
+        self.limit = endpoint.limit
+        self.max_outbound = endpoint.max_outbound
+        self.remote_ip = ip
         self.peer: Peer | None = None
-        self.refused_origin: str | None = None  # set when the upgrade is only to say why not
+        # set when the upgrade is only to say why not (ORIGIN_NOT_ALLOWED)
+        self.refused_origin = origin if origin_refused else None
+        self.started = False  # start() ran: from then on on_close releases the address's slot
+        self.ws_connection: FrameProtocol | None = None  # None once closing (close())
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._closed = False  # on_close ran
         self._timer: object | None = None  # the challenge timer, then the idle timer
         self._stream: IOStream | None = None
         self._frames: FrameProtocol | None = None  # the open connection's protocol
@@ -189,100 +361,29 @@ class AgentSocketHandler(WebSocketHandler):
         self._outbox_texts: list[tuple[int, Forward | None]] = []  # (frame length, routed)
         self._outbox_size = 0
 
-    @property
-    def remote_ip(self) -> str:
-        return str(self.request.remote_ip)
-
-    # -- the handshake ----------------------------------------------------------------------------
-
-    async def get(self, *args: Any, **kwargs: Any) -> None:
-        headers = self.request.headers
-        if headers.get("Upgrade", "").lower() != "websocket":
-            self._refuse(400, "NOT_A_WEBSOCKET",
-                         f"/ws is a WebSocket endpoint (subprotocol {PROTOCOL}); "
-                         "send an Upgrade: websocket request")
-            return
-        if "upgrade" not in (item.strip().lower() for item in headers.get("Connection", "").split(",")):
-            self._refuse(400, "BAD_HANDSHAKE", "a WebSocket upgrade needs the header "
-                         "Connection: Upgrade (RFC 6455 4.1)")
-            return
-        if headers.get("Sec-WebSocket-Version", "").strip() != "13":
-            self.set_header("Sec-WebSocket-Version", "13")
-            self._refuse(426, "UNSUPPORTED_WEBSOCKET_VERSION",
-                         "this gateway speaks WebSocket version 13 (RFC 6455); "
-                         f"got Sec-WebSocket-Version {headers.get('Sec-WebSocket-Version')!r}")
-            return
-        if not valid_websocket_key(headers.get("Sec-WebSocket-Key")) or not headers.get("Host"):
-            self._refuse(400, "BAD_HANDSHAKE", "a WebSocket upgrade needs a Host header and a "
-                         "Sec-WebSocket-Key of 16 random bytes in base64 (RFC 6455 4.1)")
-            return
-        offered = offered_subprotocols(headers.get("Sec-WebSocket-Protocol"))
-        if offered and PROTOCOL not in offered:
-            self._refuse(400, "UNSUPPORTED_SUBPROTOCOL",
-                         f"this gateway speaks subprotocol {PROTOCOL}; offered: {', '.join(offered)}")
-            return
-        if self.hub.draining:
-            self.hub.metrics.refused("draining")
-            self.set_header("Retry-After", "1")
-            self._refuse(503, "DRAINING", "the gateway is shutting down; connect to another instance")
-            return
-        ip = self.remote_ip
-        refusal = self.hub.admit(ip)  # counts unregistered connections too, from here on
-        if refusal is not None:
-            self.set_header("Retry-After", retry_after_header(refusal.retry_after))
-            self._refuse(refusal.status, refusal.code, refusal.message)
-            return
-        origin = headers.get("Origin")
-        if not origin_allowed(origin, self.allowed_origins):
-            # Upgraded only to tell the page why (see ORIGIN_NOT_ALLOWED); open() says it.
-            self.hub.metrics.refused("origin")
-            self.hub.metrics.refused_request()
-            self.refused_origin = origin
-            self.refusals.refused(ip, f"close {ORIGIN_NOT_ALLOWED}", "ORIGIN_NOT_ALLOWED",
-                                  f"origin {origin} is not in ALLOWED_ORIGINS")
+    def start(self, frames: FrameProtocol, head: bytes = b"") -> None:
+        """The upgrade is done (`head`: the 101, when not written yet: it goes out with the
+        CHALLENGE in one write): open the session and read frames. Never raises."""
+        self.started = True
         try:
-            await super().get(*args, **kwargs)  # returns when the connection has ended
-        finally:
-            self.hub.release(ip)
-
-    def check_origin(self, origin: str) -> bool:
-        return True  # decided in get(), from ALLOWED_ORIGINS, before Tornado's same-host rule
-
-    def get_compression_options(self) -> dict[str, Any] | None:
-        return None  # frames are never compressed (the outbox writes them as they are)
-
-    def get_websocket_protocol(self) -> WebSocketProtocol | None:
-        protocol = super().get_websocket_protocol()
-        if protocol is None:
-            return None
-        return FrameProtocol(self, False, protocol.params)  # type: ignore[attr-defined]
-
-    def _refuse(self, status: int, code: str, message: str) -> None:
-        """Answer the upgrade request with `status` and a JSON body, and log why at INFO."""
-        self.hub.metrics.refused_request()
-        self.refusals.refused(self.remote_ip, status, code, message)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": code, "message": message}) + "\n")
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Errors Tornado raises before get() (405 for POST...) in the documented JSON too."""
-        message = HTTPStatus(status_code).phrase
-        if status_code == 405:
-            message = f"{self.request.method} is not allowed on /ws; open a WebSocket (GET + Upgrade)"
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": HTTPStatus(status_code).name, "message": message}) + "\n")
-
-    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
-        return PROTOCOL if PROTOCOL in subprotocols else None
+            if head:  # first in the outbox (send() then batches nothing: flushed below)
+                self._outbox.append(head)
+                self._outbox_texts.append((len(head), None))
+                self._outbox_size += len(head)
+            self.open(frames)
+        except Exception:
+            self.log_exception(*sys.exc_info())
+            frames.abort()
+        if head:
+            self.flush_outbox()
+        frames.start_reading()
 
     # -- the connection -----------------------------------------------------------------------------
 
-    def open(self, *args: str, **kwargs: str) -> None:
-        self.set_nodelay(True)
-        assert self.ws_connection is not None
-        self._stream = self.ws_connection.stream
-        self._frames = self.ws_connection  # type: ignore[assignment]
+    def open(self, frames: FrameProtocol) -> None:
+        self.ws_connection = self._frames = frames
+        stream = self._stream = frames.stream
+        stream.set_nodelay(True)
         self._control = TokenBucket(CONTROL_RATE, CONTROL_BURST, monotonic())
         if self.refused_origin is not None:
             self.send(self.hub.factory.error(None, ProtocolError(
@@ -292,20 +393,36 @@ class AgentSocketHandler(WebSocketHandler):
                 details={"origin": self.refused_origin, "close_code": ORIGIN_NOT_ALLOWED})))
             self.close(ORIGIN_NOT_ALLOWED, "origin not allowed (see ALLOWED_ORIGINS)")
             return
-        self.release_upgrade()
         self.peer = self.hub.open(self)
         self.pinger.add(self)
         loop = IOLoop.current()
         self._timer = loop.call_later(self.hub.challenge_timeout,
                                       self._challenge_expired)
 
-    def release_upgrade(self) -> None:
-        """Drop what only the HTTP upgrade needed, kept for the connection's life otherwise
-        (~1.7 KB an agent): the request's headers (get() and Tornado's accept read them, nothing
-        after), the 101's response headers (written) and the template namespace."""
-        self.request.headers = _NO_HEADERS
-        self._headers = _NO_HEADERS
-        self.ui = _NO_UI
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Start the close handshake (RFC 6455 7.1.2): a Close frame after what is queued."""
+        if self.ws_connection is not None:
+            self.ws_connection.close(code, reason)
+            self.ws_connection = None
+
+    def on_ws_connection_close(self, close_code: int | None = None,
+                               close_reason: str | None = None) -> None:
+        """FrameProtocol: the connection has ended (`close_code`: the peer's, if it sent one)."""
+        self.close_code = close_code
+        self.close_reason = close_reason
+        if self.ws_connection is not None:
+            self.ws_connection.on_connection_close()
+            self.ws_connection = None
+        if not self._closed:
+            self._closed = True
+            self.on_close()
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """A bug of ours in a frame's handling (FrameProtocol then aborts the connection)."""
+        app_log.error("Uncaught exception on /ws from %s", self.remote_ip, exc_info=(typ, value, tb))
+
+    def on_ping(self, data: bytes) -> None:
+        pass  # (Tornado answers pings; FrameProtocol budgets them)
 
     def on_message(self, message: str | bytes) -> None:
         peer = self.peer
@@ -439,6 +556,7 @@ class AgentSocketHandler(WebSocketHandler):
         self.peer = None
         self._stream = None
         self._frames = None
+        self.hub.release(self.remote_ip)
 
     def unsent(self) -> list[Forward]:
         """The agents' frames queued to this connection that the kernel has not taken (yet)."""

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from aiconexus_gateway.server.app import Gateway
-from aiconexus_gateway.server.websocket import AgentSocketHandler
+from aiconexus_gateway.server.websocket import AgentConnection
 from tests.reliability.support import raw_registered, signed
 from tests.support.waiting import wait_until
 
@@ -28,7 +28,7 @@ async def test_frames_cut_at_the_drain_deadline_are_answered_delivery_failed_to_
     peer = gateway.hub.registry.get(slow_key.did)
     assert peer is not None
     handler = peer.connection
-    assert isinstance(handler, AgentSocketHandler)
+    assert isinstance(handler, AgentConnection)
     ids: list[str] = []
 
     async def backlog_built() -> bool:  # one more frame until the kernel buffers are full

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from aiconexus_gateway.server.app import Gateway
-from aiconexus_gateway.server.websocket import AgentSocketHandler
+from aiconexus_gateway.server.websocket import AgentConnection
 from tests.reliability.support import raw_registered
 from tests.support.waiting import wait_until
 
@@ -26,7 +26,7 @@ def no_automatic_collection() -> Iterator[None]:
 
 
 def live_handlers() -> int:
-    return sum(1 for obj in gc.get_objects() if isinstance(obj, AgentSocketHandler))
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, AgentConnection))
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from aiconexus_gateway.server.app import Gateway
-from aiconexus_gateway.server.websocket import AgentSocketHandler
+from aiconexus_gateway.server.websocket import AgentConnection
 from aiconexus_gateway.session import Forward
 from tests.conftest import connect_agent
 from tests.reliability.support import metric, metrics_of, raw_registered
@@ -33,7 +33,7 @@ async def test_a_recipient_that_stops_reading_is_closed_and_every_message_is_acc
     record = gateway.hub.registry.get(slow_key.did)
     assert record is not None
     handler = record.connection
-    assert isinstance(handler, AgentSocketHandler)
+    assert isinstance(handler, AgentConnection)
     peak = 0
     errors: dict[str, str] = {}
     queue_frame = handler.send
@@ -106,7 +106,7 @@ async def test_frames_still_queued_when_a_recipient_drops_are_reported_to_their_
     reader.stop_reading()
     sender = await connect_agent(gateway, pace=False)
     record = gateway.hub.registry.get(reader_key.did)
-    assert record is not None and isinstance(record.connection, AgentSocketHandler)
+    assert record is not None and isinstance(record.connection, AgentConnection)
     handler = record.connection
     sent: list[str] = []
     while handler.backlog() < 200_000 and len(sent) < MAX_MESSAGES:
