@@ -110,10 +110,16 @@ def write_now(stream: IOStream, data: bytes) -> None:
         stream._add_io_state(IOLoop.WRITE)
 
 
+_PARAMS: dict[int, _WebSocketParams] = {}  # by max_message_size: shared, never written to
+
+
 def frame_protocol(handler: FrameHandler, max_message_size: int) -> FrameProtocol:
     """A server-side FrameProtocol for `handler`; frames announcing more than `max_message_size`
     are refused (1009) before they are read. No compression, no Tornado keepalive."""
-    return FrameProtocol(handler, False, _WebSocketParams(max_message_size=max_message_size))
+    params = _PARAMS.get(max_message_size)
+    if params is None:
+        params = _PARAMS[max_message_size] = _WebSocketParams(max_message_size=max_message_size)
+    return FrameProtocol(handler, False, params)
 
 
 # -- the frame reader -------------------------------------------------------------------------------

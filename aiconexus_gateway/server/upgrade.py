@@ -29,7 +29,7 @@ from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPHeaders, format_timestamp, parse_request_start_line
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
-from tornado.log import access_log
+from tornado.log import access_log, app_log
 from tornado.websocket import WebSocketProtocol13
 
 from .. import PROTOCOL
@@ -169,7 +169,11 @@ class HeadReader:
             return  # closed, timed out, or a head over the limit (the stream logged and closed)
         if self.stream.closed():
             return
-        self.server.dispatch(self.stream, self.address, head, self.endpoint)
+        try:
+            self.server.dispatch(self.stream, self.address, head, self.endpoint)
+        except Exception:  # a bug of ours: logged, and the connection dropped, as Tornado does
+            app_log.error("Uncaught exception serving %s", self.address, exc_info=True)
+            self.stream.close()
 
 
 def lean_upgrade(method: str, target: str, version: str, headers: HTTPHeaders) -> bool:

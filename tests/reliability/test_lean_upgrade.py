@@ -62,6 +62,8 @@ ACCEPTED = {  # upgrades: the 101, the first frames, the close echoed
     "a body (Tornado's path reads it first)": upgrade("Content-Length: 5\r\n") + b"hello" + CLOSE,
     "an empty body": upgrade("Content-Length: 0\r\n") + CLOSE,
     "Expect: 100-continue": upgrade("Expect: 100-continue\r\n") + CLOSE,
+    "compression offered (never negotiated)": upgrade(
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n") + CLOSE,
 }
 ANSWERED = {  # HTTP answers; the connection kept alive for the next request where HTTP says so
     "only another subprotocol": upgrade(protocol="Sec-WebSocket-Protocol: chat\r\n"),
@@ -203,3 +205,19 @@ async def test_a_connection_still_sending_its_head_does_not_hold_up_a_stop(
     with contextlib.suppress(ConnectionResetError):  # (the kernel may say it so)
         assert await asyncio.wait_for(reader.read(), 5) == b""  # dropped, no answer
     writer.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_bug_in_the_lean_path_drops_that_connection_and_nothing_else(
+        gateway: Gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(gateway.server, "dispatch", broken)
+    for _ in range(2):  # the head there at once (read where accepted), or a moment later
+        with contextlib.suppress(ConnectionResetError):
+            assert await answer(gateway.port, upgrade()) == b""
+    assert "Uncaught exception serving" in caplog.text and "a bug" in caplog.text
+    monkeypatch.undo()
+    assert (await answer(gateway.port, LAST)).startswith(b"HTTP/1.1 200 OK")  # still accepting
+    assert open_http_connections(gateway.server) == 0
