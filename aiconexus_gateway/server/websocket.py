@@ -354,7 +354,8 @@ class AgentConnection:
         self._control: TokenBucket | None = None  # pings, pongs, small fragments
         # (write index at its end, Forward or None) of frames queued but not yet taken by the
         # kernel, so the senders of those that never leave can be told when the connection closes
-        self._unflushed: deque[tuple[int, Forward | None]] = deque()
+        # (made when the kernel first leaves some behind: an empty deque is 624 bytes an agent)
+        self._unflushed: deque[tuple[int, Forward | None]] | None = None
         # Frames sent while one read is processed, written together by flush_outbox (WriteBatch):
         # a burst of messages to one agent costs one write(2) and fewer TCP segments, not one each
         self._outbox: list[bytes] = []
@@ -548,7 +549,7 @@ class AgentConnection:
             self.hub.closed(peer, self.close_code, self.close_reason)
             lost = self.unsent()
             self._outbox, self._outbox_texts, self._outbox_size = [], [], 0
-            self._unflushed.clear()
+            self._unflushed = None
             if lost:
                 self.hub.lost(peer, lost)
         # Break the cycles (peer <-> handler, handler -> stream) so a closed connection's memory
@@ -634,7 +635,10 @@ class AgentConnection:
             return
         done = bytes_sent(stream)
         if end + sum(size for size, _ in texts) > done:  # the kernel did not take it all yet
+            unflushed = self._unflushed
+            if unflushed is None:
+                unflushed = self._unflushed = deque()
             for size, routed in texts:
                 end += size
                 if end > done:
-                    self._unflushed.append((end, routed))
+                    unflushed.append((end, routed))
