@@ -30,6 +30,14 @@ log = logging.getLogger("aiconexus.client.peer")
 HIGH_WATER = 1024 * 1024  # bytes buffered in the data channel before send() waits
 LOW_WATER = 256 * 1024
 
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+# Closes deferred until a gathering ends (WebRTCLink.close), kept referenced until they are done.
+_deferred_closes: set[asyncio.Future[None]] = set()
+
 
 def _aiortc() -> Any:
     try:
@@ -62,6 +70,7 @@ class WebRTCLink:
         self._drained = asyncio.Event()
         self._channel_closed = asyncio.Event()
         self._closed = False
+        self._gathering: asyncio.Future[None] | None = None  # setLocalDescription, while it runs
         self.channel.on("open", on_open)
         self.channel.on("message", on_message)
         self.channel.on("close", self._channel_closed.set)
@@ -78,13 +87,23 @@ class WebRTCLink:
 
     async def offer(self) -> tuple[dict[str, str], list[dict[str, Any]]]:
         """The local offer (without candidates) and its candidates, to trickle."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await self._set_local(await self.pc.createOffer())
         return self._local()
 
     async def answer(self) -> tuple[dict[str, str], list[dict[str, Any]]]:
         """The local answer (after set_remote with the offer) and its candidates."""
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self._set_local(await self.pc.createAnswer())
         return self._local()
+
+    async def _set_local(self, description: Any) -> None:
+        """setLocalDescription, which gathers the ICE candidates, run to its end even when the
+        caller is cancelled: aioice binds a candidate's socket before it records it among those
+        its close() closes, so a gathering cut short, or overtaken by a close, leaks UDP sockets
+        (`close` waits for it in the background)."""
+        gathering = asyncio.ensure_future(self.pc.setLocalDescription(description))
+        gathering.add_done_callback(_retrieve)  # its error is the caller's, or nobody's
+        self._gathering = gathering
+        await asyncio.shield(gathering)
 
     def _local(self) -> tuple[dict[str, str], list[dict[str, Any]]]:
         local = self.pc.localDescription
@@ -188,6 +207,19 @@ class WebRTCLink:
         if self._closed:
             return
         self._closed = True
+        gathering = self._gathering
+        if gathering is not None and not gathering.done():  # closed once it ends (_set_local)
+            deferred = asyncio.ensure_future(self._close_after(gathering))
+            _deferred_closes.add(deferred)
+            deferred.add_done_callback(_deferred_closes.discard)
+            return
+        await self._close_pc()
+
+    async def _close_after(self, gathering: asyncio.Future[None]) -> None:
+        await asyncio.wait([gathering])
+        await self._close_pc()
+
+    async def _close_pc(self) -> None:
         try:
             await self.pc.close()
         except Exception:  # closing must not fail the caller's close
