@@ -49,8 +49,9 @@ MAILBOX_REQUESTS = frozenset({"ACK", "MAILBOX"})  # of those, what an agent send
 DISCOVERY_TYPES = frozenset({"DISCOVER", "DISCOVERED", "WATCH", "UNWATCH", "WATCHING", "PRESENCE"})
 ALL_TYPES = ROUTABLE_TYPES | CONTROL_TYPES | MAILBOX_TYPES | DISCOVERY_TYPES
 
-_REQUIRED = ("id", "type", "from", "to", "timestamp", "version", "payload", "signature")
-_FIELDS_SET = frozenset(_REQUIRED[:-1])  # what the signature covers at least
+# the members every message has besides `signature`, which parse() takes out of the object
+_FIELDS = ("id", "type", "from", "to", "timestamp", "version", "payload")
+_FIELDS_SET = frozenset(_FIELDS)
 # [0-9], never \d: in a str pattern \d also matches other scripts' digits ("١٢" is \d).
 _TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
@@ -154,9 +155,8 @@ def parse(text: str) -> Envelope:
             ErrorCode.MALFORMED_MESSAGE, f"'id' must be a string of 1-{MAX_ID_LENGTH} characters"
         )
     if signature is _MISSING or not obj.keys() >= _FIELDS_SET:
-        for name in _REQUIRED:
-            if name not in obj and (name != "signature" or signature is _MISSING):
-                raise _malformed(f"missing field '{name}'", message_id)
+        missing = next((name for name in _FIELDS if name not in obj), "signature")
+        raise _malformed(f"missing field '{missing}'", message_id)
     kind = obj["type"]
     version = obj["version"]
     timestamp = obj["timestamp"]

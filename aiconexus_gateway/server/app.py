@@ -217,12 +217,9 @@ def make_app(hub: Hub, config: Config, batch: WriteBatch | None = None,
     deps = {"hub": hub}
     protected = {"hub": hub, "admin_token": config.admin_token,  # ADMIN_TOKEN, when set
                  "budget": http_budget or HTTPBudget()}
-    # Frames up to twice the limit are read and answered with MESSAGE_TOO_LARGE; larger ones
-    # are cut off (close 1009) before they are buffered.
-    frame_limit = max(2 * config.max_message_size, config.max_message_size + 65536)
     endpoint = AgentEndpoint(hub, batch or WriteBatch(), config.max_message_size,
                              config.max_outbound_buffer, config.allowed_origins, RefusalLog(),
-                             Pinger(config.ping_interval), frame_limit)
+                             Pinger(config.ping_interval))
     return Application(
         [
             (r"/ws", AgentSocketHandler, {"endpoint": endpoint}),
@@ -235,7 +232,7 @@ def make_app(hub: Hub, config: Config, batch: WriteBatch | None = None,
         default_handler_args=deps,
         # Keepalive pings come from the one Pinger above (PING_INTERVAL), not a task per socket.
         websocket_ping_interval=None,
-        websocket_max_message_size=frame_limit,
+        websocket_max_message_size=endpoint.frame_limit,  # (Tornado's path, before the 101)
         agent_endpoint=endpoint,  # for GatewayServer's lean upgrade path (server/upgrade.py)
     )
 

@@ -11,9 +11,9 @@ write, then an AgentConnection reads frames from the stream.
 
 Everything else is Tornado's, answered exactly as before: the head goes back in front of the
 stream's read buffer and Tornado's HTTP1ServerConnection serves the connection from its first
-byte (HTTP views, refusals, methods, malformed or unusual requests, keep-alive). A refusal that
-admission decided here is handed over with the request (`admission_refusal`), so the address's
-budget is asked once. TLS connections keep Tornado's path throughout.
+byte (HTTP views, refusals, methods, malformed or unusual requests, keep-alive). A refusal the
+endpoint decided here is handed over with the request (`UpgradeContext.refusal`), so the
+endpoint (and the address's budget) is asked once. TLS connections keep Tornado's path throughout.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from asyncio import Future
 from collections.abc import Awaitable
 from typing import cast
 
+import tornado
 from tornado.http1connection import HTTP1ServerConnection
 from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPHeaders, format_timestamp, parse_request_start_line
@@ -33,7 +34,6 @@ from tornado.log import access_log, app_log
 from tornado.websocket import WebSocketProtocol13
 
 from .. import PROTOCOL
-from ..admission import Refusal
 from .tornado_internals import (
     RequestContext,
     apply_xheaders,
@@ -44,17 +44,17 @@ from .tornado_internals import (
     untrack_connection,
     valid_host,
 )
-from .websocket import AgentConnection, AgentEndpoint, check_upgrade, offered_subprotocols
+from .websocket import AgentConnection, AgentEndpoint, HandshakeRefusal, offered_subprotocols
 
 HEAD_END = b"\r?\n\r?\n"  # what Tornado reads a request head up to (HTTP1Connection)
-SERVER_HEADER = f"TornadoServer/{__import__('tornado').version}"  # as RequestHandler.clear()
+SERVER_HEADER = f"TornadoServer/{tornado.version}"  # as RequestHandler.clear()
 
 
 class UpgradeContext(RequestContext):
-    """Tornado's per-connection request context, carrying the admission's refusal of an upgrade
-    that the lean path asked for and hands to Tornado to answer (websocket.admission_decided)."""
+    """Tornado's per-connection request context, carrying the endpoint's refusal of an upgrade
+    that the lean path decided and hands to Tornado to answer (websocket.refusal_decided)."""
 
-    admission_refusal: Refusal | None = None
+    refusal: HandshakeRefusal | None = None
 
 
 class GatewayServer(HTTPServer):
@@ -96,20 +96,15 @@ class GatewayServer(HTTPServer):
         if self.xheaders:
             apply_xheaders(context, headers)
         ip = context.remote_ip
-        hub = endpoint.hub
-        if check_upgrade(headers) is not None or hub.draining:
+        refusal = endpoint.refusal(headers, ip)
+        if refusal is not None:  # answered by AgentSocketHandler, which Tornado routes it to
             unapply_xheaders(context)
-            self.hand_over(stream, context, head)  # refused, by the same code, over there
-            return
-        refusal = hub.admit(ip)  # counts unregistered connections too, from here on
-        if refusal is not None:
-            unapply_xheaders(context)
-            context.admission_refusal = refusal
+            context.refusal = refusal
             self.hand_over(stream, context, head)
             return
         started = time.time()
         offered = offered_subprotocols(headers.get("Sec-WebSocket-Protocol"))
-        agent = AgentConnection(endpoint, ip, *endpoint.refused_origin(headers, ip))
+        agent = AgentConnection(endpoint, ip, endpoint.refused_origin(headers, ip))
         frames = frame_protocol(agent, endpoint.frame_limit)
         frames.stream = stream
         frames.selected_subprotocol = PROTOCOL if PROTOCOL in offered else None

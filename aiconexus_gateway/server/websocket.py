@@ -35,7 +35,7 @@ from tornado.websocket import WebSocketHandler, WebSocketProtocol
 
 from .. import PROTOCOL
 from ..access import origin_allowed
-from ..admission import Refusal, retry_after_header
+from ..admission import retry_after_header
 from ..errors import CloseCode, Ending, ErrorCode, ProtocolError
 from ..hub import Hub, Peer
 from ..ratelimit import TokenBucket
@@ -202,13 +202,13 @@ def check_upgrade(headers: HTTPHeaders) -> HandshakeRefusal | None:
     return None
 
 
-def admission_decided(request: HTTPServerRequest) -> Refusal | None:
-    """The admission's refusal of this request, when the lean path (server/upgrade.py) asked
-    already and handed the request to Tornado to answer it (once: the next request asks anew)."""
+def refusal_decided(request: HTTPServerRequest) -> HandshakeRefusal | None:
+    """The endpoint's refusal of this request, when the lean path (server/upgrade.py) decided it
+    already and handed the request to Tornado to answer (once: the next request asks anew)."""
     context = getattr(request.connection, "context", None)
-    refusal: Refusal | None = getattr(context, "admission_refusal", None)
+    refusal: HandshakeRefusal | None = getattr(context, "refusal", None)
     if refusal is not None:
-        context.admission_refusal = None  # type: ignore[union-attr]
+        context.refusal = None  # type: ignore[union-attr]
     return refusal
 
 
@@ -220,8 +220,7 @@ class AgentEndpoint:
     def __init__(self, hub: Hub, batch: WriteBatch, max_message_size: int,
                  max_outbound_buffer: int = DEFAULT_OUTBOUND_BUFFER,
                  allowed_origins: tuple[str, ...] = (),
-                 refusals: RefusalLog | None = None, pinger: Pinger | None = None,
-                 frame_limit: int | None = None) -> None:
+                 refusals: RefusalLog | None = None, pinger: Pinger | None = None) -> None:
         self.hub = hub
         self.batch = batch
         self.refusals = refusals or RefusalLog()
@@ -230,14 +229,14 @@ class AgentEndpoint:
         self.limit = max_message_size
         self.max_outbound = max_outbound_buffer
         self.allowed_origins = allowed_origins
-        # frames announcing more are cut off with 1009 before they are read (FrameProtocol)
-        self.frame_limit = frame_limit or max(2 * max_message_size, max_message_size + 65536)
+        # Frames up to twice the limit are read and answered with MESSAGE_TOO_LARGE; frames
+        # announcing more are cut off with 1009 before they are buffered (FrameProtocol).
+        self.frame_limit = max(2 * max_message_size, max_message_size + 65536)
 
-    def refusal(self, headers: HTTPHeaders, ip: str,
-                admission: Refusal | None = None) -> HandshakeRefusal | None:
+    def refusal(self, headers: HTTPHeaders, ip: str) -> HandshakeRefusal | None:
         """Why this upgrade request is refused, or None: then `ip` holds a connection slot, which
         the connection releases when it ends (`AgentConnection.on_close`, or the caller when it
-        never opens). `admission`: the admission's refusal, when the lean path asked already."""
+        never opens). Asked once per request, whichever path carries it."""
         refusal = check_upgrade(headers)
         if refusal is not None:
             return refusal
@@ -245,8 +244,7 @@ class AgentEndpoint:
         if hub.draining:
             hub.metrics.refused("draining")
             return DRAINING
-        if admission is None:
-            admission = hub.admit(ip)  # counts unregistered connections too, from here on
+        admission = hub.admit(ip)  # counts unregistered connections too, from here on
         if admission is not None:
             return HandshakeRefusal(admission.status, admission.code, admission.message,
                                     (("Retry-After", retry_after_header(admission.retry_after)),))
@@ -257,17 +255,18 @@ class AgentEndpoint:
         self.hub.metrics.refused_request()
         self.refusals.refused(ip, refusal.status, refusal.code, refusal.message)
 
-    def refused_origin(self, headers: HTTPHeaders, ip: str) -> tuple[bool, str | None]:
-        """(True, Origin) when a browser's page may not connect (ALLOWED_ORIGINS): the upgrade
-        goes ahead only to tell it why (see ORIGIN_NOT_ALLOWED), counted and logged here."""
+    def refused_origin(self, headers: HTTPHeaders, ip: str) -> str | None:
+        """The Origin of a browser's page that may not connect (ALLOWED_ORIGINS), else None: the
+        upgrade goes ahead only to tell it why (see ORIGIN_NOT_ALLOWED), counted and logged here.
+        (A client without an Origin is not a browser page: always let in.)"""
         origin = headers.get("Origin")
-        if origin_allowed(origin, self.allowed_origins):
-            return False, None
+        if origin is None or origin_allowed(origin, self.allowed_origins):
+            return None
         self.hub.metrics.refused("origin")
         self.hub.metrics.refused_request()
         self.refusals.refused(ip, f"close {ORIGIN_NOT_ALLOWED}", "ORIGIN_NOT_ALLOWED",
                               f"origin {origin} is not in ALLOWED_ORIGINS")
-        return True, origin
+        return origin
 
 
 class AgentSocketHandler(WebSocketHandler):
@@ -282,7 +281,7 @@ class AgentSocketHandler(WebSocketHandler):
         headers = self.request.headers
         ip = str(self.request.remote_ip)
         endpoint = self.endpoint
-        refusal = endpoint.refusal(headers, ip, admission_decided(self.request))
+        refusal = refusal_decided(self.request) or endpoint.refusal(headers, ip)
         if refusal is not None:
             for name, value in refusal.headers:
                 self.set_header(name, value)
@@ -291,7 +290,7 @@ class AgentSocketHandler(WebSocketHandler):
             self.set_header("Content-Type", "application/json; charset=utf-8")
             self.finish(json.dumps({"error": refusal.code, "message": refusal.message}) + "\n")
             return
-        agent = self.agent = AgentConnection(endpoint, ip, *endpoint.refused_origin(headers, ip))
+        agent = self.agent = AgentConnection(endpoint, ip, endpoint.refused_origin(headers, ip))
         try:
             await super().get(*args, **kwargs)  # returns once the connection is handed over
         finally:
@@ -332,8 +331,7 @@ class AgentConnection:
     reads them); the hub answers via `send`. Not a RequestHandler: nothing of the HTTP request
     is kept but the address."""
 
-    def __init__(self, endpoint: AgentEndpoint, ip: str, origin_refused: bool = False,
-                 origin: str | None = None) -> None:
+    def __init__(self, endpoint: AgentEndpoint, ip: str, refused_origin: str | None = None) -> None:
         self.hub = endpoint.hub
         self.pinger = endpoint.pinger
         self.batch = endpoint.batch
@@ -342,7 +340,7 @@ class AgentConnection:
         self.remote_ip = ip
         self.peer: Peer | None = None
         # set when the upgrade is only to say why not (ORIGIN_NOT_ALLOWED)
-        self.refused_origin = origin if origin_refused else None
+        self.refused_origin = refused_origin
         self.started = False  # start() ran: from then on on_close releases the address's slot
         self.ws_connection: FrameProtocol | None = None  # None once closing (close())
         self.close_code: int | None = None
